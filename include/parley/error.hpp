@@ -1,0 +1,174 @@
+// parley/error.hpp — the error model: Error, Result<T>, Exception.
+//
+// Nothing in parley throws unless the user asks for it (the `fatal` option of
+// Server and Client). A call that can fail returns `Result<T>` (a value or an
+// Error) or an `Error` (empty on success). An Error carries a
+// `std::error_code` from one of parley's categories (or the system category)
+// and a human-readable message that says what went wrong.
+#pragma once
+
+#include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "parley/close_code.hpp"
+#include "parley/export.hpp"
+
+namespace parley {
+
+/// A violation of RFC 6455 framing or of a configured limit, found while
+/// reading frames. Category: `protocol_category()` ("parley.protocol").
+/// `close_code_for()` gives the close code the connection is failed with.
+enum class ProtocolError {
+  reserved_opcode = 1,        ///< opcode 3-7 or 11-15 (1002)
+  reserved_bits,              ///< RSV1-3 set that no negotiated extension claims (1002)
+  fragmented_control,         ///< a control frame without FIN (1002)
+  control_too_long,           ///< a control frame payload over 125 bytes (1002)
+  unmasked_frame,             ///< a client sent an unmasked frame (1002)
+  masked_frame,               ///< a server sent a masked frame (1002)
+  bad_length,                 ///< a 64-bit length with the most significant bit set (1002)
+  frame_too_big,              ///< a frame payload over `max_frame_size` (1009)
+  message_too_big,            ///< a message over `max_message_size` (1009)
+  too_many_fragments,         ///< a message in more than `max_fragments` frames (1009)
+  unexpected_continuation,    ///< a continuation frame with no message started (1002)
+  expected_continuation,      ///< a new text/binary frame inside a fragmented message (1002)
+  invalid_utf8,               ///< a text message that is not UTF-8 (1007)
+  bad_close_payload,          ///< a close frame with a 1-byte payload (1002)
+  bad_close_code,             ///< a close code that may not appear on the wire (1002)
+  bad_close_reason,           ///< a close reason that is not UTF-8 (1007)
+  compression_error,          ///< a compressed message that does not inflate (1007)
+};
+
+/// A failed opening handshake. Category: `handshake_category()`
+/// ("parley.handshake"). On the server side `http_status_for()` gives the
+/// HTTP status the request is refused with.
+enum class HandshakeError {
+  malformed = 1,              ///< not a well-formed HTTP/1.1 head (400)
+  head_too_large,             ///< the head exceeds `max_head_size` (431)
+  line_too_long,              ///< a request line or header line exceeds `max_line_size` (431; 414 for the request line)
+  too_many_headers,           ///< more header fields than `max_headers` (431)
+  bad_method,                 ///< a method other than GET (405)
+  bad_http_version,           ///< HTTP/1.0 or older, or not HTTP (505)
+  missing_host,               ///< no Host header (400)
+  not_upgrade,                ///< no `Upgrade: websocket` token (426)
+  missing_connection_upgrade, ///< no `upgrade` token in Connection (400)
+  bad_key,                    ///< Sec-WebSocket-Key absent or not base64 of 16 bytes (400)
+  unsupported_version,        ///< Sec-WebSocket-Version not 13, 8 or 7 (426, with `Sec-WebSocket-Version: 13, 8, 7`)
+  forbidden_origin,           ///< the Origin is not allowed (403)
+  bad_extension_header,       ///< an unparsable Sec-WebSocket-Extensions / -Protocol header (400)
+  rejected,                   ///< refused by the application's handshake hook (its status)
+  bad_status,                 ///< (client) the server answered with a status other than 101
+  bad_accept,                 ///< (client) Sec-WebSocket-Accept does not match the key
+  unrequested_subprotocol,    ///< (client) the server chose a subprotocol the client did not offer
+  unrequested_extension,      ///< (client) the server answered with an extension the client did not offer
+  bad_uri,                    ///< a URI that cannot be parsed or has the wrong scheme
+};
+
+}  // namespace parley
+
+namespace std {
+template <>
+struct is_error_code_enum<parley::ProtocolError> : true_type {};
+template <>
+struct is_error_code_enum<parley::HandshakeError> : true_type {};
+}  // namespace std
+
+namespace parley {
+
+/// The category of ProtocolError codes.
+PARLEY_EXPORT const std::error_category& protocol_category() noexcept;
+/// The category of HandshakeError codes.
+PARLEY_EXPORT const std::error_category& handshake_category() noexcept;
+
+/// Makes a `std::error_code` of parley's protocol category.
+PARLEY_EXPORT std::error_code make_error_code(ProtocolError e) noexcept;
+/// Makes a `std::error_code` of parley's handshake category.
+PARLEY_EXPORT std::error_code make_error_code(HandshakeError e) noexcept;
+
+/// The close code a connection is failed with for a protocol error
+/// (RFC 6455 §7.4.1): 1002, 1007 or 1009.
+PARLEY_EXPORT CloseCode close_code_for(ProtocolError e) noexcept;
+/// The HTTP status a server refuses a handshake with for this error
+/// (400, 403, 405, 414, 426, 431, 505; 400 for client-side errors).
+PARLEY_EXPORT int http_status_for(HandshakeError e) noexcept;
+
+/// What went wrong: a `std::error_code` and a message for humans. A
+/// default-constructed Error means "no error" and converts to false.
+class PARLEY_EXPORT Error {
+ public:
+  /// No error.
+  Error() = default;
+  /// An error with the category's default message for `code`.
+  explicit Error(std::error_code code) : code_(code) {}
+  /// An error with a specific message (e.g. "frame payload of 200 bytes exceeds max_frame_size 100").
+  Error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Error(ProtocolError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+  Error(HandshakeError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+
+  /// The code; `code().category()` tells which layer failed.
+  const std::error_code& code() const noexcept { return code_; }
+  /// The specific message if there is one, else the code's message; "" for no error.
+  std::string message() const;
+  /// True when this is an error.
+  explicit operator bool() const noexcept { return static_cast<bool>(code_); }
+
+  friend bool operator==(const Error& a, const Error& b) noexcept { return a.code_ == b.code_; }
+  friend bool operator==(const Error& a, ProtocolError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, HandshakeError b) noexcept { return a.code_ == make_error_code(b); }
+
+ private:
+  std::error_code code_;
+  std::string message_;
+};
+
+/// Thrown instead of returning an Error when the user sets `fatal = true`,
+/// and by `Result::value()` when the Result holds an error.
+class PARLEY_EXPORT Exception : public std::system_error {
+ public:
+  explicit Exception(const Error& e) : std::system_error(e.code(), e.message()), error_(e) {}
+  /// The Error this exception carries.
+  const Error& error() const noexcept { return error_; }
+
+ private:
+  Error error_;
+};
+
+/// A value of type T or an Error (like C++23 `std::expected<T, Error>`).
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(const T& v) : v_(std::in_place_index<0>, v) {}
+  Result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
+  Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}
+  Result(ProtocolError e) : Result(Error(e)) {}
+  Result(HandshakeError e) : Result(Error(e)) {}
+
+  /// True when a value is held.
+  bool has_value() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+
+  /// The value; throws `Exception` when an error is held.
+  T& value() & { check(); return *std::get_if<0>(&v_); }
+  const T& value() const& { check(); return *std::get_if<0>(&v_); }
+  T&& value() && { check(); return std::move(*std::get_if<0>(&v_)); }
+  /// The value without checking (undefined when an error is held).
+  T& operator*() noexcept { return *std::get_if<0>(&v_); }
+  const T& operator*() const noexcept { return *std::get_if<0>(&v_); }
+  T* operator->() noexcept { return std::get_if<0>(&v_); }
+  const T* operator->() const noexcept { return std::get_if<0>(&v_); }
+  /// The error; an empty Error when a value is held.
+  Error error() const { return has_value() ? Error{} : *std::get_if<1>(&v_); }
+
+ private:
+  void check() const {
+    if (!has_value()) throw Exception(*std::get_if<1>(&v_));
+  }
+  std::variant<T, Error> v_;
+};
+
+}  // namespace parley

@@ -1,0 +1,8 @@
+// parley/parley.hpp — the whole public API of parley in one include.
+#pragma once
+
+#include "parley/close_code.hpp"
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+#include "parley/protocol/handshake.hpp"
+#include "parley/version.hpp"

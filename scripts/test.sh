@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every parley test: the README's test command, and what .ci/run runs.
+#
+#  1. installs missing Debian packages (scripts/install-deps.sh)
+#  2. g++ build, warnings as errors, unit tests
+#  3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors, unit tests
+#  4. cmake --install into a temporary prefix, and a consumer project built
+#     against it with find_package(parley) and with pkg-config
+#  5. every libFuzzer target in fuzz/ for PARLEY_FUZZ_SECONDS (default 30) each
+#
+# Environment: PARLEY_JOBS (parallel build jobs, default nproc),
+# PARLEY_FUZZ_SECONDS (0 skips fuzzing), PARLEY_SKIP_DEPS=1 (no apt-get).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=${PARLEY_JOBS:-$(nproc)}
+fuzz_seconds=${PARLEY_FUZZ_SECONDS:-30}
+export CTEST_OUTPUT_ON_FAILURE=1
+
+stage() { printf '\n==== %s (%s)\n' "$1" "$(date +%T)"; }
+
+if [ "${PARLEY_SKIP_DEPS:-0}" != 1 ]; then
+  stage "dependencies"
+  scripts/install-deps.sh
+fi
+
+stage "g++ build + unit tests"
+cmake -S . -B build/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ -DPARLEY_WERROR=ON >/dev/null
+cmake --build build/gcc -j "$jobs"
+ctest --test-dir build/gcc -j "$jobs" --timeout 300
+
+stage "clang ASan+UBSan build + unit tests"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPARLEY_WERROR=ON \
+  -DPARLEY_SANITIZE=address,undefined -DPARLEY_BUILD_BENCH=OFF >/dev/null
+cmake --build build/asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan -j "$jobs" --timeout 600
+
+stage "install + consumer project"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install build/gcc --prefix "$prefix" >/dev/null
+cmake -S tests/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build build/consumer -j "$jobs"
+build/consumer/consumer
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+  g++ -o build/consumer/consumer_pc tests/consumer/main.cpp $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs --static parley)
+build/consumer/consumer_pc
+
+if [ "$fuzz_seconds" != 0 ]; then
+  stage "fuzzers, ${fuzz_seconds}s each"
+  cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DPARLEY_BUILD_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF >/dev/null
+  cmake --build build/fuzz -j "$jobs"
+  fuzz/run.sh build/fuzz/fuzz "$fuzz_seconds" "$jobs"
+fi
+
+stage "all tests passed"
