@@ -60,8 +60,29 @@ class HandshakeCategory final : public std::error_category {
   }
 };
 
+class UsageCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "parley.usage"; }
+  std::string message(int ev) const override {
+    switch (static_cast<UsageError>(ev)) {
+      case UsageError::not_open: return "connection is closing or closed";
+      case UsageError::bad_fragment_sequence: return "message sent while a fragmented message is in progress";
+      case UsageError::bad_opcode: return "data messages are text or binary";
+      case UsageError::bad_close_code: return "close code may not be sent";
+      case UsageError::close_reason_too_long: return "close reason over 123 bytes";
+      case UsageError::control_too_long: return "control payload over 125 bytes";
+      case UsageError::invalid_utf8: return "close reason is not valid UTF-8";
+    }
+    return "unknown usage error";
+  }
+};
+
 }  // namespace
 
+const std::error_category& usage_category() noexcept {
+  static const UsageCategory c;
+  return c;
+}
 const std::error_category& protocol_category() noexcept {
   static const ProtocolCategory c;
   return c;
@@ -72,6 +93,7 @@ const std::error_category& handshake_category() noexcept {
 }
 std::error_code make_error_code(ProtocolError e) noexcept { return {static_cast<int>(e), protocol_category()}; }
 std::error_code make_error_code(HandshakeError e) noexcept { return {static_cast<int>(e), handshake_category()}; }
+std::error_code make_error_code(UsageError e) noexcept { return {static_cast<int>(e), usage_category()}; }
 
 CloseCode close_code_for(ProtocolError e) noexcept {
   switch (e) {

@@ -44,6 +44,18 @@ enum class ProtocolError {
   compression_error,          ///< a compressed message that does not inflate (1007)
 };
 
+/// A call that the connection's state or the arguments do not allow
+/// (nothing was sent). Category: `usage_category()` ("parley.usage").
+enum class UsageError {
+  not_open = 1,               ///< the connection is closing or closed: nothing more may be sent
+  bad_fragment_sequence,      ///< a whole message or a new fragmented message while one is being sent
+  bad_opcode,                 ///< a data send with an opcode other than text or binary
+  bad_close_code,             ///< a close code that may not be sent (1005, 1006, 1015, < 1000, ...)
+  close_reason_too_long,      ///< a close reason over 123 bytes
+  control_too_long,           ///< a ping or pong payload over 125 bytes
+  invalid_utf8,               ///< a close reason that is not UTF-8
+};
+
 /// A failed opening handshake. Category: `handshake_category()`
 /// ("parley.handshake"). On the server side `http_status_for()` gives the
 /// HTTP status the request is refused with.
@@ -76,6 +88,8 @@ template <>
 struct is_error_code_enum<parley::ProtocolError> : true_type {};
 template <>
 struct is_error_code_enum<parley::HandshakeError> : true_type {};
+template <>
+struct is_error_code_enum<parley::UsageError> : true_type {};
 }  // namespace std
 
 namespace parley {
@@ -85,10 +99,15 @@ PARLEY_EXPORT const std::error_category& protocol_category() noexcept;
 /// The category of HandshakeError codes.
 PARLEY_EXPORT const std::error_category& handshake_category() noexcept;
 
+/// The category of UsageError codes.
+PARLEY_EXPORT const std::error_category& usage_category() noexcept;
+
 /// Makes a `std::error_code` of parley's protocol category.
 PARLEY_EXPORT std::error_code make_error_code(ProtocolError e) noexcept;
 /// Makes a `std::error_code` of parley's handshake category.
 PARLEY_EXPORT std::error_code make_error_code(HandshakeError e) noexcept;
+/// Makes a `std::error_code` of parley's usage category.
+PARLEY_EXPORT std::error_code make_error_code(UsageError e) noexcept;
 
 /// The close code a connection is failed with for a protocol error
 /// (RFC 6455 §7.4.1): 1002, 1007 or 1009.
@@ -109,6 +128,7 @@ class PARLEY_EXPORT Error {
   Error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
   Error(ProtocolError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
   Error(HandshakeError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+  Error(UsageError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
 
   /// The code; `code().category()` tells which layer failed.
   const std::error_code& code() const noexcept { return code_; }
@@ -120,6 +140,7 @@ class PARLEY_EXPORT Error {
   friend bool operator==(const Error& a, const Error& b) noexcept { return a.code_ == b.code_; }
   friend bool operator==(const Error& a, ProtocolError b) noexcept { return a.code_ == make_error_code(b); }
   friend bool operator==(const Error& a, HandshakeError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, UsageError b) noexcept { return a.code_ == make_error_code(b); }
 
  private:
   std::error_code code_;
@@ -147,6 +168,7 @@ class [[nodiscard]] Result {
   Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}
   Result(ProtocolError e) : Result(Error(e)) {}
   Result(HandshakeError e) : Result(Error(e)) {}
+  Result(UsageError e) : Result(Error(e)) {}
 
   /// True when a value is held.
   bool has_value() const noexcept { return v_.index() == 0; }
