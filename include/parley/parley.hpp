@@ -4,5 +4,8 @@
 #include "parley/close_code.hpp"
 #include "parley/error.hpp"
 #include "parley/export.hpp"
+#include "parley/net/endpoint.hpp"
+#include "parley/net/loop.hpp"
+#include "parley/net/tcp.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/version.hpp"

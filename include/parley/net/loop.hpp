@@ -1,0 +1,305 @@
+// parley/net/loop.hpp — the event loop: one epoll instance per thread.
+//
+// A Loop multiplexes sockets, user file descriptors, timers and callbacks
+// posted from other threads. It is single-threaded: every method except
+// `post()`, `stop()`, `in_loop_thread()` and `handle()` must be called on the
+// loop's thread (the thread that calls `run()`/`run_once()`; before the first
+// run, the thread that constructed the Loop).
+//
+// One iteration (`run_once`) does, in order:
+//   1. wait in epoll_wait (bounded by the nearest timer and the caller's timeout),
+//   2. refresh the cached clock (`now()`),
+//   3. dispatch the ready events (socket reads, accepts, watched fds, posted callbacks),
+//   4. fire the timers that are due,
+//   5. flush every socket that queued output during 1-4 ("corking": one `send`
+//      per socket per iteration, whatever the number of `write` calls),
+//   6. release the objects whose destruction was deferred during the iteration.
+//
+// Timers are a binary min-heap over `std::chrono::steady_clock`, with
+// millisecond resolution; the wait uses the epoll_wait timeout (no timerfd,
+// so arming or cancelling a timer costs no system call). A periodic "tick"
+// (the seed's `tick_period`) is simply `add_periodic(period, callback)`.
+//
+// Nothing here throws (except std::bad_alloc); failures are parley::Error
+// values of the system category carrying errno and a message.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+
+namespace parley::net {
+
+class Loop;
+class TcpSocket;
+class TcpListener;
+
+/// The clock of every timer and of `Loop::now()`.
+using Clock = std::chrono::steady_clock;
+/// Timer delays and periods are whole milliseconds.
+using Millis = std::chrono::milliseconds;
+
+/// Identifies a timer for `Loop::cancel_timer()`. A default-constructed
+/// TimerId refers to no timer. Ids are not reused while the timer lives;
+/// cancelling an expired or already cancelled timer is a harmless no-op.
+struct TimerId {
+  std::uint64_t value = 0;  ///< 0 = no timer; otherwise (generation << 32) | (slot + 1)
+  /// True when this id was returned by add_timer/add_periodic.
+  explicit operator bool() const noexcept { return value != 0; }
+  friend bool operator==(TimerId, TimerId) = default;
+};
+
+/// Settings of a Loop, validated when the Loop is constructed.
+struct LoopOptions {
+  /// Size in bytes of the one receive buffer shared by every socket of the
+  /// loop: a read delivers at most this many bytes. Clamped to
+  /// [4 KiB, 16 MiB]. Default 256 KiB.
+  std::size_t receive_buffer_size = 256 * 1024;
+  /// Maximum number of events taken from one epoll_wait. Default 256.
+  int max_events = 256;
+};
+
+/// Counters for tests and benchmarks (loop thread only; never reset).
+struct LoopStats {
+  std::uint64_t iterations = 0;   ///< completed run_once iterations
+  std::uint64_t send_calls = 0;   ///< send(2) system calls made by sockets of this loop
+  std::uint64_t recv_calls = 0;   ///< recv(2) system calls made by sockets of this loop
+  std::uint64_t bytes_sent = 0;   ///< bytes accepted by the kernel from send(2)
+  std::uint64_t bytes_received = 0;  ///< bytes read by recv(2)
+};
+
+namespace detail {
+
+struct ConnectOp;
+
+/// Something registered with epoll (sockets, listeners, watched fds, the
+/// wake-up eventfd, a pending connect). Internal.
+class IoHandler {
+ public:
+  /// Called on the loop thread with the epoll event mask.
+  virtual void on_io(std::uint32_t events) = 0;
+
+ protected:
+  ~IoHandler() = default;
+};
+
+/// Shared between a Loop and the LoopHandles that refer to it; the Loop
+/// clears `loop` in its destructor. Internal.
+struct LoopLink {
+  std::mutex mutex;
+  Loop* loop = nullptr;
+};
+
+}  // namespace detail
+
+/// A thread-safe, copyable reference to a Loop that may outlive it:
+/// `post()` hands a callback to the loop if it still exists. Obtained from
+/// `Loop::handle()`. Used to answer from worker threads (name resolution,
+/// deferred handshakes, cross-thread sends).
+class PARLEY_EXPORT LoopHandle {
+ public:
+  /// Refers to no loop; post() returns false.
+  LoopHandle() = default;
+  /// Queues `fn` to run on the loop's thread. Returns false (and drops `fn`)
+  /// when the loop has been destroyed. Thread-safe.
+  bool post(std::function<void()> fn) const;
+  /// True while the loop exists. Thread-safe (the answer may be stale).
+  bool alive() const;
+
+ private:
+  friend class Loop;
+  explicit LoopHandle(std::shared_ptr<detail::LoopLink> link) : link_(std::move(link)) {}
+  std::shared_ptr<detail::LoopLink> link_;
+};
+
+/// One epoll event loop. Not copyable or movable (sockets keep a pointer to
+/// it). Destroy it on its own thread, after the sockets, listeners and
+/// pending connects that use it; callbacks still queued by post() are then
+/// destroyed without running.
+class PARLEY_EXPORT Loop {
+ public:
+  /// Creates the epoll instance, the wake-up eventfd and the receive buffer.
+  /// If a system call fails, `init_error()` says why and run()/run_once()
+  /// return that error.
+  explicit Loop(const LoopOptions& options = {});
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  /// The error from construction, if any (empty when the loop is usable).
+  const Error& init_error() const noexcept { return init_error_; }
+
+  /// Runs iterations until `stop()` is called; returns an empty Error then,
+  /// or the error of a failing epoll_wait. The stop request is consumed, so
+  /// run() may be called again. A stop() made before run() makes run()
+  /// return after one iteration.
+  Error run();
+  /// Runs one iteration, waiting at most `timeout` for events (0 = poll,
+  /// negative = wait until an event or a timer). Returns the error of a
+  /// failing epoll_wait, else an empty Error. For tests and for embedding
+  /// the loop in another one.
+  Error run_once(Millis timeout);
+  /// Asks run() to return after the current iteration. Thread-safe.
+  void stop();
+  /// True on the loop's thread. Thread-safe.
+  bool in_loop_thread() const noexcept { return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id(); }
+
+  /// Queues `fn` to run on the loop's thread during the next iteration.
+  /// Callbacks run in the order they were posted (from any one thread, in
+  /// that thread's order). Thread-safe; wakes the loop through an eventfd
+  /// (one write per batch, not per callback).
+  void post(std::function<void()> fn);
+  /// A handle that can post to this loop from any thread, even after the
+  /// loop is destroyed (then post() returns false). Thread-safe.
+  LoopHandle handle() const { return LoopHandle(link_); }
+
+  /// The time cached at the start of the current iteration (after the wait).
+  Clock::time_point now() const noexcept { return now_; }
+
+  /// Calls `fn` once, `delay` milliseconds from now (0 = during the next
+  /// iteration; negative counts as 0). Loop thread only.
+  TimerId add_timer(Millis delay, std::function<void()> fn);
+  /// Calls `fn` every `period` milliseconds (at least 1) until cancelled;
+  /// the first call is one period from now. A late loop skips missed calls
+  /// rather than bursting. Loop thread only.
+  TimerId add_periodic(Millis period, std::function<void()> fn);
+  /// Cancels a timer; returns false if it already fired (one-shot), was
+  /// cancelled, or never existed. Safe inside the timer's own callback
+  /// (a periodic timer then stops). Loop thread only.
+  bool cancel_timer(TimerId id);
+  /// Number of armed timers.
+  std::size_t timer_count() const noexcept { return heap_.size(); }
+
+  /// Calls `fn(fd)` on the loop thread whenever `fd` is readable (level
+  /// triggered: again each iteration while data remains; also on hang-up and
+  /// error). The fd stays owned by the caller, who must unwatch it before
+  /// closing it. Watching an fd that is already watched for reading replaces
+  /// the callback. Returns the epoll_ctl error if the fd cannot be watched.
+  /// Loop thread only. (The seed's `watch_readable`.)
+  Error watch_readable(int fd, std::function<void(int fd)> fn);
+  /// As watch_readable, for writability. (The seed's `watch_writable`.)
+  Error watch_writable(int fd, std::function<void(int fd)> fn);
+  /// Stops watching `fd` for reading; a no-op if it is not watched. Safe
+  /// from inside the fd's own callback. Loop thread only.
+  void unwatch_readable(int fd);
+  /// Stops watching `fd` for writing; a no-op if it is not watched.
+  void unwatch_writable(int fd);
+
+  /// Counters (loop thread only).
+  const LoopStats& stats() const noexcept { return stats_; }
+  /// The receive buffer size in bytes (after clamping).
+  std::size_t receive_buffer_size() const noexcept { return rbuf_size_; }
+
+ private:
+  friend class TcpSocket;
+  friend class TcpListener;
+  friend struct detail::ConnectOp;
+  struct Watcher;
+  struct WakeHandler : detail::IoHandler {
+    Loop* loop = nullptr;
+    void on_io(std::uint32_t events) override;
+  };
+  struct TimerSlot {
+    Clock::time_point due{};
+    std::uint64_t seq = 0;
+    std::function<void()> fn;
+    Millis period{0};          // 0 = one-shot
+    std::uint32_t generation = 1;
+    std::uint32_t heap_pos = 0;
+    bool armed = false;        // in the heap
+    bool firing = false;       // its callback is running
+    bool cancelled = false;    // cancelled while firing
+  };
+  struct IoSlot {
+    detail::IoHandler* handler = nullptr;
+    std::uint32_t generation = 1;
+  };
+
+  // --- I/O registration (for sockets, listeners, watchers) ---
+  // Allocates a slot; its token goes into epoll_event.data.u64 so that an
+  // event for a handler that went away during the same iteration is ignored.
+  std::uint64_t add_slot(detail::IoHandler* h);
+  void free_slot(std::uint64_t token) noexcept;
+  detail::IoHandler* slot_handler(std::uint64_t token) const noexcept;
+  Error epoll_add(int fd, std::uint32_t events, std::uint64_t token) noexcept;
+  Error epoll_mod(int fd, std::uint32_t events, std::uint64_t token) noexcept;
+  void epoll_del(int fd) noexcept;
+  // Corking: sockets with output to flush at the end of this iteration.
+  void schedule_flush(std::uint64_t token) { flush_list_.push_back(token); }
+  std::uint8_t* rbuf() noexcept { return rbuf_.get(); }
+  // Output-buffer blocks recycled between sockets (no malloc per write).
+  std::uint8_t* take_block();
+  void give_block(std::uint8_t* block, std::uint32_t cap) noexcept;
+  void defer_delete(std::unique_ptr<Watcher> w);
+
+  TimerId add_timer_impl(Millis delay, Millis period, std::function<void()> fn);
+  bool heap_less(std::uint32_t a, std::uint32_t b) const noexcept;
+  void heap_swap(std::uint32_t i, std::uint32_t j) noexcept;
+  void heap_up(std::uint32_t i) noexcept;
+  void heap_down(std::uint32_t i) noexcept;
+  void heap_remove(std::uint32_t pos) noexcept;
+  void release_timer_slot(std::uint32_t slot) noexcept;
+  void run_timers();
+  int wait_timeout(Millis timeout) const;
+  void run_posted();
+  void flush_pending();
+  Error watch(int fd, bool readable, std::function<void(int)> fn);
+  void unwatch(int fd, bool readable);
+
+  Error init_error_;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::atomic<std::thread::id> owner_;
+  std::atomic<bool> stop_{false};
+  Clock::time_point now_;
+  LoopStats stats_;
+
+  std::unique_ptr<std::uint8_t[]> rbuf_;
+  std::size_t rbuf_size_ = 0;
+  int max_events_ = 256;
+  std::vector<std::uint8_t> events_;  // storage for epoll_event[max_events_]
+
+  std::vector<IoSlot> io_slots_;
+  std::vector<std::uint32_t> free_io_slots_;
+  std::vector<std::uint64_t> flush_list_;
+
+  std::vector<std::uint8_t*> free_blocks_;
+
+  std::vector<TimerSlot> timers_;
+  std::vector<std::uint32_t> free_timers_;
+  std::vector<std::uint32_t> heap_;  // timer slot indices, min-heap by (due, seq)
+  std::uint64_t timer_seq_ = 0;
+
+  WakeHandler wake_;
+  std::uint64_t wake_token_ = 0;
+  std::mutex post_mutex_;
+  std::vector<std::function<void()>> posted_;   // guarded by post_mutex_
+  bool wake_pending_ = false;                    // guarded by post_mutex_
+  std::vector<std::function<void()>> running_;  // loop thread only
+  std::shared_ptr<detail::LoopLink> link_;
+
+  std::unordered_map<int, std::unique_ptr<Watcher>> watchers_;
+  std::vector<std::unique_ptr<Watcher>> dead_watchers_;
+  std::vector<std::function<void(int)>> dead_watch_fns_;
+
+ public:
+  /// Size in bytes of a pooled output-buffer block: a socket that queues
+  /// output takes one block from the loop (growing past it when it must)
+  /// and gives it back once everything is sent, so idle sockets hold no
+  /// output buffer and steady traffic does not allocate.
+  static constexpr std::uint32_t kBlockSize = 16 * 1024;
+  /// At most this many free blocks are kept (1 MiB); more are freed.
+  static constexpr std::size_t kMaxFreeBlocks = 64;
+};
+
+}  // namespace parley::net

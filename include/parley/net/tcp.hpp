@@ -1,0 +1,311 @@
+// parley/net/tcp.hpp — non-blocking TCP: TcpSocket, TcpListener, connect().
+//
+// Ownership model
+// ---------------
+// * A TcpSocket is owned by its user through `std::unique_ptr<TcpSocket>`
+//   (the listener's accept callback and connect()'s callback hand it over).
+//   The Loop never owns sockets; it only knows them through a
+//   generation-checked slot table, so destroying a socket at any moment on
+//   the loop thread is safe — including inside one of its own callbacks
+//   (the socket notices and touches nothing of itself afterwards) and
+//   inside another socket's callback during the same iteration (the stale
+//   event is ignored). A socket must be destroyed before its Loop.
+// * Events go to a `TcpSocket::Handler` (an interface, one pointer per
+//   socket: no std::function per socket) that the owner sets with
+//   set_handler(); no data is read before a handler is set.
+// * After on_error() the socket is already closed; after on_eof() the
+//   socket stays open for writing (half-close) until close() or destruction.
+//
+// Threading: every method must be called on the loop's thread. To act on a
+// socket from another thread, Loop::post() a callback.
+//
+// Writes are corked: write() copies into the socket's output queue and the
+// loop sends the queue once at the end of the iteration (one send(2) per
+// socket per iteration, MSG_NOSIGNAL, so no SIGPIPE). What the kernel does
+// not take stays queued, in order, and goes out when the socket becomes
+// writable; buffered_amount() says how much is queued and on_drain() says
+// when a backlog has been written.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+#include "parley/net/endpoint.hpp"
+#include "parley/net/loop.hpp"
+
+namespace parley::net {
+
+/// A connected, non-blocking TCP socket (IPv4 or IPv6) bound to one Loop.
+/// Not copyable or movable (the loop refers to it by address).
+class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
+ public:
+  /// Receives a socket's events, on the loop thread. Each callback may call
+  /// any method of the socket, including close(), and may destroy it.
+  class Handler {
+   public:
+    /// Bytes read from the peer. `data` points into the loop's shared
+    /// receive buffer: it may be modified in place (e.g. unmasked) and is
+    /// valid only until the callback returns; copy what must be kept.
+    virtual void on_data(TcpSocket& socket, std::span<std::uint8_t> data) = 0;
+    /// The peer closed its side (read returned 0). Reading stops; writing
+    /// is still possible. Default: close the socket.
+    virtual void on_eof(TcpSocket& socket) { socket.close(); }
+    /// A read or write failed (e.g. ECONNRESET, EPIPE). The socket is
+    /// already closed when this is called. Default: nothing.
+    virtual void on_error(TcpSocket& socket, const Error& error) {
+      (void)socket;
+      (void)error;
+    }
+    /// All queued output has been written after the kernel had refused some
+    /// of it (the end of a backpressure episode). Not called when every
+    /// flush succeeds at once. Default: nothing.
+    virtual void on_drain(TcpSocket& socket) { (void)socket; }
+
+   protected:
+    ~Handler() = default;
+  };
+
+  /// Takes ownership of a connected stream socket `fd` (made non-blocking
+  /// and close-on-exec here; TCP_NODELAY set when `nodelay` and the socket
+  /// is TCP). The fd is closed on failure.
+  static Result<std::unique_ptr<TcpSocket>> adopt(Loop& loop, int fd, bool nodelay = true);
+
+  /// Closes the socket (see close()).
+  ~TcpSocket();
+  TcpSocket(const TcpSocket&) = delete;
+  TcpSocket& operator=(const TcpSocket&) = delete;
+
+  /// Sets the handler and starts reading (unless reading is paused).
+  /// `nullptr` stops delivering events. The handler must outlive its use.
+  void set_handler(Handler* handler);
+  /// The current handler (nullptr if none).
+  Handler* handler() const noexcept { return handler_; }
+
+  /// Queues `data` for sending at the end of the iteration. Returns false
+  /// (and queues nothing) if the socket is closed, shutdown_write() was
+  /// called, or the queue would exceed 4 GiB - 1 bytes.
+  bool write(std::span<const std::uint8_t> data);
+  /// As write(span), for text.
+  bool write(std::string_view data);
+  /// Zero-copy variant of write(): returns room for at least `n` bytes at
+  /// the end of the output queue (an empty span under the same conditions
+  /// in which write() returns false). Fill some of it and call commit().
+  std::span<std::uint8_t> prepare(std::size_t n);
+  /// Queues the first `n` bytes written into the last prepare() span.
+  void commit(std::size_t n);
+  /// Bytes queued and not yet taken by the kernel.
+  std::size_t buffered_amount() const noexcept { return out_tail_ - out_head_; }
+
+  /// Sends FIN once the queue has been flushed (shutdown(SHUT_WR)); further
+  /// writes are refused. Reading continues. Idempotent.
+  void shutdown_write();
+  /// Closes the file descriptor now; queued output is discarded and no
+  /// callback fires afterwards. Idempotent. The object stays valid (and
+  /// reports is_open() == false) until its owner destroys it.
+  void close() noexcept;
+  /// True until close(), an error, or destruction.
+  bool is_open() const noexcept { return fd_ >= 0; }
+  /// True after the peer's EOF was seen.
+  bool eof_seen() const noexcept { return (flags_ & kEof) != 0; }
+
+  /// Stops reading from the socket (backpressure towards the peer: the
+  /// kernel's buffers fill and the peer's sends stall). Idempotent.
+  void pause_reading();
+  /// Resumes reading after pause_reading(). Idempotent.
+  void resume_reading();
+  /// True while reading is paused.
+  bool reading_paused() const noexcept { return (flags_ & kPaused) != 0; }
+
+  /// Enables or disables TCP_NODELAY (on by default: small writes are not
+  /// delayed by Nagle's algorithm; corking already batches them).
+  Error set_nodelay(bool on) noexcept;
+
+  /// The peer's address (getpeername); an Error once closed.
+  Result<Endpoint> remote_endpoint() const;
+  /// The local address (getsockname); an Error once closed.
+  Result<Endpoint> local_endpoint() const;
+  /// The file descriptor (-1 once closed). Do not close it yourself.
+  int fd() const noexcept { return fd_; }
+  /// The loop this socket belongs to.
+  Loop& loop() const noexcept { return *loop_; }
+
+ private:
+  friend class TcpListener;
+  friend struct detail::ConnectOp;
+  struct Guard;
+  enum : std::uint16_t {
+    kPaused = 1,         // reading paused by the user
+    kEof = 2,            // read returned 0
+    kShutdownWanted = 4, // shutdown_write() requested
+    kShutdownDone = 8,   // shutdown(SHUT_WR) made
+    kInFlushList = 16,   // queued in the loop's flush list
+    kBackpressure = 32,  // a flush left data queued (on_drain is owed)
+    kInEpoll = 64,       // registered with epoll
+  };
+  TcpSocket(Loop& loop, int fd) noexcept;
+  void on_io(std::uint32_t events) override;
+  void handle_readable();
+  void flush();                         // called by the loop (corking) and on EPOLLOUT
+  void fail(int err, const char* what);  // closes and calls on_error
+  void update_interest();
+  void schedule_flush();
+  bool reserve(std::size_t n);          // room for n more bytes in the output queue
+  void release_buffer() noexcept;
+  friend class Loop;
+
+  Loop* loop_;
+  Handler* handler_ = nullptr;
+  Guard* guard_ = nullptr;            // set while a callback of this socket runs
+  std::uint64_t token_ = 0;           // slot in the loop's table
+  std::uint8_t* out_ = nullptr;       // output queue: [out_head_, out_tail_) pending
+  std::uint32_t out_cap_ = 0;
+  std::uint32_t out_head_ = 0;
+  std::uint32_t out_tail_ = 0;
+  int fd_;
+  std::uint32_t events_ = 0;          // the epoll interest set last registered
+  std::uint16_t flags_ = 0;
+};
+
+/// Settings of a listening socket.
+struct ListenOptions {
+  /// IP literal to bind: "" or "::" = every interface, IPv6 and IPv4
+  /// (dual-stack, IPV6_V6ONLY off; falls back to IPv4 when the host has no
+  /// IPv6); "0.0.0.0" = every IPv4 interface; or a specific address such as
+  /// "127.0.0.1" / "::1". Host names are not resolved. Default "".
+  std::string host;
+  /// Port; 0 = an ephemeral port chosen by the kernel (read it back with
+  /// TcpListener::local_port()). Default 0.
+  std::uint16_t port = 0;
+  /// Sets SO_REUSEPORT so that several listeners (one per loop/thread) can
+  /// bind the same address and port; the kernel spreads connections among
+  /// them. Default false. (SO_REUSEADDR is always set.)
+  bool reuse_port = false;
+  /// The listen(2) backlog (capped by net.core.somaxconn). Default 1024.
+  int backlog = 1024;
+  /// TCP_NODELAY on accepted sockets. Default true (the seed's `nodelay`).
+  bool nodelay = true;
+  /// When accept fails for lack of file descriptors or memory (EMFILE,
+  /// ENFILE, ENOBUFS, ENOMEM), the listener stops accepting for this long
+  /// and then retries, instead of spinning on a readiness it cannot clear.
+  /// Pending connections wait in the backlog meanwhile. Default 100 ms.
+  Millis accept_pause{100};
+  /// At most this many connections are accepted per readiness event (the
+  /// rest on the next iteration), so that a connection storm does not
+  /// starve established sockets. Default 64.
+  int max_accepts_per_event = 64;
+};
+
+/// A listening TCP socket bound to one Loop. Not copyable or movable.
+class PARLEY_EXPORT TcpListener final : private detail::IoHandler {
+ public:
+  /// Receives each accepted connection (non-blocking, close-on-exec,
+  /// TCP_NODELAY per options). The callee owns it and must set a handler to
+  /// receive its data; dropping the pointer closes the connection.
+  using AcceptCallback = std::function<void(std::unique_ptr<TcpSocket> socket)>;
+  /// Told about accept failures (the listener keeps going; for EMFILE and
+  /// the like it pauses first, see ListenOptions::accept_pause).
+  using ErrorCallback = std::function<void(const Error& error)>;
+
+  /// Creates, binds and listens; accepting starts at once on `loop`.
+  /// Errors: an invalid host literal (EINVAL), socket/bind/listen failures
+  /// (e.g. EADDRINUSE), with a message naming the address.
+  static Result<std::unique_ptr<TcpListener>> listen(Loop& loop, const ListenOptions& options,
+                                                     AcceptCallback on_accept);
+  /// Closes the listening socket.
+  ~TcpListener();
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+
+  /// Sets the accept-error callback (default: none).
+  void set_error_callback(ErrorCallback fn) { on_error_ = std::move(fn); }
+  /// The bound port (the kernel's choice when ListenOptions::port was 0).
+  std::uint16_t local_port() const noexcept { return local_.port; }
+  /// The bound address and port.
+  const Endpoint& local_endpoint() const noexcept { return local_; }
+  /// Stops listening and closes the socket; idempotent. Safe inside the
+  /// accept callback.
+  void close() noexcept;
+  /// True until close().
+  bool is_open() const noexcept { return fd_ >= 0; }
+  /// True while accepting is paused after EMFILE/ENFILE/ENOBUFS/ENOMEM.
+  bool accept_paused() const noexcept { return static_cast<bool>(pause_timer_); }
+
+ private:
+  TcpListener(Loop& loop, int fd, const ListenOptions& options, AcceptCallback on_accept) noexcept;
+  void on_io(std::uint32_t events) override;
+  void resume_accepting();
+
+  Loop* loop_;
+  int fd_;
+  std::uint64_t token_ = 0;
+  bool nodelay_;
+  int max_accepts_;
+  Millis accept_pause_;
+  TimerId pause_timer_;
+  Endpoint local_;
+  AcceptCallback on_accept_;
+  ErrorCallback on_error_;
+  bool* destroyed_ = nullptr;  // set while the accept callback runs
+};
+
+/// Called once with the connected socket or the reason it could not be
+/// connected.
+using ConnectCallback = std::function<void(Result<std::unique_ptr<TcpSocket>> result)>;
+
+/// The category of name-resolution failures ("parley.resolver"): the value
+/// is getaddrinfo's EAI_* code and the message is gai_strerror's.
+PARLEY_EXPORT const std::error_category& resolver_category() noexcept;
+
+/// A pending connect(). Destroying the handle or calling cancel() abandons
+/// the attempt: the callback will not be called and its socket is closed.
+/// Loop thread only. Movable, not copyable.
+class PARLEY_EXPORT ConnectHandle {
+ public:
+  /// Refers to no attempt.
+  ConnectHandle() = default;
+  ConnectHandle(ConnectHandle&&) noexcept = default;
+  ConnectHandle& operator=(ConnectHandle&& other) noexcept;
+  /// Cancels the attempt if it is still pending.
+  ~ConnectHandle();
+  /// Cancels the attempt if it is still pending (idempotent).
+  void cancel() noexcept;
+  /// True until the callback has been called or the attempt cancelled.
+  bool pending() const noexcept;
+
+ private:
+  friend ConnectHandle connect(Loop&, const std::string&, std::uint16_t, Millis, ConnectCallback, bool);
+  explicit ConnectHandle(std::shared_ptr<detail::ConnectOp> op) : op_(std::move(op)) {}
+  std::shared_ptr<detail::ConnectOp> op_;
+};
+
+/// Connects to `host` (a name or an IP literal) and `port`.
+///
+/// A name is resolved with getaddrinfo on a short-lived worker thread (one
+/// per lookup, detached; the result is posted back to the loop, and dropped
+/// if the loop or the attempt has gone away), so the loop never blocks; an
+/// IP literal skips the thread. Each resolved address (in getaddrinfo's
+/// order, IPv6 and IPv4) is tried in turn with a non-blocking connect. The
+/// whole attempt — resolution included — is bounded by `timeout` (> 0;
+/// e.g. 10 s); 0 or negative means no timeout.
+///
+/// `callback` runs on the loop thread (never inside connect() itself) with
+/// the socket (TCP_NODELAY per `nodelay`), or an Error:
+/// * a system-category code (ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ...)
+///   with a message like "connect to 127.0.0.1:1 failed: Connection refused"
+///   (the error of the last address tried),
+/// * a resolver_category() code (getaddrinfo's EAI_* value) for a DNS
+///   failure, with a message like "cannot resolve nonexistent.invalid:
+///   Name or service not known" (gai_strerror),
+/// * std::errc::timed_out: "connect to host:port timed out after N ms".
+[[nodiscard]] PARLEY_EXPORT ConnectHandle connect(Loop& loop, const std::string& host, std::uint16_t port, Millis timeout,
+                                    ConnectCallback callback, bool nodelay = true);
+
+}  // namespace parley::net
