@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -225,17 +226,59 @@ void TcpSocket::schedule_flush() {
   loop_->schedule_flush(token_);
 }
 
-bool TcpSocket::write(std::span<const std::uint8_t> data) {
-  if (data.empty()) return fd_ >= 0 && !(flags_ & kShutdownWanted);
-  if (!reserve(data.size())) return false;
+void TcpSocket::append(std::span<const std::uint8_t> data) noexcept {
+  if (data.empty()) return;
   std::memcpy(out_ + out_tail_, data.data(), data.size());
   out_tail_ += static_cast<std::uint32_t>(data.size());
-  schedule_flush();
-  return true;
 }
+
+// Sends a then b with one send/writev; returns how many bytes the kernel
+// took (0 on EAGAIN or error: a real error shows again at the next flush,
+// which reports it from the loop, not from inside write()).
+std::size_t TcpSocket::send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+  ssize_t n;
+  do {
+    if (b.empty()) {
+      n = ::send(fd_, a.data(), a.size(), MSG_NOSIGNAL);
+    } else {
+      iovec iov[2] = {{const_cast<std::uint8_t*>(a.data()), a.size()}, {const_cast<std::uint8_t*>(b.data()), b.size()}};
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = 2;
+      n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    }
+  } while (n < 0 && errno == EINTR);
+  ++loop_->stats_.send_calls;
+  if (n <= 0) return 0;
+  loop_->stats_.bytes_sent += static_cast<std::uint64_t>(n);
+  return static_cast<std::size_t>(n);
+}
+
+bool TcpSocket::write(std::span<const std::uint8_t> data) { return write(data, {}); }
 
 bool TcpSocket::write(std::string_view data) {
   return write(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+}
+
+bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
+  if (fd_ < 0 || (flags_ & kShutdownWanted)) return false;
+  const std::size_t total = head.size() + body.size();
+  if (total == 0) return true;
+  if (out_tail_ == out_head_ && total >= kDirectWriteSize && !(flags_ & kBackpressure)) {
+    std::size_t sent = send_direct(head, body);
+    if (sent >= head.size()) {
+      body = body.subspan(sent - head.size());
+      head = {};
+    } else {
+      head = head.subspan(sent);
+    }
+    if (head.empty() && body.empty()) return true;
+  }
+  if (!reserve(head.size() + body.size())) return false;
+  append(head);
+  append(body);
+  schedule_flush();
+  return true;
 }
 
 std::span<std::uint8_t> TcpSocket::prepare(std::size_t n) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -104,12 +105,8 @@ bool have_ipv6_loopback() {
 void echo_megabyte(const std::string& host) {
   Loop loop;
   std::vector<std::unique_ptr<TcpSocket>> accepted;
-  auto listener = listen_on(loop, host, accepted);
-  ASSERT_TRUE(listener);
-  ASSERT_NE(listener->local_port(), 0);
   Fn echo;
   echo.data = [](TcpSocket& s, std::span<std::uint8_t> d) { EXPECT_TRUE(s.write(d)); };
-  listener.reset();  // re-listen with a callback that installs the echo handler
   ListenOptions o;
   o.host = host;
   auto l = TcpListener::listen(loop, o, [&](std::unique_ptr<TcpSocket> s) {
@@ -117,6 +114,7 @@ void echo_megabyte(const std::string& host) {
     accepted.push_back(std::move(s));
   });
   ASSERT_TRUE(l) << l.error().message();
+  ASSERT_NE((*l)->local_port(), 0);
   auto client = connect_to(loop, host, (*l)->local_port());
   ASSERT_TRUE(client);
   auto ep = client->remote_endpoint();
@@ -129,8 +127,9 @@ void echo_megabyte(const std::string& host) {
   Fn c;
   c.data = [&](TcpSocket&, std::span<std::uint8_t> d) { got.insert(got.end(), d.begin(), d.end()); };
   client->set_handler(&c);
-  EXPECT_TRUE(client->write(data));
-  EXPECT_EQ(client->buffered_amount(), data.size());
+  // In 64 KiB pieces: each is sent directly or queued behind the previous.
+  for (std::size_t off = 0; off < data.size(); off += 65536)
+    EXPECT_TRUE(client->write(std::span<const std::uint8_t>(data).subspan(off, 65536)));
   EXPECT_TRUE(run_until(loop, [&] { return got.size() >= data.size(); }));
   EXPECT_EQ(got, data);
   ASSERT_EQ(accepted.size(), 1u);
@@ -245,6 +244,39 @@ TEST(NetTcp, CorkingSendsManyWritesInOneSyscall) {
   ::close(sv[1]);
 }
 
+TEST(NetTcp, LargeWriteWithEmptyQueueGoesOutDirectly) {
+  Loop loop;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int big = 1 << 20;
+  ASSERT_EQ(::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
+  auto s = TcpSocket::adopt(loop, sv[0]);
+  ASSERT_TRUE(s);
+  const auto head = pattern(10);
+  const auto body = pattern(20000);
+  auto sends = loop.stats().send_calls;
+  EXPECT_TRUE((*s)->write(head, body));
+  EXPECT_EQ(loop.stats().send_calls - sends, 1u);  // at once, one writev
+  EXPECT_EQ((*s)->buffered_amount(), 0u);
+  // A small write after it is corked again.
+  EXPECT_TRUE((*s)->write(std::string_view("tail")));
+  EXPECT_EQ((*s)->buffered_amount(), 4u);
+  EXPECT_FALSE(loop.run_once(0ms));
+  EXPECT_EQ((*s)->buffered_amount(), 0u);
+  std::vector<std::uint8_t> got(30000);
+  std::size_t n = 0;
+  while (n < 20014) {
+    ssize_t r = ::recv(sv[1], got.data() + n, got.size() - n, MSG_DONTWAIT);
+    ASSERT_GT(r, 0);
+    n += static_cast<std::size_t>(r);
+  }
+  ASSERT_EQ(n, 20014u);
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), got.begin()));
+  EXPECT_TRUE(std::equal(body.begin(), body.end(), got.begin() + 10));
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(got.data()) + 20010, 4), "tail");
+  ::close(sv[1]);
+}
+
 TEST(NetTcp, BackpressureBuffersDrainsAndKeepsOrder) {
   Loop loop;
   std::vector<std::unique_ptr<TcpSocket>> accepted;
@@ -280,10 +312,10 @@ TEST(NetTcp, BackpressureBuffersDrainsAndKeepsOrder) {
   std::size_t last = 0;
   for (std::size_t i = 0; i < kTotal / chunk.size(); ++i) {
     ASSERT_TRUE(client->write(chunk));
-    EXPECT_GT(client->buffered_amount(), last);  // grows
+    EXPECT_GE(client->buffered_amount(), last);  // grows (the first write may go out directly)
     last = client->buffered_amount();
   }
-  EXPECT_EQ(client->buffered_amount(), kTotal);
+  EXPECT_GT(client->buffered_amount(), kTotal / 2);
   // Let the kernel take what it can; the rest stays queued.
   for (int i = 0; i < 10; ++i) EXPECT_FALSE(loop.run_once(5ms));
   EXPECT_GT(client->buffered_amount(), 0u);

@@ -89,12 +89,25 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   /// The current handler (nullptr if none).
   Handler* handler() const noexcept { return handler_; }
 
-  /// Queues `data` for sending at the end of the iteration. Returns false
-  /// (and queues nothing) if the socket is closed, shutdown_write() was
-  /// called, or the queue would exceed 4 GiB - 1 bytes.
+  /// Queues `data` for sending at the end of the iteration (corked).
+  /// Exception: a write of at least kDirectWriteSize bytes made while
+  /// nothing is queued is sent at once from `data` (no copy; batching buys
+  /// nothing at that size) and only what the kernel does not take is
+  /// queued. Order is kept either way. Returns false (and queues nothing)
+  /// if the socket is closed, shutdown_write() was called, or the queue
+  /// would exceed 4 GiB - 1 bytes. A send error is reported through
+  /// on_error() from the loop, never from inside write().
   bool write(std::span<const std::uint8_t> data);
   /// As write(span), for text.
   bool write(std::string_view data);
+  /// Writes `head` then `body` as one unit (e.g. a frame header and its
+  /// payload): corked like write(); when nothing is queued and the total is
+  /// at least kDirectWriteSize, both go out at once with one writev(2)
+  /// and no copy of `body`.
+  bool write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);
+  /// Size in bytes from which a write made with an empty queue is sent
+  /// directly instead of being copied and corked (16 KiB).
+  static constexpr std::size_t kDirectWriteSize = 16 * 1024;
   /// Zero-copy variant of write(): returns room for at least `n` bytes at
   /// the end of the output queue (an empty span under the same conditions
   /// in which write() returns false). Fill some of it and call commit().
@@ -158,6 +171,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   void update_interest();
   void schedule_flush();
   bool reserve(std::size_t n);          // room for n more bytes in the output queue
+  std::size_t send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+  void append(std::span<const std::uint8_t> data) noexcept;  // after reserve()
   void release_buffer() noexcept;
   friend class Loop;
 
