@@ -71,7 +71,7 @@ Loop::Loop(const LoopOptions& options) : owner_(std::this_thread::get_id()), now
   rbuf_size_ = std::clamp<std::size_t>(options.receive_buffer_size, 4 * 1024, 16 * 1024 * 1024);
   rbuf_ = std::make_unique<std::uint8_t[]>(rbuf_size_);
   max_events_ = std::clamp(options.max_events, 1, 65536);
-  events_.resize(sizeof(epoll_event) * static_cast<std::size_t>(max_events_));
+  events_ = std::make_unique<epoll_event[]>(static_cast<std::size_t>(max_events_));
   wake_.loop = this;
 
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -118,6 +118,7 @@ void Loop::stop() {
 }
 
 int Loop::wait_timeout(Millis timeout) const {
+  if (!flush_list_.empty() || !deferred_.empty()) return 0;  // work queued between iterations
   long long ms = timeout.count() < 0 ? -1 : timeout.count();
   if (!heap_.empty()) {
     auto due = timers_[heap_[0]].due;
@@ -136,7 +137,7 @@ int Loop::wait_timeout(Millis timeout) const {
 Error Loop::run_once(Millis timeout) {
   if (init_error_) return init_error_;
   owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  auto* events = reinterpret_cast<epoll_event*>(events_.data());
+  epoll_event* events = events_.get();
   int n = ::epoll_wait(epfd_, events, max_events_, wait_timeout(timeout));
   now_ = Clock::now();
   if (n < 0) {
@@ -147,11 +148,21 @@ Error Loop::run_once(Millis timeout) {
     if (detail::IoHandler* h = slot_handler(events[i].data.u64)) h->on_io(events[i].events);
   }
   run_timers();
+  run_deferred();
   flush_pending();
   dead_watchers_.clear();
   dead_watch_fns_.clear();
   ++stats_.iterations;
   return {};
+}
+
+void Loop::run_deferred() {
+  // By index: a deferred callback may defer more (appended, run in this pass).
+  for (std::size_t i = 0; i < deferred_.size(); ++i) {
+    std::function<void()> fn = std::move(deferred_[i]);
+    fn();
+  }
+  deferred_.clear();
 }
 
 void Loop::flush_pending() {

@@ -297,3 +297,28 @@ TEST(NetLoop, NowIsCachedPerIteration) {
   EXPECT_FALSE(loop.run_once(0ms));
   EXPECT_GT(loop.now(), before);
 }
+
+TEST(NetLoop, DeferRunsAtEndOfIterationInOrder) {
+  Loop loop;
+  std::vector<int> order;
+  loop.post([&] {
+    loop.defer([&] {
+      order.push_back(2);
+      loop.defer([&] { order.push_back(4); });  // same pass
+    });
+    loop.defer([&] { order.push_back(3); });
+    order.push_back(1);
+  });
+  EXPECT_TRUE(run_until(loop, [&] { return !order.empty(); }));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST(NetLoop, WorkQueuedBetweenIterationsDoesNotWait) {
+  Loop loop;
+  bool ran = false;
+  loop.defer([&] { ran = true; });
+  auto start = Clock::now();
+  EXPECT_FALSE(loop.run_once(20s));  // would block 20 s if the wait ignored the deferred work
+  EXPECT_TRUE(ran);
+  EXPECT_LT(Clock::now() - start, 10s);
+}

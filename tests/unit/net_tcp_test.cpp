@@ -612,3 +612,18 @@ TEST(NetTcp, EmfilePausesAcceptingInsteadOfSpinning) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
+
+TEST(NetTcp, WriteBetweenIterationsIsFlushedWithoutWaiting) {
+  Loop loop;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  auto s = TcpSocket::adopt(loop, sv[0]);
+  ASSERT_TRUE(s);
+  EXPECT_TRUE((*s)->write(std::string_view("now")));
+  auto start = Clock::now();
+  EXPECT_FALSE(loop.run_once(20s));  // must not sit in epoll_wait with output queued
+  EXPECT_LT(Clock::now() - start, 10s);
+  char buf[8];
+  EXPECT_EQ(::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT), 3);
+  ::close(sv[1]);
+}

@@ -11,9 +11,12 @@
 //   2. refresh the cached clock (`now()`),
 //   3. dispatch the ready events (socket reads, accepts, watched fds, posted callbacks),
 //   4. fire the timers that are due,
-//   5. flush every socket that queued output during 1-4 ("corking": one `send`
+//   5. run the callbacks given to `defer()` during 3-5,
+//   6. flush every socket that queued output during 3-5 ("corking": one `send`
 //      per socket per iteration, whatever the number of `write` calls),
-//   6. release the objects whose destruction was deferred during the iteration.
+//   7. release the objects whose destruction was deferred during the iteration.
+// Work queued between iterations (a write, a defer) makes the next wait
+// return at once, so it is never delayed by the wait.
 //
 // Timers are a binary min-heap over `std::chrono::steady_clock`, with
 // millisecond resolution; the wait uses the epoll_wait timeout (no timerfd,
@@ -37,6 +40,8 @@
 
 #include "parley/error.hpp"
 #include "parley/export.hpp"
+
+struct epoll_event;
 
 namespace parley::net {
 
@@ -163,6 +168,15 @@ class PARLEY_EXPORT Loop {
   /// loop is destroyed (then post() returns false). Thread-safe.
   LoopHandle handle() const { return LoopHandle(link_); }
 
+  /// Calls `fn` at the end of the current iteration, after the events and
+  /// timers and before the corked output is flushed (so what it writes goes
+  /// out in the same iteration); in the next iteration, without waiting,
+  /// when called between iterations. Callbacks run in the order deferred;
+  /// one deferred from a deferred callback runs in the same pass. Use it to
+  /// finish work after a callback has returned, e.g. to destroy an object
+  /// whose own callback is running. Loop thread only.
+  void defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
   /// The time cached at the start of the current iteration (after the wait).
   Clock::time_point now() const noexcept { return now_; }
 
@@ -252,6 +266,7 @@ class PARLEY_EXPORT Loop {
   void run_timers();
   int wait_timeout(Millis timeout) const;
   void run_posted();
+  void run_deferred();
   void flush_pending();
   Error watch(int fd, bool readable, std::function<void(int)> fn);
   void unwatch(int fd, bool readable);
@@ -267,7 +282,8 @@ class PARLEY_EXPORT Loop {
   std::unique_ptr<std::uint8_t[]> rbuf_;
   std::size_t rbuf_size_ = 0;
   int max_events_ = 256;
-  std::vector<std::uint8_t> events_;  // storage for epoll_event[max_events_]
+  std::unique_ptr<epoll_event[]> events_;  // epoll_wait's output, max_events_ long
+  std::vector<std::function<void()>> deferred_;
 
   std::vector<IoSlot> io_slots_;
   std::vector<std::uint32_t> free_io_slots_;
