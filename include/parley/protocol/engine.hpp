@@ -1,0 +1,173 @@
+// parley/protocol/engine.hpp — one WebSocket connection as a sans-I/O state
+// machine (RFC 6455 §5-§7): bytes in, events out; commands in, bytes out.
+//
+// The engine knows nothing of sockets, threads or clocks. The runtime feeds
+// it what it reads (`receive`), and writes out what it produces (`output()`);
+// time is passed in where a timeout needs it. Tests drive it without sockets.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "parley/close_code.hpp"
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+#include "parley/protocol/frame.hpp"
+#include "parley/protocol/utf8.hpp"
+
+namespace parley::protocol {
+
+/// The monotonic clock whose time points the engine is given.
+using Clock = std::chrono::steady_clock;
+
+/// Limits and behaviour of one connection. Plain values with defaults;
+/// `validate()` checks them once.
+struct EngineOptions {
+  /// This end's role: decides masking and which frames are accepted.
+  Role role = Role::server;
+  /// Largest message in bytes, after reassembly of its fragments; a larger
+  /// one fails the connection with 1009 as soon as a frame header shows it
+  /// (before its payload is read). 0 = no limit. Default 64 MiB.
+  std::uint64_t max_message_size = 64ull << 20;
+  /// Largest frame payload in bytes (1009 past it); 0 = no limit other than
+  /// `max_message_size`. Default 0.
+  std::uint64_t max_frame_size = 0;
+  /// Most frames in one message (1009 past it); 0 = no limit. Default 0:
+  /// memory is bounded by `max_message_size`, and a conforming peer may send
+  /// a large message in many small fragments (the seed's limit was 128).
+  std::uint32_t max_fragments = 0;
+  /// How long to wait for the peer's close frame after sending ours before
+  /// `close_timed_out()` says to drop the connection. Default 3000 ms (the
+  /// seed's value).
+  std::chrono::milliseconds close_timeout{3000};
+
+  /// An Error (`std::errc::invalid_argument`) naming the first bad field,
+  /// or no error: a negative `close_timeout`.
+  Error validate() const;
+};
+
+/// What the engine reports. The runtime (or a test) implements it; every
+/// call is made from inside `Engine::receive`. Handlers may call the
+/// engine's send functions and `close()` from inside a callback, but must
+/// not destroy the engine there.
+class PARLEY_EXPORT EngineHandler {
+ public:
+  /// A whole message: `type` is Opcode::text (already validated as UTF-8)
+  /// or Opcode::binary. `payload` is valid only during the call: it points
+  /// into the receive buffer when the message arrived in one piece, else into
+  /// the engine's reassembly buffer.
+  virtual void on_message(Opcode type, std::string_view payload) = 0;
+  /// A ping. Return true to have the engine answer it with a pong carrying
+  /// the same payload (the default), false to suppress the automatic pong.
+  virtual bool on_ping(std::string_view payload);
+  /// A pong (solicited or not).
+  virtual void on_pong(std::string_view payload);
+  /// The peer's close frame, validated: its code (1005 `no_status` when the
+  /// frame had no payload) and UTF-8 reason. When we had not closed yet, the
+  /// engine has already queued the echoing close frame.
+  virtual void on_close(CloseCode code, std::string_view reason);
+  /// The peer broke the protocol or a limit. The engine has queued a close
+  /// frame with `close_code_for(error)` and is now closed: flush the output
+  /// and close the transport.
+  virtual void on_protocol_error(const Error& error);
+
+ protected:
+  ~EngineHandler() = default;
+};
+
+/// Where the close handshake stands.
+enum class EngineState : std::uint8_t {
+  open,        ///< messages flow both ways
+  close_sent,  ///< we sent a close frame and wait for the peer's (we still receive)
+  closed,      ///< both close frames exchanged, or the connection failed: close the transport
+};
+
+/// One connection's protocol state: frame parsing, message reassembly,
+/// UTF-8 validation, ping/pong and the close handshake, for either role.
+class PARLEY_EXPORT Engine {
+ public:
+  /// `handler` must outlive the engine. Options are assumed valid (see
+  /// `EngineOptions::validate`).
+  Engine(const EngineOptions& options, EngineHandler& handler);
+
+  /// Feeds bytes read from the transport. They are parsed, and unmasked, in
+  /// place: the buffer is modified. Events are reported to the handler
+  /// before this returns. Bytes after the peer's close frame, and anything
+  /// once the engine is closed, are ignored.
+  void receive(std::uint8_t* data, std::size_t size);
+
+  /// Queues a whole text (`Opcode::text`) or binary (`Opcode::binary`)
+  /// message as one frame. Text is not validated (sending valid UTF-8 is the
+  /// caller's contract). Errors: UsageError::not_open, bad_opcode,
+  /// bad_fragment_sequence (a fragmented send is in progress).
+  Error send(Opcode type, std::string_view payload);
+  /// Queues one fragment of a message that is streamed in parts: the first
+  /// call's `type` (text or binary) starts the message, later calls continue
+  /// it (their `type` must be the same), and `fin = true` ends it. Control
+  /// frames may be sent between fragments. Errors as `send`.
+  Error send_fragment(Opcode type, std::string_view payload, bool fin);
+  /// Queues a ping (payload at most 125 bytes: else UsageError::control_too_long).
+  Error ping(std::string_view payload = {});
+  /// Queues an unsolicited pong (a heartbeat), at most 125 bytes.
+  Error pong(std::string_view payload = {});
+  /// Starts the close handshake: queues a close frame with `code` and
+  /// `reason` (at most 123 bytes of UTF-8) and stops sending; the peer's
+  /// close frame completes it. `now` starts the close timeout. Errors:
+  /// UsageError::not_open (already closing), bad_close_code (a code that may
+  /// not be sent; `CloseCode::no_status` sends a close frame without a code),
+  /// close_reason_too_long, invalid_utf8.
+  Error close(CloseCode code, std::string_view reason, Clock::time_point now);
+
+  /// True when the close timeout started by `close()` has passed: the peer
+  /// never answered and the transport should be dropped.
+  bool close_timed_out(Clock::time_point now) const noexcept;
+
+  /// Bytes to write to the transport, in order. The caller writes what it
+  /// can and erases that prefix (or clears it): the engine only appends.
+  std::string& output() noexcept { return out_; }
+
+  /// Where the close handshake stands.
+  EngineState state() const noexcept { return state_; }
+  /// True when the connection failed (a protocol error by the peer).
+  bool failed() const noexcept { return failed_; }
+  /// This end's role.
+  Role role() const noexcept { return options_.role; }
+  /// Bytes of the message being reassembled (0 between messages).
+  std::uint64_t message_bytes() const noexcept { return message_size_; }
+  /// Changes the RSV bits accepted (after an extension is negotiated).
+  void set_allowed_rsv(std::uint8_t rsv) noexcept { parser_.set_allowed_rsv(rsv); }
+
+ private:
+  void on_frame_start(const FrameHeader& h);
+  void on_data(const FrameParser::Chunk& c);
+  void on_control(const FrameParser::Chunk& c);
+  void on_close_frame(std::string_view payload);
+  void deliver(std::string_view message);
+  void fail(const Error& e);
+  void fail(ProtocolError e, std::string message);
+  void append(Opcode op, std::string_view payload, bool fin);
+
+  EngineOptions options_;
+  EngineHandler& handler_;
+  FrameParser parser_;
+  Utf8Validator utf8_;
+  std::string out_;      // frames to write
+  std::string message_;  // a message that did not arrive in one piece
+  std::string control_;  // a control payload split across reads
+  Clock::time_point close_deadline_{};
+  std::uint64_t message_size_ = 0;
+  std::uint32_t fragments_ = 0;
+  Opcode message_type_ = Opcode::continuation;  // continuation = no message in progress
+  Opcode sending_type_ = Opcode::continuation;  // continuation = no fragmented send in progress
+  EngineState state_ = EngineState::open;
+  bool failed_ = false;
+};
+
+/// Fills `key` with 4 bytes from OpenSSL's CSPRNG, drawn in batches from a
+/// per-thread pool (one RAND_bytes call per 1024 keys).
+PARLEY_EXPORT void random_mask_key(std::uint8_t key[4]) noexcept;
+
+}  // namespace parley::protocol

@@ -1,0 +1,152 @@
+// parley/protocol/frame.hpp — WebSocket frames (RFC 6455 §5): the header
+// codec, an incremental in-place parser, and an owning `Frame` value.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+
+namespace parley::protocol {
+
+/// Frame opcodes (RFC 6455 §5.2). 3-7 and 11-15 are reserved and rejected.
+enum class Opcode : std::uint8_t {
+  continuation = 0x0,
+  text = 0x1,
+  binary = 0x2,
+  close = 0x8,
+  ping = 0x9,
+  pong = 0xA,
+};
+
+/// True for close, ping and pong (opcodes with the high bit set).
+constexpr bool is_control(Opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
+
+/// Which end of the connection this is. A client masks every frame it sends
+/// and requires unmasked frames; a server the reverse (RFC 6455 §5.1).
+enum class Role : std::uint8_t { client, server };
+
+/// The RSV bits of the first header byte, as a mask (RFC 6455 §5.2).
+inline constexpr std::uint8_t rsv1 = 0x40;  ///< used by permessage-deflate (RFC 7692)
+inline constexpr std::uint8_t rsv2 = 0x20;  ///< no registered use
+inline constexpr std::uint8_t rsv3 = 0x10;  ///< no registered use
+
+/// The largest frame header: 2 bytes + 8 bytes of length + 4 bytes of mask.
+inline constexpr std::size_t max_frame_header_size = 14;
+/// The largest payload of a control frame (RFC 6455 §5.5).
+inline constexpr std::size_t max_control_payload = 125;
+
+/// A decoded frame header.
+struct FrameHeader {
+  bool fin = true;                       ///< last frame of its message
+  std::uint8_t rsv = 0;                  ///< RSV bits, as `rsv1 | rsv2 | rsv3` flags
+  Opcode opcode = Opcode::text;          ///< what the payload is
+  bool masked = false;                   ///< a masking key follows the length
+  std::uint8_t mask[4] = {};             ///< the masking key, when `masked`
+  std::uint64_t payload_length = 0;      ///< payload size in bytes
+};
+
+/// Writes `h` to `out`, which must have room for `max_frame_header_size`
+/// bytes, using the shortest length encoding. Returns the header size (2-14).
+PARLEY_EXPORT std::size_t write_frame_header(std::uint8_t* out, const FrameHeader& h) noexcept;
+
+/// Appends one whole frame to `out`: header, then `payload`, masked with
+/// `mask` when `mask` is not null (a client's frames), in place in `out`.
+PARLEY_EXPORT void append_frame(std::string& out, Opcode op, std::string_view payload, bool fin = true,
+                                std::uint8_t rsv = 0, const std::uint8_t* mask = nullptr);
+
+/// Limits and expectations that the parser checks on every header.
+struct FrameParserOptions {
+  /// This end's role: a server requires masked frames, a client unmasked ones.
+  Role role = Role::server;
+  /// RSV bits that a negotiated extension gives meaning to (e.g. `rsv1` for
+  /// permessage-deflate); a frame with any other RSV bit set is rejected
+  /// with 1002. Default: none.
+  std::uint8_t allowed_rsv = 0;
+  /// Largest payload of one frame in bytes; a larger frame is rejected with
+  /// 1009 as soon as its header is read. 0 means no limit. Default 0 (the
+  /// message limit of the engine bounds what is buffered).
+  std::uint64_t max_frame_size = 0;
+};
+
+/// An incremental frame parser. Feed it any slice of the byte stream (one
+/// byte, or many frames at once); it returns the stream as chunks of frame
+/// payload, unmasked in place in the caller's buffer — a payload that
+/// arrived whole is returned as one chunk and never copied. Only a header
+/// split across slices is staged (at most 14 bytes).
+class PARLEY_EXPORT FrameParser {
+ public:
+  /// What `next()` found.
+  struct Chunk {
+    enum class Kind : std::uint8_t {
+      need_more,  ///< the slice is used up; feed the next one
+      payload,    ///< `data`/`size` is (part of) the current frame's payload
+      error,      ///< the stream is invalid (see `error()`); stop feeding
+    } kind = Kind::need_more;
+    std::uint8_t* data = nullptr;  ///< payload bytes, unmasked, inside the caller's slice
+    std::size_t size = 0;          ///< how many (may be 0 for an empty frame)
+    bool frame_start = false;      ///< a new frame begins with this chunk: see `header()`
+    bool frame_end = false;        ///< the current frame's payload ends with this chunk
+  };
+
+  FrameParser() = default;
+  explicit FrameParser(const FrameParserOptions& options) : options_(options) {}
+
+  /// Parses from the front of [`*data`, `*data + *size`), advancing both
+  /// past what it used. Call until it returns `need_more` (slice used up) or
+  /// `error`. Every frame yields at least one `payload` chunk (with
+  /// `frame_start`), and its last chunk has `frame_end`.
+  Chunk next(std::uint8_t*& data, std::size_t& size);
+
+  /// The header of the current (last started) frame.
+  const FrameHeader& header() const noexcept { return header_; }
+  /// Payload bytes of the current frame not yet returned.
+  std::uint64_t remaining() const noexcept { return remaining_; }
+  /// Why the stream is invalid, after an `error` chunk.
+  const Error& error() const noexcept { return error_; }
+  /// Changes the RSV bits accepted from now on (after extension negotiation).
+  void set_allowed_rsv(std::uint8_t rsv) noexcept { options_.allowed_rsv = rsv; }
+  /// Changes the per-frame limit in bytes (0 = none) from the next header on.
+  void set_max_frame_size(std::uint64_t bytes) noexcept { options_.max_frame_size = bytes; }
+
+ private:
+  Chunk fail(ProtocolError e, std::string message);
+  bool validate_header();
+
+  FrameParserOptions options_;
+  FrameHeader header_;
+  std::uint64_t remaining_ = 0;
+  std::uint8_t staged_[max_frame_header_size] = {};
+  std::uint8_t staged_len_ = 0;
+  std::uint8_t mask_phase_ = 0;
+  bool in_payload_ = false;
+  Error error_;
+};
+
+/// One whole frame as a value (the seed's `WebSocket::Frame`): for building
+/// frames by hand, tests and tools. The connection engine does not use it on
+/// its hot path.
+struct PARLEY_EXPORT Frame {
+  bool fin = true;                    ///< last frame of its message
+  std::uint8_t rsv = 0;               ///< RSV bits (`rsv1 | rsv2 | rsv3`)
+  Opcode opcode = Opcode::text;       ///< the frame type
+  bool masked = false;                ///< mask when serializing (client frames)
+  std::uint8_t mask[4] = {};          ///< the masking key used when `masked`
+  std::string payload;                ///< the unmasked payload
+
+  /// The frame on the wire.
+  std::string serialize() const;
+
+  /// Parses one whole frame from the front of `bytes`, checked as the
+  /// parser checks it under `options`. Returns the frame and sets `consumed`
+  /// to its size on the wire; returns an empty optional (and `consumed` 0)
+  /// when `bytes` holds only part of a frame; an Error when it is invalid.
+  static Result<std::optional<Frame>> parse(std::string_view bytes, const FrameParserOptions& options,
+                                           std::size_t& consumed);
+};
+
+}  // namespace parley::protocol

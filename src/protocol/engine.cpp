@@ -1,0 +1,263 @@
+// One WebSocket connection as a sans-I/O state machine (RFC 6455 §5-§7).
+#include "parley/protocol/engine.hpp"
+
+#include <openssl/rand.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace parley::protocol {
+namespace {
+
+std::string_view view(const FrameParser::Chunk& c) noexcept {
+  return {reinterpret_cast<const char*>(c.data), c.size};
+}
+
+// A reassembly buffer larger than this is freed after its message, so an
+// idle connection keeps no memory from one large message.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+
+}  // namespace
+
+Error EngineOptions::validate() const {
+  if (close_timeout.count() < 0) {
+    return Error(std::make_error_code(std::errc::invalid_argument), "close_timeout must not be negative");
+  }
+  return {};
+}
+
+bool EngineHandler::on_ping(std::string_view) { return true; }
+void EngineHandler::on_pong(std::string_view) {}
+void EngineHandler::on_close(CloseCode, std::string_view) {}
+void EngineHandler::on_protocol_error(const Error&) {}
+
+void random_mask_key(std::uint8_t key[4]) noexcept {
+  struct Pool {
+    std::uint8_t bytes[4096];
+    std::size_t used = sizeof(bytes);
+  };
+  thread_local Pool pool;
+  if (pool.used == sizeof(pool.bytes)) {
+    // OpenSSL's CSPRNG only fails without any entropy source; predictable
+    // masks would defeat their purpose (RFC 6455 §10.3).
+    if (RAND_bytes(pool.bytes, sizeof(pool.bytes)) != 1) std::abort();
+    pool.used = 0;
+  }
+  std::memcpy(key, pool.bytes + pool.used, 4);
+  pool.used += 4;
+}
+
+Engine::Engine(const EngineOptions& options, EngineHandler& handler)
+    : options_(options),
+      handler_(handler),
+      parser_(FrameParserOptions{options.role, 0, options.max_frame_size}) {}
+
+void Engine::receive(std::uint8_t* data, std::size_t size) {
+  while (state_ != EngineState::closed) {
+    const FrameParser::Chunk c = parser_.next(data, size);
+    if (c.kind == FrameParser::Chunk::Kind::need_more) return;
+    if (c.kind == FrameParser::Chunk::Kind::error) {
+      fail(parser_.error());
+      return;
+    }
+    if (is_control(parser_.header().opcode)) {
+      on_control(c);
+    } else {
+      if (c.frame_start) {
+        on_frame_start(parser_.header());
+        if (state_ == EngineState::closed) return;
+      }
+      on_data(c);
+    }
+  }
+}
+
+void Engine::on_frame_start(const FrameHeader& h) {
+  if (h.opcode == Opcode::continuation) {
+    if (message_type_ == Opcode::continuation) {
+      return fail(ProtocolError::unexpected_continuation, "continuation frame without a message in progress");
+    }
+  } else {
+    if (message_type_ != Opcode::continuation) {
+      return fail(ProtocolError::expected_continuation, "new data frame inside a fragmented message");
+    }
+    message_type_ = h.opcode;
+    message_size_ = 0;
+    fragments_ = 0;
+    utf8_.reset();
+  }
+  ++fragments_;
+  if (options_.max_fragments != 0 && fragments_ > options_.max_fragments) {
+    return fail(ProtocolError::too_many_fragments,
+                "message exceeds max_fragments " + std::to_string(options_.max_fragments));
+  }
+  if (options_.max_message_size != 0 && h.payload_length > options_.max_message_size - message_size_) {
+    return fail(ProtocolError::message_too_big, "message of at least " + std::to_string(message_size_ + h.payload_length) +
+                                                    " bytes exceeds max_message_size " +
+                                                    std::to_string(options_.max_message_size));
+  }
+}
+
+void Engine::on_data(const FrameParser::Chunk& c) {
+  const std::string_view piece = view(c);
+  if (message_type_ == Opcode::text && !utf8_.feed(piece)) {
+    return fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
+  }
+  message_size_ += piece.size();
+  const FrameHeader& h = parser_.header();
+  const bool last = c.frame_end && h.fin;
+  if (last && c.frame_start && h.opcode != Opcode::continuation) {
+    deliver(piece);  // the common case: a whole message in one chunk, never copied
+  } else {
+    message_.append(piece);
+    if (last) deliver(message_);
+  }
+}
+
+void Engine::deliver(std::string_view message) {
+  if (message_type_ == Opcode::text && !utf8_.complete()) {
+    return fail(ProtocolError::invalid_utf8, "text message ends inside a UTF-8 sequence");
+  }
+  const Opcode type = message_type_;
+  message_type_ = Opcode::continuation;
+  message_size_ = 0;
+  fragments_ = 0;
+  handler_.on_message(type, message);
+  message_.clear();
+  if (message_.capacity() > kKeepCapacity) std::string().swap(message_);
+}
+
+void Engine::on_control(const FrameParser::Chunk& c) {
+  std::string_view payload;
+  if (c.frame_start && c.frame_end) {
+    payload = view(c);
+  } else {
+    if (c.frame_start) control_.clear();
+    control_.append(view(c));
+    if (!c.frame_end) return;
+    payload = control_;
+  }
+  switch (parser_.header().opcode) {
+    case Opcode::ping:
+      if (handler_.on_ping(payload) && state_ == EngineState::open) append(Opcode::pong, payload, true);
+      break;
+    case Opcode::pong:
+      handler_.on_pong(payload);
+      break;
+    default:
+      on_close_frame(payload);
+      break;
+  }
+}
+
+void Engine::on_close_frame(std::string_view payload) {
+  CloseCode code = CloseCode::no_status;
+  std::string_view reason;
+  if (payload.size() == 1) {
+    return fail(ProtocolError::bad_close_payload, "close frame with a 1-byte payload");
+  }
+  if (payload.size() >= 2) {
+    code = static_cast<CloseCode>(static_cast<std::uint8_t>(payload[0]) << 8 | static_cast<std::uint8_t>(payload[1]));
+    if (!is_sendable(code)) {
+      return fail(ProtocolError::bad_close_code,
+                  "close code " + std::to_string(static_cast<unsigned>(code)) + " is not allowed on the wire");
+    }
+    reason = payload.substr(2);
+    if (!is_valid_utf8(reason)) return fail(ProtocolError::bad_close_reason, "close reason is not valid UTF-8");
+  }
+  if (state_ == EngineState::open) {
+    // Echo the code (RFC 6455 §5.5.1), without the reason.
+    append(Opcode::close, code == CloseCode::no_status ? std::string_view() : payload.substr(0, 2), true);
+  }
+  state_ = EngineState::closed;
+  handler_.on_close(code, reason);
+}
+
+void Engine::fail(ProtocolError e, std::string message) { fail(Error(e, std::move(message))); }
+
+void Engine::fail(const Error& e) {
+  if (state_ == EngineState::open) {
+    const auto code = static_cast<std::uint16_t>(close_code_for(static_cast<ProtocolError>(e.code().value())));
+    std::string payload;
+    payload += static_cast<char>(code >> 8);
+    payload += static_cast<char>(code & 0xff);
+    // The reason says why, cut to the 123 bytes a close frame allows
+    // (parley's messages are ASCII, so any cut is valid UTF-8).
+    payload += std::string_view(e.message()).substr(0, max_control_payload - 2);
+    append(Opcode::close, payload, true);
+  }
+  state_ = EngineState::closed;
+  failed_ = true;
+  handler_.on_protocol_error(e);
+}
+
+void Engine::append(Opcode op, std::string_view payload, bool fin) {
+  if (options_.role == Role::client) {
+    std::uint8_t key[4];
+    random_mask_key(key);
+    append_frame(out_, op, payload, fin, 0, key);
+  } else {
+    append_frame(out_, op, payload, fin);
+  }
+}
+
+Error Engine::send(Opcode type, std::string_view payload) {
+  if (state_ != EngineState::open) return UsageError::not_open;
+  if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
+  if (sending_type_ != Opcode::continuation) return UsageError::bad_fragment_sequence;
+  append(type, payload, true);
+  return {};
+}
+
+Error Engine::send_fragment(Opcode type, std::string_view payload, bool fin) {
+  if (state_ != EngineState::open) return UsageError::not_open;
+  if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
+  Opcode op = type;
+  if (sending_type_ != Opcode::continuation) {
+    if (type != sending_type_) return UsageError::bad_fragment_sequence;
+    op = Opcode::continuation;
+  }
+  sending_type_ = fin ? Opcode::continuation : type;
+  append(op, payload, fin);
+  return {};
+}
+
+Error Engine::ping(std::string_view payload) {
+  if (state_ != EngineState::open) return UsageError::not_open;
+  if (payload.size() > max_control_payload) return UsageError::control_too_long;
+  append(Opcode::ping, payload, true);
+  return {};
+}
+
+Error Engine::pong(std::string_view payload) {
+  if (state_ != EngineState::open) return UsageError::not_open;
+  if (payload.size() > max_control_payload) return UsageError::control_too_long;
+  append(Opcode::pong, payload, true);
+  return {};
+}
+
+Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point now) {
+  if (state_ != EngineState::open) return UsageError::not_open;
+  std::string payload;
+  if (code == CloseCode::no_status) {
+    if (!reason.empty()) return Error(UsageError::bad_close_code, "a close reason needs a close code");
+  } else {
+    if (!is_sendable(code)) return UsageError::bad_close_code;
+    if (reason.size() > max_control_payload - 2) return UsageError::close_reason_too_long;
+    if (!is_valid_utf8(reason)) return UsageError::invalid_utf8;
+    const auto v = static_cast<std::uint16_t>(code);
+    payload += static_cast<char>(v >> 8);
+    payload += static_cast<char>(v & 0xff);
+    payload += reason;
+  }
+  append(Opcode::close, payload, true);
+  state_ = EngineState::close_sent;
+  close_deadline_ = now + options_.close_timeout;
+  return {};
+}
+
+bool Engine::close_timed_out(Clock::time_point now) const noexcept {
+  return state_ == EngineState::close_sent && now >= close_deadline_;
+}
+
+}  // namespace parley::protocol
