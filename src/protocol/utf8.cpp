@@ -92,6 +92,8 @@ int validate_scalar(const std::uint8_t* p, std::size_t n) noexcept {
   return 0;
 }
 
+#if defined(__x86_64__)
+
 // Given that p[0, m) passed the vector checks, the position from which the
 // scalar validator must take over: the start of a code point that begins
 // before m and ends after it, else m.
@@ -111,8 +113,6 @@ inline int validate_from(const std::uint8_t* p, std::size_t m, std::size_t n) no
   const std::size_t from = resume_point(p, m);
   return validate_scalar(p + from, n - from);
 }
-
-#if defined(__x86_64__)
 
 // Error bits of the pairwise tables. Bit 6 serves two errors that never
 // share a lead byte (F0 vs F5-FF).
