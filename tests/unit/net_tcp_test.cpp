@@ -1,6 +1,7 @@
 // Unit tests of parley::net TCP: listener, sockets, corking, backpressure, connect.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -298,6 +299,11 @@ TEST(NetTcp, BackpressureBuffersDrainsAndKeepsOrder) {
       ++received;
     }
   };
+  // Small fixed kernel buffers (no autotuning), so that however the host's
+  // tcp_rmem/tcp_wmem are set, 64 MiB cannot all fit in the kernel.
+  int small = 64 * 1024;
+  ASSERT_EQ(::setsockopt(server.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  ASSERT_EQ(::setsockopt(client->fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
   server.pause_reading();  // the peer does not read
   server.set_handler(&sh);
   EXPECT_TRUE(server.reading_paused());
@@ -499,6 +505,9 @@ TEST(NetTcp, ConnectTimeoutWhenBacklogIsFull) {
     ::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
     fillers.push_back(f);
   }
+  // The first filler completes its handshake and fills the accept queue.
+  pollfd pfd{fillers[0], POLLOUT, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 20000), 1);
   Loop loop;
   Error err;
   bool done = false;
