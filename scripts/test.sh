@@ -4,9 +4,10 @@
 #  1. installs missing Debian packages (scripts/install-deps.sh)
 #  2. g++ build, warnings as errors, unit tests
 #  3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors, unit tests
-#  4. cmake --install into a temporary prefix, and a consumer project built
+#  4. clang build with ThreadSanitizer: the threaded tests (net runtime, server)
+#  5. cmake --install into a temporary prefix, and a consumer project built
 #     against it with find_package(parley) and with pkg-config
-#  5. every libFuzzer target in fuzz/ for PARLEY_FUZZ_SECONDS (default 30) each
+#  6. every libFuzzer target in fuzz/ for PARLEY_FUZZ_SECONDS (default 30) each
 #
 # Environment: PARLEY_JOBS (parallel build jobs, default nproc),
 # PARLEY_FUZZ_SECONDS (0 skips fuzzing), PARLEY_SKIP_DEPS=1 (no apt-get).
@@ -35,6 +36,12 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan -j "$jobs" --timeout 600
+
+stage "clang TSan build + threaded tests"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPARLEY_WERROR=ON \
+  -DPARLEY_SANITIZE=thread -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/tsan -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build/tsan -j "$jobs" --timeout 600 -R '^(Net|Server|Client)'
 
 stage "install + consumer project"
 prefix=$(mktemp -d)

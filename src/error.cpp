@@ -72,6 +72,7 @@ class UsageCategory final : public std::error_category {
       case UsageError::close_reason_too_long: return "close reason over 123 bytes";
       case UsageError::control_too_long: return "control payload over 125 bytes";
       case UsageError::invalid_utf8: return "close reason is not valid UTF-8";
+      case UsageError::buffer_full: return "send buffer over max_buffered_amount";
     }
     return "unknown usage error";
   }

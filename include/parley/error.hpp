@@ -54,6 +54,7 @@ enum class UsageError {
   close_reason_too_long,      ///< a close reason over 123 bytes
   control_too_long,           ///< a ping or pong payload over 125 bytes
   invalid_utf8,               ///< a close reason that is not UTF-8
+  buffer_full,                ///< the connection's unsent output is over `max_buffered_amount`
 };
 
 /// A failed opening handshake. Category: `handshake_category()`

@@ -128,6 +128,7 @@ class PARLEY_EXPORT Engine {
   /// Bytes to write to the transport, in order. The caller writes what it
   /// can and erases that prefix (or clears it): the engine only appends.
   std::string& output() noexcept { return out_; }
+  const std::string& output() const noexcept { return out_; }
 
   /// Where the close handshake stands.
   EngineState state() const noexcept { return state_; }
@@ -135,6 +136,8 @@ class PARLEY_EXPORT Engine {
   bool failed() const noexcept { return failed_; }
   /// This end's role.
   Role role() const noexcept { return options_.role; }
+  /// True while a message sent with `send_fragment` is unfinished.
+  bool sending_fragmented() const noexcept { return sending_type_ != Opcode::continuation; }
   /// Bytes of the message being reassembled (0 between messages).
   std::uint64_t message_bytes() const noexcept { return message_size_; }
   /// Changes the RSV bits accepted (after an extension is negotiated).
