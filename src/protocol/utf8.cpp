@@ -204,6 +204,10 @@ struct Ssse3Checker {
     prev_incomplete = _mm_setzero_si128();
     prev_input = input;
   }
+  __attribute__((target("ssse3"))) void block(__m128i input) noexcept {
+    if (_mm_movemask_epi8(input) == 0) ascii_block(input);
+    else check_block(input);
+  }
   __attribute__((target("ssse3"))) bool failed() const noexcept {
     return _mm_movemask_epi8(_mm_cmpeq_epi8(error, _mm_setzero_si128())) != 0xFFFF;
   }
@@ -231,14 +235,14 @@ __attribute__((target("ssse3"))) int validate_ssse3(const std::uint8_t* p, std::
     }
     if ((i & 1023) == 0 && c.failed()) return kInvalid;  // fail fast in long inputs
   }
-  for (; i + 16 <= n; i += 16) c.check_block(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+  for (; i + 16 <= n; i += 16) c.block(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
   if (c.failed()) return kInvalid;
   if (i < n) {
     if (n >= 32) {
       // The last 16 bytes again, overlapping what was checked, after the 16
       // before them.
       c.prev_input = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 32));
-      c.check_block(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16)));
+      c.block(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16)));
       if (c.failed()) return kInvalid;
     } else {
       // The rest, zero-padded: zeros after a cut code point read as an error,
@@ -246,7 +250,7 @@ __attribute__((target("ssse3"))) int validate_ssse3(const std::uint8_t* p, std::
       // out exactly by the scalar code.
       alignas(16) std::uint8_t last[16] = {};
       std::memcpy(last, p + i, n - i);
-      c.check_block(_mm_load_si128(reinterpret_cast<const __m128i*>(last)));
+      c.block(_mm_load_si128(reinterpret_cast<const __m128i*>(last)));
       return c.failed() ? validate_from(p, i, n) : 0;
     }
   }
@@ -294,6 +298,10 @@ struct Avx2Checker {
     prev_incomplete = _mm256_setzero_si256();
     prev_input = input;
   }
+  __attribute__((target("avx2"))) void block(__m256i input) noexcept {
+    if (_mm256_movemask_epi8(input) == 0) ascii_block(input);
+    else check_block(input);
+  }
   __attribute__((target("avx2"))) bool failed() const noexcept { return !_mm256_testz_si256(error, error); }
   // The last block checked may end inside a code point.
   __attribute__((target("avx2"))) bool incomplete() const noexcept {
@@ -317,14 +325,14 @@ __attribute__((target("avx2"))) int validate_avx2(const std::uint8_t* p, std::si
     if ((i & 1023) == 0 && c.failed()) return kInvalid;  // fail fast in long inputs
   }
   if (i + 32 <= n) {
-    c.check_block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    c.block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
     i += 32;
   }
   if (i < n) {
     // The last 32 bytes again, overlapping what was checked, after the 32
     // before them (n >= 64).
     c.prev_input = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + n - 64));
-    c.check_block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + n - 32)));
+    c.block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + n - 32)));
   }
   if (c.failed()) return kInvalid;
   return c.incomplete() ? validate_from(p, n, n) : 0;
