@@ -5,8 +5,10 @@
 #include <openssl/sha.h>
 
 #include <array>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
+
+#include "http_text.hpp"
 
 namespace parley::protocol {
 namespace {
@@ -85,6 +87,290 @@ std::string generate_key() {
     std::abort();
   }
   return base64_encode(std::string_view(reinterpret_cast<const char*>(nonce.data()), nonce.size()));
+}
+
+// ---- shared helpers ------------------------------------------------------------
+
+namespace {
+
+using text::iequals;
+
+bool valid_key(std::string_view key) {
+  std::string raw;
+  return base64_decode(key, raw) && raw.size() == 16;
+}
+
+// Fields a user may not set: they are the handshake's own.
+bool reserved_field(std::string_view name) noexcept {
+  return iequals(name, "Upgrade") || iequals(name, "Connection") ||
+         (name.size() >= 14 && iequals(name.substr(0, 14), "Sec-WebSocket-"));
+}
+
+// The subprotocols of every Sec-WebSocket-Protocol field: tokens without
+// parameters.
+Result<std::vector<std::string>> parse_subprotocols(const Headers& headers) {
+  std::vector<std::string> out;
+  for (std::string_view field : headers.get_all("Sec-WebSocket-Protocol")) {
+    auto list = HeaderValue::parse_list(field);
+    if (!list) return list.error();
+    for (HeaderValue& v : *list) {
+      if (!v.params().empty()) {
+        return Error(HandshakeError::bad_extension_header, "Sec-WebSocket-Protocol element with parameters");
+      }
+      out.push_back(v.value());
+    }
+  }
+  return out;
+}
+
+// The extensions of every Sec-WebSocket-Extensions field, in order.
+Result<std::vector<Extension>> parse_extensions(const Headers& headers) {
+  std::vector<Extension> out;
+  for (std::string_view field : headers.get_all("Sec-WebSocket-Extensions")) {
+    auto list = Extension::parse_list(field);
+    if (!list) return list.error();
+    for (Extension& e : *list) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- client side -----------------------------------------------------------------
+
+Result<ClientRequest> make_request(const ClientHandshake& options) { return make_request(options, generate_key()); }
+
+Result<ClientRequest> make_request(const ClientHandshake& options, std::string_view key) {
+  if (options.uri.host().empty()) return Error(HandshakeError::bad_uri, "the handshake URI has no host");
+  if (!valid_key(key)) return Error(HandshakeError::bad_key, "Sec-WebSocket-Key must be base64 of 16 bytes");
+  for (std::size_t i = 0; i < options.subprotocols.size(); ++i) {
+    const std::string& p = options.subprotocols[i];
+    if (!text::is_token(p)) {
+      return Error(HandshakeError::bad_extension_header, "subprotocol '" + p + "' is not a token");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (options.subprotocols[j] == p) {
+        return Error(HandshakeError::bad_extension_header, "subprotocol '" + p + "' offered twice");
+      }
+    }
+  }
+  for (const Extension& e : options.extensions) {
+    if (!e.valid()) return Error(HandshakeError::bad_extension_header, "invalid extension offer '" + e.to_string() + "'");
+  }
+  if (!Headers::valid_value(options.origin)) return Error(HandshakeError::malformed, "invalid Origin value");
+  if (!Headers::valid_value(options.cookie)) return Error(HandshakeError::malformed, "invalid Cookie value");
+  for (const Headers::Field& f : options.headers) {
+    if (!Headers::valid_name(f.name) || !Headers::valid_value(f.value)) {
+      return Error(HandshakeError::malformed, "invalid header field '" + f.name + "'");
+    }
+    if (reserved_field(f.name)) {
+      return Error(HandshakeError::malformed, "header field '" + f.name + "' is set by the handshake");
+    }
+  }
+
+  ClientRequest out;
+  out.key.assign(key);
+  Request& r = out.request;
+  r.target = options.uri.resource();
+  Headers& h = r.headers;
+  h.add("Host", options.uri.host_header());
+  h.add("Upgrade", "websocket");
+  h.add("Connection", "Upgrade");
+  h.add("Sec-WebSocket-Key", key);
+  h.add("Sec-WebSocket-Version", "13");
+  if (!options.origin.empty()) h.add("Origin", options.origin);
+  if (!options.subprotocols.empty()) {
+    std::string list;
+    for (const std::string& p : options.subprotocols) {
+      if (!list.empty()) list += ", ";
+      list += p;
+    }
+    h.add("Sec-WebSocket-Protocol", list);
+  }
+  if (!options.extensions.empty()) h.add("Sec-WebSocket-Extensions", Extension::join(options.extensions));
+  if (!options.cookie.empty()) h.add("Cookie", options.cookie);
+  for (auto it = options.headers.begin(); it != options.headers.end(); ++it) {
+    const bool replaces = iequals(it->name, "Host") || iequals(it->name, "Origin") || iequals(it->name, "Cookie");
+    bool first = true;
+    for (auto prev = options.headers.begin(); prev != it; ++prev) first = first && !iequals(prev->name, it->name);
+    if (replaces && first) h.remove(it->name);
+    h.add(it->name, it->value);
+  }
+  return out;
+}
+
+Result<Negotiated> validate_response(const Response& response, std::string_view key,
+                                     const std::vector<std::string>& offered_subprotocols,
+                                     const std::vector<Extension>& offered_extensions) {
+  const Headers& h = response.headers;
+  if (response.status != 101) {
+    return Error(HandshakeError::bad_status, "server answered " + std::to_string(response.status) +
+                                                 (response.reason.empty() ? "" : " " + response.reason) +
+                                                 " instead of 101 Switching Protocols");
+  }
+  if (!h.has_token("Upgrade", "websocket")) return Error(HandshakeError::not_upgrade, "101 without Upgrade: websocket");
+  if (!h.has_token("Connection", "upgrade")) {
+    return Error(HandshakeError::missing_connection_upgrade, "101 without Connection: upgrade");
+  }
+  const auto accept = h.get("Sec-WebSocket-Accept");
+  if (!accept || h.count("Sec-WebSocket-Accept") != 1 || *accept != accept_key(key)) {
+    return Error(HandshakeError::bad_accept, accept ? "Sec-WebSocket-Accept does not match the key"
+                                                    : "101 without Sec-WebSocket-Accept");
+  }
+
+  Negotiated out;
+  if (const auto protocol = h.get("Sec-WebSocket-Protocol")) {
+    bool offered = false;
+    for (const std::string& p : offered_subprotocols) offered = offered || p == *protocol;
+    if (h.count("Sec-WebSocket-Protocol") != 1 || !offered) {
+      return Error(HandshakeError::unrequested_subprotocol,
+                   "server chose subprotocol '" + std::string(*protocol) + "' that was not offered");
+    }
+    out.subprotocol.assign(*protocol);
+  }
+
+  auto extensions = parse_extensions(h);
+  if (!extensions) return extensions.error();
+  for (std::size_t i = 0; i < extensions->size(); ++i) {
+    const std::string& name = (*extensions)[i].name();
+    bool offered = false;
+    for (const Extension& e : offered_extensions) offered = offered || iequals(e.name(), name);
+    if (!offered) return Error(HandshakeError::unrequested_extension, "server answered extension '" + name + "' that was not offered");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (iequals((*extensions)[j].name(), name)) {
+        return Error(HandshakeError::unrequested_extension, "server answered extension '" + name + "' twice");
+      }
+    }
+  }
+  out.extensions = std::move(*extensions);
+  return out;
+}
+
+// ---- server side -----------------------------------------------------------------
+
+Result<ClientOffer> validate_request(const Request& request) {
+  const Headers& h = request.headers;
+  if (request.method != "GET") {
+    return Error(HandshakeError::bad_method, "method " + request.method + " is not GET");
+  }
+  if (request.version_major < 1 || (request.version_major == 1 && request.version_minor < 1)) {
+    return Error(HandshakeError::bad_http_version, "HTTP/" + std::to_string(request.version_major) + "." +
+                                                       std::to_string(request.version_minor) +
+                                                       " is older than HTTP/1.1");
+  }
+  const std::size_t hosts = h.count("Host");
+  if (hosts > 1) return Error(HandshakeError::malformed, "more than one Host header");
+  if (hosts == 0 || h.get("Host")->empty()) return Error(HandshakeError::missing_host, "missing Host header");
+  if (!h.has_token("Upgrade", "websocket")) {
+    return Error(HandshakeError::not_upgrade, "not a WebSocket upgrade: no 'websocket' token in Upgrade");
+  }
+  if (!h.has_token("Connection", "upgrade")) {
+    return Error(HandshakeError::missing_connection_upgrade, "Connection header lacks the 'upgrade' token");
+  }
+
+  ClientOffer out;
+  const auto version = h.get("Sec-WebSocket-Version");
+  if (!version) {
+    if (h.has("Sec-WebSocket-Key1") || h.has("Sec-WebSocket-Key2")) {
+      return Error(HandshakeError::unsupported_version,
+                   "hixie-76 (hybi-00) handshake refused: the draft is obsolete and insecure; use version 13");
+    }
+    return Error(HandshakeError::unsupported_version,
+                 "missing Sec-WebSocket-Version (pre-RFC hixie-75 drafts are obsolete and insecure); use version 13");
+  }
+  if (*version == "13") {
+    out.version = 13;
+  } else if (*version == "8") {
+    out.version = 8;
+  } else if (*version == "7") {
+    out.version = 7;
+  } else {
+    return Error(HandshakeError::unsupported_version,
+                 "unsupported Sec-WebSocket-Version '" + std::string(*version) + "' (supported: 13, 8, 7)");
+  }
+  if (h.count("Sec-WebSocket-Version") != 1) {
+    return Error(HandshakeError::unsupported_version, "more than one Sec-WebSocket-Version header");
+  }
+  const auto key = h.get("Sec-WebSocket-Key");
+  if (!key) return Error(HandshakeError::bad_key, "missing Sec-WebSocket-Key");
+  if (h.count("Sec-WebSocket-Key") != 1) return Error(HandshakeError::bad_key, "more than one Sec-WebSocket-Key");
+  if (!valid_key(*key)) return Error(HandshakeError::bad_key, "Sec-WebSocket-Key is not base64 of 16 bytes");
+  out.key.assign(*key);
+  for (std::string_view length : h.get_all("Content-Length")) {
+    if (length != "0") return Error(HandshakeError::malformed, "a WebSocket upgrade request may not have a body");
+  }
+  if (h.has("Transfer-Encoding")) {
+    return Error(HandshakeError::malformed, "a WebSocket upgrade request may not have a body (Transfer-Encoding)");
+  }
+
+  auto subprotocols = parse_subprotocols(h);
+  if (!subprotocols) return subprotocols.error();
+  out.subprotocols = std::move(*subprotocols);
+  auto extensions = parse_extensions(h);
+  if (!extensions) return extensions.error();
+  out.extensions = std::move(*extensions);
+  if (const auto origin = request.origin()) out.origin.emplace(*origin);
+  return out;
+}
+
+std::optional<std::string> select_subprotocol(const std::vector<std::string>& offered,
+                                              const std::vector<std::string>& supported) {
+  for (const std::string& o : offered) {
+    for (const std::string& s : supported) {
+      if (o == s) return o;
+    }
+  }
+  return std::nullopt;
+}
+
+Response make_accept_response(std::string_view key, std::string_view subprotocol,
+                              const std::vector<Extension>& extensions) {
+  Response r;
+  r.status = 101;
+  r.reason = "Switching Protocols";
+  r.headers.add("Upgrade", "websocket");
+  r.headers.add("Connection", "Upgrade");
+  r.headers.add("Sec-WebSocket-Accept", accept_key(key));
+  if (!subprotocol.empty()) r.headers.add("Sec-WebSocket-Protocol", subprotocol);
+  if (!extensions.empty()) r.headers.add("Sec-WebSocket-Extensions", Extension::join(extensions));
+  return r;
+}
+
+Response make_error_response(int status, std::string_view message, const Headers& extra) {
+  if (status < 100 || status > 599) status = 500;
+  Response r;
+  r.status = status;
+  r.reason.assign(reason_phrase(status));
+  Headers& h = r.headers;
+  h.add("Content-Type", "text/plain; charset=utf-8");
+  if (status == 405) h.add("Allow", "GET");
+  if (status == 426) {
+    h.add("Upgrade", "websocket");
+    h.add("Sec-WebSocket-Version", supported_versions);
+    h.add("Connection", "Upgrade, close");
+  } else {
+    h.add("Connection", "close");
+  }
+  for (auto it = extra.begin(); it != extra.end(); ++it) {
+    if (!Headers::valid_name(it->name) || !Headers::valid_value(it->value)) continue;
+    bool first = true;
+    for (auto prev = extra.begin(); prev != it; ++prev) first = first && !iequals(prev->name, it->name);
+    if (first) h.remove(it->name);
+    h.add(it->name, it->value);
+  }
+  r.body.assign(message.empty() ? std::string_view(r.reason) : message);
+  if (r.body.empty()) r.body = std::to_string(status);
+  r.body += '\n';
+  return r;
+}
+
+Response make_error_response(const Error& error, int status) {
+  if (status == 0) {
+    status = error.code().category() == handshake_category()
+                 ? http_status_for(static_cast<HandshakeError>(error.code().value()))
+                 : 500;
+  }
+  return make_error_response(status, error.message());
 }
 
 }  // namespace parley::protocol

@@ -1,0 +1,185 @@
+// parley/protocol/http.hpp — the HTTP/1.1 heads of the opening handshake:
+// `Request`, `Response`, and an incremental, strict head parser.
+//
+// The parser follows RFC 7230 strictly (see HeadParser). It never reads a
+// body: after the head of a WebSocket upgrade come WebSocket frames, which
+// the caller keeps (HeadParser reports how many bytes the head used).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+#include "parley/protocol/headers.hpp"
+#include "parley/protocol/uri.hpp"
+
+namespace parley::protocol {
+
+/// Limits on an HTTP head, checked as bytes arrive (so an oversized head is
+/// refused before it is buffered).
+struct HttpLimits {
+  /// The whole head in bytes: start line, header lines, their CRLFs and the
+  /// final empty line. Over it: `HandshakeError::head_too_large` (431).
+  /// 20480 is the seed's `$MAX_MESSAGE_SIZE`.
+  std::size_t max_head_size = 20480;
+  /// One line in bytes, not counting its CRLF. Over it:
+  /// `HandshakeError::line_too_long` (414 for a request line, else 431).
+  std::size_t max_line_size = 8192;
+  /// The number of header fields. Over it: `HandshakeError::too_many_headers` (431).
+  std::size_t max_headers = 100;
+};
+
+/// One cookie from a `Cookie` header (RFC 6265 §4.2).
+struct Cookie {
+  std::string name;
+  std::string value;  ///< without surrounding double quotes; not percent-decoded
+
+  friend bool operator==(const Cookie&, const Cookie&) = default;
+};
+
+/// Parses a `Cookie` header value, `name=value; name2="value2"`, in order.
+/// Pieces are split on `;` and trimmed of whitespace; a piece without `=`
+/// or with an empty name is skipped; one pair of double quotes around a
+/// value is removed.
+PARLEY_EXPORT std::vector<Cookie> parse_cookies(std::string_view header);
+
+/// The standard reason phrase of an HTTP status (e.g. 101 → "Switching
+/// Protocols", 426 → "Upgrade Required"); "" for an unknown status.
+PARLEY_EXPORT std::string_view reason_phrase(int status) noexcept;
+
+/// An HTTP request head (the seed's `WebSocket::Request`).
+struct PARLEY_EXPORT Request {
+  std::string method = "GET";  ///< a token, case-sensitive ("GET")
+  std::string target = "/";    ///< the request target as sent: origin-form `/path?query` or absolute-form
+  int version_major = 1;       ///< 1 for HTTP/1.1
+  int version_minor = 1;       ///< 1 for HTTP/1.1
+  Headers headers;
+
+  /// The path of the target, still percent-encoded (decode it with
+  /// percent_decode() if needed); "/" for an absolute-form target without one.
+  std::string_view path() const noexcept;
+  /// The raw query of the target (after `?`), "" when there is none.
+  std::string_view query() const noexcept;
+  /// The decoded query parameters, in order (see parse_query()).
+  std::vector<QueryParam> query_params() const { return parse_query(query()); }
+  /// The value of the first query parameter named `name` (case-sensitive).
+  std::optional<std::string> query_param(std::string_view name) const;
+  /// The cookies of every Cookie header, in order (see parse_cookies()).
+  std::vector<Cookie> cookies() const;
+  /// The value of the first cookie named `name` (case-sensitive).
+  std::optional<std::string> cookie(std::string_view name) const;
+  /// The `Origin` header, else `Sec-WebSocket-Origin` (sent by clients of
+  /// protocol versions 7 and 8).
+  std::optional<std::string_view> origin() const noexcept;
+  /// The `Host` header.
+  std::optional<std::string_view> host() const noexcept { return headers.get("Host"); }
+
+  /// The head on the wire: `METHOD target HTTP/x.y\r\n`, the fields, `\r\n`.
+  std::string serialize() const;
+  /// Parses one complete request head (bytes after it are ignored); an
+  /// incomplete head is `HandshakeError::malformed`.
+  static Result<Request> parse(std::string_view head, const HttpLimits& limits = {});
+};
+
+/// An HTTP response head and body (the seed's `WebSocket::Response`).
+struct PARLEY_EXPORT Response {
+  int version_major = 1;  ///< 1 for HTTP/1.1
+  int version_minor = 1;  ///< 1 for HTTP/1.1
+  int status = 101;       ///< 100-599
+  std::string reason = "Switching Protocols";  ///< may be empty
+  Headers headers;
+  std::string body;  ///< sent after the head; never filled by the parser
+
+  /// The response on the wire: status line, the fields, `\r\n`, the body.
+  /// When the body is not empty a `Content-Length` with its size is written
+  /// in place of any Content-Length field in `headers`.
+  std::string serialize() const;
+  /// Parses one complete response head (bytes after it are ignored); an
+  /// incomplete head is `HandshakeError::malformed`.
+  static Result<Response> parse(std::string_view head, const HttpLimits& limits = {});
+};
+
+/// An incremental, strict HTTP/1.1 head parser for requests or responses.
+///
+/// Feed it bytes in pieces of any size (a byte at a time works); it keeps
+/// only the unfinished line. Rules (RFC 7230), all errors final:
+/// - lines end with CRLF; a bare LF line ending, a bare CR inside a line, or
+///   empty lines before the start line are rejected (400);
+/// - request line `token SP target SP HTTP/d.d` with single spaces; the
+///   target is origin-form (`/...`) or absolute-form (`scheme://...`) of
+///   visible ASCII without `#`; a version not of the form `HTTP/d.d` is
+///   `bad_http_version` (505) — which versions are acceptable is the
+///   handshake's decision, not the parser's;
+/// - status line `HTTP/d.d SP 3DIGIT SP reason` (status 100-599; the reason
+///   may be empty, and the SP before an empty reason may be missing);
+/// - header lines `name: value`: the name a token with no whitespace before
+///   the colon, OWS trimmed around the value, no control characters but
+///   HTAB in it; a line starting with SP or HTAB (obs-fold) is rejected;
+/// - HttpLimits as documented there.
+class PARLEY_EXPORT HeadParser {
+ public:
+  /// Which head is expected.
+  enum class Kind : std::uint8_t { request, response };
+  /// Where the parser is.
+  enum class Status : std::uint8_t {
+    need_more,  ///< the head is not complete: feed more bytes
+    done,       ///< the head is complete: request() / response() hold it
+    error,      ///< the head is invalid: error() and error_status() say why
+  };
+  /// What one feed() did.
+  struct Progress {
+    Status status;
+    /// Bytes of this input that belong to the head. With `done`, the bytes
+    /// from `consumed` on follow the head (e.g. early WebSocket frames) and
+    /// are the caller's; with `need_more` it is the whole input.
+    std::size_t consumed;
+  };
+
+  explicit HeadParser(Kind kind, HttpLimits limits = {}) : kind_(kind), limits_(limits) {}
+
+  /// Parses more bytes. Once done or failed, returns that status again with
+  /// `consumed` 0 until reset().
+  Progress feed(std::string_view data);
+
+  Status status() const noexcept { return status_; }
+  Kind kind() const noexcept { return kind_; }
+  /// The error once `status() == Status::error`.
+  const Error& error() const noexcept { return error_; }
+  /// The HTTP status to refuse a request with once failed: 400, 414
+  /// (request line too long), 431 or 505.
+  int error_status() const noexcept { return error_status_; }
+  /// The parsed request (Kind::request), complete once done.
+  Request& request() noexcept { return request_; }
+  const Request& request() const noexcept { return request_; }
+  /// The parsed response head (Kind::response), complete once done.
+  Response& response() noexcept { return response_; }
+  const Response& response() const noexcept { return response_; }
+
+  /// Forgets everything and starts over (same kind and limits).
+  void reset();
+
+ private:
+  Error line(std::string_view line);
+  Error start_line(std::string_view line);
+  Error header_line(std::string_view line);
+  Progress fail(Error e, int status, std::size_t consumed);
+
+  Kind kind_;
+  Status status_ = Status::need_more;
+  HttpLimits limits_;
+  std::string partial_;       // the unfinished line, CR/LF included
+  std::size_t head_size_ = 0;  // bytes of completed lines
+  std::size_t header_count_ = 0;
+  bool started_ = false;       // the start line has been parsed
+  Error error_;
+  int error_status_ = 0;
+  Request request_;
+  Response response_;
+};
+
+}  // namespace parley::protocol
