@@ -63,9 +63,15 @@ Endpoint Endpoint::from_sockaddr(const sockaddr* sa) noexcept {
   } else if (sa->sa_family == AF_INET6) {
     sockaddr_in6 in6{};
     std::memcpy(&in6, sa, sizeof in6);
-    std::memcpy(e.address.data(), &in6.sin6_addr, 16);
     e.port = ntohs(in6.sin6_port);
-    e.family = Family::v6;
+    if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
+      // An IPv4 peer of a dual-stack socket: report it as IPv4.
+      std::memcpy(e.address.data(), reinterpret_cast<const std::uint8_t*>(&in6.sin6_addr) + 12, 4);
+      e.family = Family::v4;
+    } else {
+      std::memcpy(e.address.data(), &in6.sin6_addr, 16);
+      e.family = Family::v6;
+    }
   }
   return e;
 }

@@ -214,6 +214,11 @@ TEST(NetTcp, DualStackListenerAndConnectByName) {
   auto c4 = connect_to(loop, "127.0.0.1", l->local_port());
   ASSERT_TRUE(c4);
   EXPECT_TRUE(run_until(loop, [&] { return accepted.size() == 2; }));
+  // The IPv4 peer of the dual-stack listener is reported as IPv4, not ::ffff:127.0.0.1.
+  auto remote = accepted[1]->remote_endpoint();
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote->family, Endpoint::Family::v4);
+  EXPECT_EQ(remote->to_string(), "127.0.0.1:" + std::to_string(c4->local_endpoint()->port));
 }
 
 TEST(NetTcp, CorkingSendsManyWritesInOneSyscall) {
@@ -541,6 +546,20 @@ TEST(NetTcp, CancelledConnectNeverCallsBack) {
   loop.add_timer(100ms, [&] { marker = true; });
   EXPECT_TRUE(run_until(loop, [&] { return marker; }));
   EXPECT_FALSE(called);
+}
+
+TEST(NetTcp, LoopDestroyedWhileResolving) {
+  // The resolver thread outlives the loop and the attempt: its answer is
+  // dropped (LoopHandle::post returns false), nothing dangles.
+  for (int i = 0; i < 5; ++i) {
+    auto loop = std::make_unique<Loop>();
+    bool called = false;
+    auto h = std::make_unique<ConnectHandle>(connect(*loop, "localhost", 9, 20s, [&](auto) { called = true; }));
+    EXPECT_TRUE(h->pending());
+    h.reset();
+    loop.reset();
+    EXPECT_FALSE(called);
+  }
 }
 
 TEST(NetTcp, ConnectHandleDestroyedInsideItsCallback) {

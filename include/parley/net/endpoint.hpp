@@ -32,7 +32,9 @@ struct PARLEY_EXPORT Endpoint {
   /// Parses an IP literal ("127.0.0.1", "::1", "[::1]"); an Error of the
   /// system category (EINVAL) if it is not one. No name resolution.
   static Result<Endpoint> parse(const std::string& ip, std::uint16_t port);
-  /// From a sockaddr of family AF_INET or AF_INET6 (else an empty Endpoint).
+  /// From a sockaddr of family AF_INET or AF_INET6 (else an empty
+  /// Endpoint). An IPv4-mapped IPv6 address (::ffff:a.b.c.d, the IPv4 peers
+  /// of a dual-stack listener) becomes the IPv4 endpoint a.b.c.d.
   static Endpoint from_sockaddr(const sockaddr* sa) noexcept;
 
   friend bool operator==(const Endpoint&, const Endpoint&) = default;

@@ -152,7 +152,8 @@ class PARLEY_EXPORT Loop {
   /// Runs one iteration, waiting at most `timeout` for events (0 = poll,
   /// negative = wait until an event or a timer). Returns the error of a
   /// failing epoll_wait, else an empty Error. For tests and for embedding
-  /// the loop in another one.
+  /// the loop in another one. Neither run() nor run_once() may be called
+  /// from inside a callback of the same loop (not reentrant).
   Error run_once(Millis timeout);
   /// Asks run() to return after the current iteration. Thread-safe.
   void stop();
