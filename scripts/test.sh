@@ -56,8 +56,11 @@ build/consumer/consumer_pc
 
 if [ "$fuzz_seconds" != 0 ]; then
   stage "fuzzers, ${fuzz_seconds}s each"
+  # The library itself is instrumented too (coverage feedback + ASan/UBSan),
+  # not only the fuzz targets.
   cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DPARLEY_BUILD_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF >/dev/null
+    -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DPARLEY_SANITIZE=address,undefined \
+    -DPARLEY_BUILD_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build build/fuzz -j "$jobs"
   fuzz/run.sh build/fuzz/fuzz "$fuzz_seconds" "$jobs"
 fi
