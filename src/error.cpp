@@ -55,6 +55,9 @@ class HandshakeCategory final : public std::error_category {
       case HandshakeError::unrequested_subprotocol: return "server chose a subprotocol that was not offered";
       case HandshakeError::unrequested_extension: return "server answered with an extension that was not offered";
       case HandshakeError::bad_uri: return "invalid WebSocket URI";
+      case HandshakeError::timeout: return "opening handshake timed out";
+      case HandshakeError::closed: return "connection closed during the opening handshake";
+      case HandshakeError::too_many_redirects: return "too many redirects";
     }
     return "unknown handshake error";
   }
@@ -119,6 +122,7 @@ int http_status_for(HandshakeError e) noexcept {
     case HandshakeError::unsupported_version: return 426;
     case HandshakeError::forbidden_origin:
     case HandshakeError::rejected: return 403;
+    case HandshakeError::timeout: return 408;
     default: return 400;
   }
 }

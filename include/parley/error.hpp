@@ -80,6 +80,9 @@ enum class HandshakeError {
   unrequested_subprotocol,    ///< (client) the server chose a subprotocol the client did not offer
   unrequested_extension,      ///< (client) the server answered with an extension the client did not offer
   bad_uri,                    ///< a URI that cannot be parsed or has the wrong scheme
+  timeout,                    ///< the opening handshake did not complete in time (408)
+  closed,                     ///< the peer closed the connection during the opening handshake
+  too_many_redirects,         ///< (client) more 3xx redirects than `max_redirects`
 };
 
 }  // namespace parley

@@ -1,7 +1,9 @@
 // parley/parley.hpp — the whole public API of parley in one include.
 #pragma once
 
+#include "parley/client.hpp"
 #include "parley/close_code.hpp"
+#include "parley/connection.hpp"
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
@@ -15,4 +17,5 @@
 #include "parley/protocol/mask.hpp"
 #include "parley/protocol/uri.hpp"
 #include "parley/protocol/utf8.hpp"
+#include "parley/server.hpp"
 #include "parley/version.hpp"

@@ -1,0 +1,286 @@
+// parley/connection.hpp — one WebSocket connection, as a server callback or
+// a client user holds it: send, close, backpressure, user data.
+#pragma once
+
+#include <any>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/close_code.hpp"
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+#include "parley/net/endpoint.hpp"
+#include "parley/net/loop.hpp"
+#include "parley/net/tcp.hpp"
+#include "parley/protocol/engine.hpp"
+#include "parley/protocol/handshake.hpp"
+#include "parley/protocol/headers.hpp"
+#include "parley/protocol/http.hpp"
+
+namespace parley {
+
+using protocol::Extension;
+using protocol::Request;
+using protocol::Response;
+using protocol::Role;
+
+/// The kind of a data message.
+enum class MessageType : std::uint8_t {
+  text = 1,    ///< UTF-8 text (validated on receipt)
+  binary = 2,  ///< arbitrary bytes
+};
+
+/// What happened to a send.
+enum class SendStatus : std::uint8_t {
+  /// Queued; it goes out at the end of the current loop iteration, together
+  /// with everything else sent to this connection in the iteration.
+  queued,
+  /// Queued, but the connection's buffered amount now exceeds
+  /// `max_buffered_amount`: stop sending until `on_drain`.
+  backpressure,
+  /// Not sent: `SendResult::error` says why (the connection is not open, or
+  /// the buffer limit was already exceeded and the policy is to refuse).
+  dropped,
+};
+
+/// The outcome of a send: a status and, when dropped, the reason.
+struct SendResult {
+  SendStatus status = SendStatus::queued;
+  Error error;  ///< empty unless `status == SendStatus::dropped`
+  /// True unless the data was dropped.
+  explicit operator bool() const noexcept { return status != SendStatus::dropped; }
+};
+
+/// What a connection does when a send finds its buffer over
+/// `max_buffered_amount`.
+enum class BackpressurePolicy : std::uint8_t {
+  /// Refuse the send (`SendStatus::dropped`, `UsageError::buffer_full`); the
+  /// connection stays open. The sender waits for `on_drain`.
+  drop,
+  /// Close the connection with 1008 (policy violation): a consumer that
+  /// cannot keep up is cut off (suits broadcast fan-out).
+  close,
+};
+
+/// Where a connection is.
+enum class ConnectionState : std::uint8_t {
+  handshake,  ///< the opening handshake is in progress
+  open,       ///< messages flow
+  closing,    ///< a close frame was sent; waiting for the peer's
+  closed,     ///< done; no more events except on_close (already fired or firing)
+};
+
+/// The answer of a server's `on_handshake` hook.
+class PARLEY_EXPORT HandshakeReply {
+ public:
+  /// Accept the upgrade. `subprotocol` replaces the negotiated one ("" keeps
+  /// it; it must be one the client offered); `headers` are added to the 101
+  /// response (e.g. Set-Cookie).
+  static HandshakeReply accept(std::string subprotocol = {}, protocol::Headers headers = {});
+  /// Refuse with an HTTP `status` (400-599, e.g. 403), a short text/plain
+  /// body and extra headers — the seed's `http_error`. The socket is closed
+  /// once the response is sent.
+  static HandshakeReply reject(int status, std::string message = {}, protocol::Headers headers = {});
+  /// Decide later, from any thread, with `ConnectionHandle::finish_handshake`
+  /// (e.g. after a database lookup). The handshake timeout still applies.
+  static HandshakeReply defer();
+
+  /// Which answer this is.
+  enum class Kind : std::uint8_t { accept, reject, defer };
+  Kind kind() const noexcept { return kind_; }
+  /// The HTTP status of a rejection.
+  int status() const noexcept { return status_; }
+  /// The subprotocol of an acceptance, or the message of a rejection.
+  const std::string& text() const noexcept { return text_; }
+  /// Headers added to the response.
+  const protocol::Headers& headers() const noexcept { return headers_; }
+
+ private:
+  Kind kind_ = Kind::accept;
+  int status_ = 101;
+  std::string text_;
+  protocol::Headers headers_;
+};
+
+class Connection;
+namespace detail {
+class Hub;
+struct ConnectionDeleter {
+  void operator()(Connection* c) const noexcept;
+};
+}  // namespace detail
+
+/// A thread-safe, copyable reference to a connection that may outlive it.
+/// Every operation is handed to the connection's loop thread and fails
+/// cleanly (returns false, or reports `UsageError::not_open` to the
+/// completion callback) when the connection has closed meanwhile. This is
+/// how other threads send: never call a `Connection&` from another thread.
+class PARLEY_EXPORT ConnectionHandle {
+ public:
+  /// Refers to no connection.
+  ConnectionHandle() = default;
+
+  /// Sends a text message from any thread. `done`, if given, runs on the
+  /// connection's loop thread with the outcome. Returns false when the
+  /// connection's loop no longer exists (then nothing runs).
+  bool send_text(std::string text, std::function<void(const SendResult&)> done = {}) const;
+  /// Sends a binary message from any thread (as send_text).
+  bool send_binary(std::string bytes, std::function<void(const SendResult&)> done = {}) const;
+  /// Starts the close handshake from any thread.
+  bool close(CloseCode code = CloseCode::normal, std::string reason = {}) const;
+  /// Runs `fn` with the connection on its loop thread, if it is still
+  /// there (handshake or open or closing); `fn` is dropped otherwise.
+  bool post(std::function<void(Connection&)> fn) const;
+  /// Answers a handshake that `on_handshake` deferred (server side), from
+  /// any thread. Ignored if the connection is gone or not waiting.
+  bool finish_handshake(HandshakeReply reply) const;
+  /// The connection's id (unique within its Server or Client), 0 for none.
+  std::uint64_t id() const noexcept { return id_; }
+  /// True when this handle refers to a connection (it may have closed since).
+  explicit operator bool() const noexcept { return id_ != 0; }
+
+ private:
+  friend class Connection;
+  friend class detail::Hub;
+  ConnectionHandle(net::LoopHandle loop, std::weak_ptr<detail::Hub> hub, std::uint64_t id)
+      : loop_(std::move(loop)), hub_(std::move(hub)), id_(id) {}
+  net::LoopHandle loop_;
+  std::weak_ptr<detail::Hub> hub_;
+  std::uint64_t id_ = 0;
+};
+
+/// One WebSocket connection, server or client side (the same type for
+/// both). Used on its loop's thread only: inside the callbacks of its
+/// Server or Client, or through a ConnectionHandle. It is owned by its
+/// Server or Client and destroyed after `on_close`; keep a ConnectionHandle,
+/// never a reference or pointer, beyond a callback.
+class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private net::TcpSocket::Handler {
+ public:
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Sends a text message (the caller guarantees it is UTF-8).
+  SendResult send_text(std::string_view text);
+  /// Sends a binary message.
+  SendResult send_binary(std::string_view bytes);
+  /// Sends a message of `type`.
+  SendResult send(MessageType type, std::string_view data);
+  /// Streams a large message in parts: the first call starts a message of
+  /// `type`, later calls (same `type`) continue it, `fin = true` ends it.
+  /// Other messages cannot be sent in between (UsageError::bad_fragment_sequence);
+  /// pings and pongs can.
+  SendResult send_fragment(MessageType type, std::string_view data, bool fin);
+  /// Sends a ping (payload at most 125 bytes).
+  SendResult ping(std::string_view payload = {});
+  /// Sends an unsolicited pong (payload at most 125 bytes).
+  SendResult pong(std::string_view payload = {});
+  /// Starts the close handshake with `code` and `reason` (at most 123 bytes
+  /// of UTF-8): nothing more can be sent; the peer's close frame (or the
+  /// close timeout) ends the connection, and `on_close` fires then. During
+  /// the handshake, closes the socket (no close frame exists yet).
+  Error close(CloseCode code = CloseCode::normal, std::string_view reason = {});
+  /// Drops the connection at once, without a close handshake; `on_close`
+  /// fires with 1006.
+  void terminate();
+
+  /// Bytes queued for this connection and not yet taken by the kernel.
+  std::size_t buffered_amount() const noexcept;
+  /// Where the connection is.
+  ConnectionState state() const noexcept;
+  /// Server or client side.
+  Role role() const noexcept { return engine_.role(); }
+  /// Unique within its Server or Client (starts at 1).
+  std::uint64_t id() const noexcept { return id_; }
+  /// A thread-safe reference for use from other threads or after callbacks.
+  ConnectionHandle handle() const;
+
+  /// The peer's address and port.
+  const net::Endpoint& remote_endpoint() const noexcept { return remote_; }
+  /// This end's address and port.
+  const net::Endpoint& local_endpoint() const noexcept { return local_; }
+  /// The opening handshake's request: received (server) or sent (client).
+  const Request& request() const noexcept { return request_; }
+  /// The negotiated subprotocol, "" when none.
+  const std::string& subprotocol() const noexcept { return subprotocol_; }
+  /// The negotiated extensions (empty until permessage-deflate lands).
+  const std::vector<Extension>& extensions() const noexcept { return extensions_; }
+
+  /// Per-connection user data (the seed's `metadata`), empty at first.
+  std::any& metadata() noexcept { return metadata_; }
+  /// The user data as a `T`, default-constructed on first use (replacing
+  /// anything of another type). E.g. `conn.metadata_as<Session>().user = id;`
+  template <class T>
+  T& metadata_as() {
+    if (T* p = std::any_cast<T>(&metadata_)) return *p;
+    return metadata_.emplace<T>();
+  }
+
+ private:
+  friend class detail::Hub;
+  friend class ConnectionHandle;
+  friend struct detail::ConnectionDeleter;
+  struct Pending;
+  Connection(detail::Hub& hub, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket);
+  ~Connection();
+
+  // protocol::EngineHandler
+  void on_message(protocol::Opcode type, std::string_view payload) override;
+  bool on_ping(std::string_view payload) override;
+  void on_pong(std::string_view payload) override;
+  void on_close(CloseCode code, std::string_view reason) override;
+  void on_protocol_error(const Error& error) override;
+  // net::TcpSocket::Handler
+  void on_data(net::TcpSocket& socket, std::span<std::uint8_t> data) override;
+  void on_eof(net::TcpSocket& socket) override;
+  void on_error(net::TcpSocket& socket, const Error& error) override;
+  void on_drain(net::TcpSocket& socket) override;
+
+  void attach(std::unique_ptr<net::TcpSocket> socket);
+  // The handshake, server side.
+  void handshake_data(std::span<std::uint8_t> data);
+  void handle_request();
+  void finish_handshake(HandshakeReply reply);
+  void respond_and_close(const Response& response);
+  // The handshake, client side (client.cpp).
+  void start_client(const protocol::Uri& uri, protocol::ClientHandshake handshake, net::Millis connect_timeout);
+  void connected(std::unique_ptr<net::TcpSocket> socket, const Request& request);
+  void response_data(std::span<std::uint8_t> data);
+  void fail_handshake(const Error& error);
+  // Open connection.
+  void receive(std::uint8_t* data, std::size_t size);
+  SendResult checked(Error e);
+  SendResult send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment);
+  void flush_engine();
+  void report_close(CloseCode code, std::string_view reason);
+  void teardown();
+  void sweep(net::Clock::time_point now);
+  void send_prepared(const std::string& frame);
+
+  detail::Hub& hub_;
+  protocol::Engine engine_;
+  std::unique_ptr<net::TcpSocket> socket_;
+  std::unique_ptr<Pending> pending_;  // handshake in progress
+  std::uint64_t id_;
+  net::Endpoint remote_;
+  net::Endpoint local_;
+  Request request_;
+  std::string subprotocol_;
+  std::vector<Extension> extensions_;
+  std::any metadata_;
+  net::Clock::time_point started_{};
+  net::Clock::time_point last_receive_{};
+  net::Clock::time_point ping_sent_{};
+  ConnectionState state_ = ConnectionState::handshake;
+  bool ping_outstanding_ = false;
+  bool close_reported_ = false;
+  bool over_limit_ = false;
+  bool draining_ = false;  // closed: the last bytes are being flushed before the socket closes
+};
+
+}  // namespace parley

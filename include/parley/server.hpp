@@ -1,0 +1,209 @@
+// parley/server.hpp — a WebSocket server (ws://) on parley's event loops.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/close_code.hpp"
+#include "parley/connection.hpp"
+#include "parley/error.hpp"
+#include "parley/export.hpp"
+#include "parley/net/endpoint.hpp"
+#include "parley/protocol/http.hpp"
+
+namespace parley {
+
+using Millis = std::chrono::milliseconds;
+
+/// Settings of a Server, plain values with documented defaults, checked
+/// once by `Server::start()` (a bad value is an Error, not a crash later).
+struct ServerOptions {
+  /// IP literal to listen on: "" = every interface, IPv6 and IPv4 (the
+  /// seed listened on all interfaces); "127.0.0.1" or "::1" for loopback
+  /// only. Default "". (The `parley serve` command defaults to 127.0.0.1.)
+  std::string host;
+  /// TCP port; 0 = an ephemeral port, read back with `Server::port()`.
+  /// Default 8080, as in the seed.
+  std::uint16_t port = 8080;
+  /// Event-loop threads. Each runs its own loop and its own SO_REUSEPORT
+  /// listener; a connection lives on one loop for its whole life. Default 1.
+  unsigned threads = 1;
+  /// The listen(2) backlog. Default 1024.
+  int backlog = 1024;
+  /// TCP_NODELAY on accepted sockets (the seed's `nodelay`). Default true.
+  bool nodelay = true;
+
+  /// Largest message in bytes after reassembly (1009 past it). 0 = no
+  /// limit. Default 64 MiB.
+  std::uint64_t max_message_size = 64ull << 20;
+  /// Largest frame payload in bytes (1009 past it). 0 = only
+  /// `max_message_size`. Default 0.
+  std::uint64_t max_frame_size = 0;
+  /// Most frames per message (1009 past it). 0 = no limit. Default 0.
+  std::uint32_t max_fragments = 0;
+  /// Limits on the upgrade request's head (size, line, header count).
+  /// Defaults: 20480 bytes (the seed's), 8192-byte lines, 100 headers.
+  protocol::HttpLimits http_limits;
+
+  /// A client must complete its upgrade request within this time or be
+  /// dropped (slowloris). Default 10000 ms.
+  Millis handshake_timeout{10000};
+  /// A connection that receives nothing for this long is closed with 1001
+  /// (going away). 0 = never. Default 0.
+  Millis idle_timeout{0};
+  /// Keep-alive (the seed's `silence_max`): a connection silent for this
+  /// long is pinged; 0 = no pings. Default 20000 ms (as Python websockets).
+  Millis ping_interval{20000};
+  /// A pinged connection that sends nothing back within this time is
+  /// dropped (on_close with 1006). Default 20000 ms.
+  Millis pong_timeout{20000};
+  /// How long to wait for the peer's close frame after sending ours.
+  /// Default 3000 ms (the seed's).
+  Millis close_timeout{3000};
+  /// Period of the `on_tick` event (the seed's `tick_period`); 0 = off.
+  /// Default 0.
+  Millis tick_period{0};
+
+  /// Most open connections (handshakes included) over all threads; past it
+  /// new connections are answered 503 and closed. 0 = no limit. Default 0.
+  std::size_t max_connections = 0;
+  /// Backpressure limit in bytes of a connection's unsent output; past it
+  /// `backpressure_policy` applies. Default 16 MiB.
+  std::size_t max_buffered_amount = 16u << 20;
+  /// What a send does once the limit is passed. Default drop (refuse).
+  BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
+
+  /// Origins allowed to connect (exact, case-insensitive match on the
+  /// `Origin` header, e.g. "https://example.com"); others get 403. Empty =
+  /// any origin, and requests without Origin (non-browser clients). Default empty.
+  std::vector<std::string> allowed_origins;
+  /// Subprotocols the server speaks, in its order of preference. The first
+  /// of the client's offers (in the client's order) that is in this list is
+  /// chosen, unless `on_select_subprotocol` decides. Default empty (none).
+  std::vector<std::string> subprotocols;
+
+  /// Throw `parley::Exception` instead of returning Errors (the seed's
+  /// `fatal`): from start()/run(), and from sends of its connections that
+  /// are dropped. Default false.
+  bool fatal = false;
+};
+
+namespace detail {
+struct ServerState;
+}  // namespace detail
+
+/// A WebSocket server: listens, runs the opening handshake, and reports each
+/// connection's events to the callbacks set with `on_*`.
+///
+/// Threading: `threads` event loops, each on its own thread; every callback
+/// of a connection runs on that connection's loop thread. Set callbacks
+/// before `start()`. `stop()`, `broadcast()`, `connections()`,
+/// `connection_count()` and `port()` are thread-safe; use a
+/// ConnectionHandle to act on a connection from another thread.
+///
+/// Errors: nothing throws unless `ServerOptions::fatal` is set; then the
+/// Errors that `start()`/`run()` return, and dropped sends, throw
+/// `parley::Exception`.
+class PARLEY_EXPORT Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  /// Stops the server (as `stop()`) if it is running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// A TCP connection arrived (before any handshake byte is read). Return
+  /// false to drop it at once. Default: accept.
+  void on_accept(std::function<bool(const net::Endpoint& remote)> fn);
+  /// The upgrade request arrived and passed RFC 6455 validation, the
+  /// origin allow-list and subprotocol selection. `request` has the method,
+  /// target, path, query parameters, headers, cookies and origin; the
+  /// connection has the remote address and the chosen subprotocol. Return
+  /// `HandshakeReply::accept()`, `reject(status, message)` (the seed's
+  /// `http_error`) or `defer()`. Default: accept.
+  void on_handshake(std::function<HandshakeReply(Connection&, const Request&)> fn);
+  /// Chooses the subprotocol from the client's offers (in its order);
+  /// return "" for none. Default: the first offer found in
+  /// `ServerOptions::subprotocols`.
+  void on_select_subprotocol(std::function<std::string(const std::vector<std::string>& offered)> fn);
+  /// A request without `Upgrade: websocket` (e.g. a health check or a
+  /// page). The response is sent and the connection closed. Default: 426
+  /// Upgrade Required.
+  void on_http(std::function<Response(const Request&)> fn);
+  /// The handshake completed: the connection is open (the seed's `ready`).
+  void on_open(std::function<void(Connection&)> fn);
+  /// A text message (valid UTF-8), valid during the call only (the seed's `utf8`).
+  void on_text(std::function<void(Connection&, std::string_view)> fn);
+  /// A binary message, valid during the call only.
+  void on_binary(std::function<void(Connection&, std::string_view)> fn);
+  /// A ping; return false to suppress the automatic pong. Default: pong.
+  void on_ping(std::function<bool(Connection&, std::string_view)> fn);
+  /// A pong.
+  void on_pong(std::function<void(Connection&, std::string_view)> fn);
+  /// The connection ended: the peer's close code and reason (1005 when its
+  /// close frame had none), the code parley failed it with (1002, 1007,
+  /// 1009, ...), or 1006 when the TCP connection was lost or the peer never
+  /// answered. Fires exactly once per opened connection.
+  void on_close(std::function<void(Connection&, CloseCode, std::string_view reason)> fn);
+  /// Something went wrong: a refused handshake (connection in the
+  /// handshake state), a protocol violation by the peer (followed by
+  /// on_close), a listener failure (`nullptr` connection).
+  void on_error(std::function<void(Connection*, const Error&)> fn);
+  /// A connection's unsent output fell back under `max_buffered_amount`.
+  void on_drain(std::function<void(Connection&)> fn);
+  /// `stop()` began, before connections are closed.
+  void on_shutdown(std::function<void()> fn);
+  /// Every `tick_period` (the seed's `tick`), on the first loop's thread.
+  void on_tick(std::function<void()> fn);
+
+  /// Validates the options, binds the listeners (one per thread) and starts
+  /// the loop threads; returns once the server accepts connections.
+  Error start();
+  /// `start()`, then waits until the server is stopped.
+  Error run();
+  /// Graceful stop: `on_shutdown`, stop accepting, close every open
+  /// connection with 1001 and wait for their close frames (at most
+  /// `close_timeout`), then end the threads. Thread-safe and idempotent.
+  /// Blocks until done, except when called from one of the server's own
+  /// threads (inside a callback): then it returns at once and `run()` or
+  /// the destructor waits.
+  void stop();
+  /// Waits until the server has stopped (after `stop()` from a callback).
+  void wait();
+
+  /// The listening port (the kernel's choice when the option was 0); 0
+  /// before start().
+  std::uint16_t port() const noexcept;
+  /// Connections in the handshake or open, over all threads.
+  std::size_t connection_count() const noexcept;
+  /// Handles to the open connections, over all threads (a snapshot).
+  std::vector<ConnectionHandle> connections() const;
+  /// Sends one message to every open connection, from any thread. The
+  /// frame is encoded once and the same bytes queued on each connection
+  /// (connections in the middle of a fragmented send, or over their buffer
+  /// limit, are skipped). Runs asynchronously on each loop.
+  void broadcast(MessageType type, std::string_view data);
+  /// Runs `fn` on the first loop's thread (for timers or fds of your own).
+  bool post(std::function<void()> fn);
+  /// Calls `fn(fd)` on the first loop's thread whenever `fd` is readable
+  /// (the seed's `watch_readable`). Call after start(). Thread-safe.
+  void watch_readable(int fd, std::function<void(int fd)> fn);
+  /// As watch_readable, for writability (the seed's `watch_writable`).
+  void watch_writable(int fd, std::function<void(int fd)> fn);
+  /// Stops watching `fd` (both directions). Thread-safe.
+  void unwatch(int fd);
+
+  /// The options the server was made with.
+  const ServerOptions& options() const noexcept;
+
+ private:
+  std::shared_ptr<detail::ServerState> state_;
+};
+
+}  // namespace parley

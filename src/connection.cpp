@@ -1,0 +1,470 @@
+// Connection: binds a protocol::Engine to a net::TcpSocket, on one loop.
+#include "parley/connection.hpp"
+
+#include <algorithm>
+
+#include "hub.hpp"
+#include "parley/protocol/handshake.hpp"
+
+namespace parley {
+
+using protocol::EngineState;
+using protocol::Opcode;
+
+namespace {
+
+protocol::Opcode opcode_of(MessageType t) noexcept {
+  return t == MessageType::text ? Opcode::text : Opcode::binary;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x | 0x20) == (y | 0x20) || x == y;
+         });
+}
+
+}  // namespace
+
+// ---- HandshakeReply ------------------------------------------------------
+
+HandshakeReply HandshakeReply::accept(std::string subprotocol, protocol::Headers headers) {
+  HandshakeReply r;
+  r.kind_ = Kind::accept;
+  r.text_ = std::move(subprotocol);
+  r.headers_ = std::move(headers);
+  return r;
+}
+
+HandshakeReply HandshakeReply::reject(int status, std::string message, protocol::Headers headers) {
+  HandshakeReply r;
+  r.kind_ = Kind::reject;
+  r.status_ = (status >= 400 && status <= 599) ? status : 403;
+  r.text_ = std::move(message);
+  r.headers_ = std::move(headers);
+  return r;
+}
+
+HandshakeReply HandshakeReply::defer() {
+  HandshakeReply r;
+  r.kind_ = Kind::defer;
+  return r;
+}
+
+// ---- ConnectionHandle ----------------------------------------------------
+
+bool ConnectionHandle::post(std::function<void(Connection&)> fn) const {
+  return loop_.post([hub = hub_, id = id_, fn = std::move(fn)] {
+    if (auto h = hub.lock()) {
+      if (Connection* c = h->find(id)) fn(*c);
+    }
+  });
+}
+
+bool ConnectionHandle::send_text(std::string text, std::function<void(const SendResult&)> done) const {
+  return loop_.post([hub = hub_, id = id_, text = std::move(text), done = std::move(done)] {
+    auto h = hub.lock();
+    Connection* c = h ? h->find(id) : nullptr;
+    SendResult r = c ? c->send_text(text) : SendResult{SendStatus::dropped, Error(UsageError::not_open)};
+    if (done) done(r);
+  });
+}
+
+bool ConnectionHandle::send_binary(std::string bytes, std::function<void(const SendResult&)> done) const {
+  return loop_.post([hub = hub_, id = id_, bytes = std::move(bytes), done = std::move(done)] {
+    auto h = hub.lock();
+    Connection* c = h ? h->find(id) : nullptr;
+    SendResult r = c ? c->send_binary(bytes) : SendResult{SendStatus::dropped, Error(UsageError::not_open)};
+    if (done) done(r);
+  });
+}
+
+bool ConnectionHandle::close(CloseCode code, std::string reason) const {
+  return post([code, reason = std::move(reason)](Connection& c) { (void)c.close(code, reason); });
+}
+
+bool ConnectionHandle::finish_handshake(HandshakeReply reply) const {
+  return post([reply = std::move(reply)](Connection& c) mutable {
+    if (c.state() == ConnectionState::handshake && c.pending_ && c.pending_->deferred) c.finish_handshake(std::move(reply));
+  });
+}
+
+// ---- Connection ----------------------------------------------------------
+
+void detail::ConnectionDeleter::operator()(Connection* c) const noexcept { delete c; }
+
+Connection::Connection(detail::Hub& hub, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket)
+    : hub_(hub), engine_(hub.settings().engine, *this), id_(id) {
+  started_ = last_receive_ = hub_.loop().now();
+  pending_ = std::make_unique<Pending>(role() == Role::server ? protocol::HeadParser::Kind::request
+                                                              : protocol::HeadParser::Kind::response,
+                                       hub_.settings().http_limits);
+  if (socket) attach(std::move(socket));
+}
+
+void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
+  socket_ = std::move(socket);
+  if (auto r = socket_->remote_endpoint()) remote_ = *r;
+  if (auto l = socket_->local_endpoint()) local_ = *l;
+  socket_->set_handler(this);
+}
+
+Connection::~Connection() {
+  if (socket_) socket_->set_handler(nullptr);
+  hub_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+ConnectionHandle Connection::handle() const { return ConnectionHandle(hub_.loop().handle(), hub_.weak_from_this(), id_); }
+
+std::size_t Connection::buffered_amount() const noexcept {
+  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size();
+}
+
+ConnectionState Connection::state() const noexcept { return state_; }
+
+// -- sending --
+
+SendResult Connection::checked(Error e) {
+  if (!e) {
+    flush_engine();
+    if (buffered_amount() > hub_.settings().max_buffered_amount) {
+      over_limit_ = true;
+      return {SendStatus::backpressure, {}};
+    }
+    return {SendStatus::queued, {}};
+  }
+  if (hub_.settings().fatal) throw Exception(e);
+  return {SendStatus::dropped, std::move(e)};
+}
+
+SendResult Connection::send(MessageType type, std::string_view data) {
+  return send_fragment_or_whole(type, data, true, false);
+}
+
+SendResult Connection::send_text(std::string_view text) { return send(MessageType::text, text); }
+SendResult Connection::send_binary(std::string_view bytes) { return send(MessageType::binary, bytes); }
+
+SendResult Connection::send_fragment(MessageType type, std::string_view data, bool fin) {
+  return send_fragment_or_whole(type, data, fin, true);
+}
+
+SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment) {
+  if (state_ != ConnectionState::open) return checked(Error(UsageError::not_open));
+  if (buffered_amount() > hub_.settings().max_buffered_amount) {
+    if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
+      (void)close(CloseCode::policy_violation, "send buffer full");
+    }
+    return checked(Error(UsageError::buffer_full));
+  }
+  return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin) : engine_.send(opcode_of(type), data));
+}
+
+SendResult Connection::ping(std::string_view payload) {
+  if (state_ != ConnectionState::open) return checked(Error(UsageError::not_open));
+  return checked(engine_.ping(payload));
+}
+
+SendResult Connection::pong(std::string_view payload) {
+  if (state_ != ConnectionState::open) return checked(Error(UsageError::not_open));
+  return checked(engine_.pong(payload));
+}
+
+void Connection::send_prepared(const std::string& frame) {
+  if (state_ != ConnectionState::open || engine_.sending_fragmented() ||
+      buffered_amount() > hub_.settings().max_buffered_amount) {
+    return;
+  }
+  socket_->write(frame);
+  if (buffered_amount() > hub_.settings().max_buffered_amount) over_limit_ = true;
+}
+
+void Connection::flush_engine() {
+  std::string& out = engine_.output();
+  if (out.empty()) return;
+  if (socket_ && socket_->is_open()) socket_->write(out);
+  out.clear();
+}
+
+Error Connection::close(CloseCode code, std::string_view reason) {
+  switch (state_) {
+    case ConnectionState::handshake:
+      teardown();
+      return {};
+    case ConnectionState::open:
+      break;
+    default: {
+      Error e(UsageError::not_open);
+      if (hub_.settings().fatal) throw Exception(e);
+      return e;
+    }
+  }
+  Error e = engine_.close(code, reason, hub_.loop().now());
+  if (e) {
+    if (hub_.settings().fatal) throw Exception(e);
+    return e;
+  }
+  state_ = ConnectionState::closing;
+  flush_engine();
+  return {};
+}
+
+void Connection::terminate() {
+  if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
+    report_close(CloseCode::abnormal, "terminated");
+  }
+  teardown();
+}
+
+// -- events from the engine --
+
+void Connection::on_message(Opcode type, std::string_view payload) {
+  const auto& cb = hub_.callbacks();
+  if (type == Opcode::text) {
+    if (cb.text) cb.text(*this, payload);
+  } else if (cb.binary) {
+    cb.binary(*this, payload);
+  }
+}
+
+bool Connection::on_ping(std::string_view payload) {
+  const auto& cb = hub_.callbacks();
+  return cb.ping ? cb.ping(*this, payload) : true;
+}
+
+void Connection::on_pong(std::string_view payload) {
+  const auto& cb = hub_.callbacks();
+  if (cb.pong) cb.pong(*this, payload);
+}
+
+void Connection::on_close(CloseCode code, std::string_view reason) { report_close(code, reason); }
+
+void Connection::on_protocol_error(const Error& error) {
+  const auto& cb = hub_.callbacks();
+  if (cb.error) cb.error(this, error);
+  report_close(close_code_for(static_cast<ProtocolError>(error.code().value())), error.message());
+}
+
+void Connection::report_close(CloseCode code, std::string_view reason) {
+  if (close_reported_) return;
+  close_reported_ = true;
+  state_ = ConnectionState::closed;
+  const auto& cb = hub_.callbacks();
+  if (cb.close) cb.close(*this, code, reason);
+}
+
+// -- events from the socket --
+
+void Connection::on_data(net::TcpSocket&, std::span<std::uint8_t> data) {
+  last_receive_ = hub_.loop().now();
+  ping_outstanding_ = false;
+  if (state_ == ConnectionState::handshake) {
+    if (role() == Role::server) {
+      handshake_data(data);
+    } else {
+      response_data(data);
+    }
+  } else {
+    receive(data.data(), data.size());
+  }
+}
+
+void Connection::receive(std::uint8_t* data, std::size_t size) {
+  if (draining_ || size == 0) return;
+  engine_.receive(data, size);
+  flush_engine();
+  if (engine_.state() == EngineState::closed) teardown();
+}
+
+void Connection::on_eof(net::TcpSocket&) {
+  if (state_ == ConnectionState::handshake && role() == Role::client) {
+    return fail_handshake(Error(HandshakeError::closed, "the server closed the connection before answering the handshake"));
+  }
+  if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
+    report_close(CloseCode::abnormal, "connection lost");
+  }
+  teardown();
+}
+
+void Connection::on_error(net::TcpSocket&, const Error& error) {
+  if (state_ == ConnectionState::handshake && role() == Role::client) return fail_handshake(error);
+  if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
+    report_close(CloseCode::abnormal, "connection lost");
+  }
+  teardown();
+}
+
+void Connection::on_drain(net::TcpSocket&) {
+  if (!over_limit_ || buffered_amount() > hub_.settings().max_buffered_amount) return;
+  over_limit_ = false;
+  const auto& cb = hub_.callbacks();
+  if (cb.drain && state_ == ConnectionState::open) cb.drain(*this);
+}
+
+void Connection::teardown() {
+  // Whatever is queued (a close frame, an HTTP error) goes out first; then
+  // FIN. The socket is closed when the peer's EOF arrives or close_timeout
+  // passes (sweep), whichever is first.
+  if (state_ == ConnectionState::open || state_ == ConnectionState::closing) state_ = ConnectionState::closed;
+  if (state_ == ConnectionState::handshake) state_ = ConnectionState::closed;
+  pending_.reset();
+  if (!socket_ || !socket_->is_open() || socket_->eof_seen()) {
+    if (socket_) socket_->close();
+    hub_.retire(*this);
+    return;
+  }
+  if (!draining_) {
+    draining_ = true;
+    started_ = hub_.loop().now();  // the drain deadline counts from here
+    socket_->shutdown_write();
+  }
+}
+
+void Connection::sweep(net::Clock::time_point now) {
+  const detail::Settings& s = hub_.settings();
+  if (draining_) {
+    if (now - started_ >= s.close_timeout) {
+      socket_->close();
+      hub_.retire(*this);
+    }
+    return;
+  }
+  switch (state_) {
+    case ConnectionState::handshake:
+      // (A client still connecting is bounded by its connect timeout.)
+      if (socket_ && s.handshake_timeout.count() > 0 && now - started_ >= s.handshake_timeout) {
+        const std::string limit = std::to_string(s.handshake_timeout.count()) + " ms";
+        Error e(HandshakeError::timeout, role() == Role::client ? "no answer to the opening handshake within " + limit
+                                                                 : "opening handshake not completed within " + limit);
+        if (role() == Role::client) return fail_handshake(e);
+        const auto& cb = hub_.callbacks();
+        if (cb.error) cb.error(this, e);
+        socket_->close();
+        hub_.retire(*this);
+      }
+      break;
+    case ConnectionState::open:
+      if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - ping_sent_ >= s.pong_timeout) {
+        report_close(CloseCode::abnormal, "keep-alive ping unanswered");
+        socket_->close();
+        hub_.retire(*this);
+      } else if (s.idle_timeout.count() > 0 && now - last_receive_ >= s.idle_timeout) {
+        (void)close(CloseCode::going_away, "idle timeout");
+      } else if (!ping_outstanding_ && s.ping_interval.count() > 0 && now - last_receive_ >= s.ping_interval) {
+        if (engine_.ping() == Error{}) {
+          ping_outstanding_ = true;
+          ping_sent_ = now;
+          flush_engine();
+        }
+      }
+      break;
+    case ConnectionState::closing:
+      if (engine_.close_timed_out(now)) {
+        report_close(CloseCode::abnormal, "close handshake timed out");
+        socket_->close();
+        hub_.retire(*this);
+      }
+      break;
+    case ConnectionState::closed:
+      break;
+  }
+}
+
+// -- the server's opening handshake --
+
+void Connection::handshake_data(std::span<std::uint8_t> data) {
+  Pending& p = *pending_;
+  const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
+  if (p.parser.status() == protocol::HeadParser::Status::done) {
+    // Frames sent before a deferred handshake is answered: kept, bounded.
+    if (p.early.size() + bytes.size() > hub_.settings().http_limits.max_head_size) {
+      return respond_and_close(protocol::make_error_response(413, "too much data before the handshake completed"));
+    }
+    p.early.append(bytes);
+    return;
+  }
+  const auto progress = p.parser.feed(bytes);
+  switch (progress.status) {
+    case protocol::HeadParser::Status::need_more:
+      return;
+    case protocol::HeadParser::Status::error: {
+      const auto& cb = hub_.callbacks();
+      if (cb.error) cb.error(this, p.parser.error());
+      return respond_and_close(protocol::make_error_response(p.parser.error(), p.parser.error_status()));
+    }
+    case protocol::HeadParser::Status::done:
+      p.early.assign(bytes.substr(progress.consumed));
+      return handle_request();
+  }
+}
+
+void Connection::handle_request() {
+  Pending& p = *pending_;
+  const auto& cb = hub_.callbacks();
+  const detail::Settings& s = hub_.settings();
+  Request& req = p.parser.request();
+
+  if (!req.headers.has_token("Upgrade", "websocket")) {
+    if (cb.http) return respond_and_close(cb.http(req));
+  }
+  auto valid = protocol::validate_request(req);
+  if (!valid) {
+    if (cb.error) cb.error(this, valid.error());
+    return respond_and_close(protocol::make_error_response(valid.error()));
+  }
+  if (!s.allowed_origins.empty()) {
+    const auto& origin = valid->origin;
+    const bool allowed = origin && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
+                                               [&](const std::string& o) { return iequals(o, *origin); });
+    if (!allowed) {
+      Error e(HandshakeError::forbidden_origin, "origin '" + std::string(origin.value_or("")) + "' is not allowed");
+      if (cb.error) cb.error(this, e);
+      return respond_and_close(protocol::make_error_response(e));
+    }
+  }
+  p.key = valid->key;
+  if (cb.select_subprotocol) {
+    subprotocol_ = cb.select_subprotocol(valid->subprotocols);
+  } else {
+    subprotocol_ = protocol::select_subprotocol(valid->subprotocols, s.subprotocols).value_or("");
+  }
+  request_ = std::move(req);
+  if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
+  HandshakeReply reply = cb.handshake(*this, request_);
+  if (reply.kind() == HandshakeReply::Kind::defer) {
+    p.deferred = true;
+    return;
+  }
+  finish_handshake(std::move(reply));
+}
+
+void Connection::finish_handshake(HandshakeReply reply) {
+  Pending& p = *pending_;
+  if (reply.kind() == HandshakeReply::Kind::reject) {
+    const auto& cb = hub_.callbacks();
+    const Response r = protocol::make_error_response(reply.status(), reply.text(), reply.headers());
+    if (cb.error) {
+      cb.error(this, Error(HandshakeError::rejected,
+                           "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
+    }
+    return respond_and_close(r);
+  }
+  if (!reply.text().empty()) subprotocol_ = reply.text();
+  Response r = protocol::make_accept_response(p.key, subprotocol_, extensions_);
+  for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);
+  socket_->write(r.serialize());
+  std::string early = std::move(p.early);
+  pending_.reset();
+  state_ = ConnectionState::open;
+  last_receive_ = hub_.loop().now();
+  const auto& cb = hub_.callbacks();
+  if (cb.open) cb.open(*this);
+  if (state_ == ConnectionState::open && !early.empty()) {
+    receive(reinterpret_cast<std::uint8_t*>(early.data()), early.size());
+  }
+}
+
+void Connection::respond_and_close(const Response& response) {
+  socket_->write(response.serialize());
+  teardown();
+}
+
+}  // namespace parley

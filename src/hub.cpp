@@ -1,0 +1,176 @@
+// Hub: one event loop's connections, timeouts and shutdown.
+#include "hub.hpp"
+
+#include <algorithm>
+
+#include "parley/protocol/handshake.hpp"
+
+namespace parley::detail {
+
+Hub::Hub(Shared& shared) : shared_(shared) {}
+
+Hub::~Hub() {
+  // Connections before the loop (they hold sockets registered with it).
+  connections_.clear();
+  listener.reset();
+}
+
+void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
+  const Settings& s = settings();
+  const std::size_t count = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  const std::uint64_t id = shared_.next_id.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, std::move(socket)));
+  Connection& conn = *c;
+  connections_.emplace(id, std::move(c));
+  if (shutting_down_) {
+    conn.respond_and_close(protocol::make_error_response(503, "server shutting down"));
+  } else if (s.max_connections != 0 && count > s.max_connections) {
+    conn.respond_and_close(protocol::make_error_response(503, "too many connections"));
+  }
+}
+
+void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake, net::Millis connect_timeout) {
+  shared_.connections.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, nullptr));
+  Connection& conn = *c;
+  connections_.emplace(id, std::move(c));
+  const protocol::Uri uri = handshake.uri;
+  conn.start_client(uri, std::move(handshake), connect_timeout);
+}
+
+ConnectionHandle Hub::handle_for(std::uint64_t id) { return ConnectionHandle(loop_.handle(), weak_from_this(), id); }
+
+Connection* Hub::find(std::uint64_t id) noexcept {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void Hub::retire(Connection& c) {
+  loop_.defer([this, id = c.id()] {
+    connections_.erase(id);
+    if (shutting_down_) stop_when_empty();
+  });
+}
+
+void Hub::broadcast(const std::string& frame) {
+  for_each_open([&](Connection& c) { c.send_prepared(frame); });
+}
+
+void Hub::start_sweeper() {
+  const Settings& s = settings();
+  net::Millis period{1000};
+  for (net::Millis t : {s.handshake_timeout, s.idle_timeout, s.ping_interval, s.pong_timeout, s.close_timeout}) {
+    if (t.count() > 0) period = std::min(period, t / 4);
+  }
+  period = std::max(period, net::Millis{5});
+  sweeper_ = loop_.add_periodic(period, [this] { sweep(); });
+}
+
+void Hub::sweep() {
+  const net::Clock::time_point now = loop_.now();
+  for (auto& [id, c] : connections_) c->sweep(now);
+}
+
+void Hub::shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (listener) listener->close();
+  for (auto& [id, c] : connections_) {
+    switch (c->state()) {
+      case ConnectionState::open:
+        (void)c->close(CloseCode::going_away, "server shutting down");
+        break;
+      case ConnectionState::handshake:
+        c->teardown();
+        break;
+      default:
+        break;
+    }
+  }
+  // Connections that do not answer in time are dropped by the sweep
+  // (close timeout); this bounds the whole stop.
+  loop_.add_timer(settings().close_timeout * 2 + net::Millis{100}, [this] {
+    for (auto& [id, c] : connections_) c->terminate();
+    connections_.clear();
+    loop_.stop();
+  });
+  stop_when_empty();
+}
+
+void Hub::stop_when_empty() {
+  if (connections_.empty()) loop_.stop();
+}
+
+// ---- LoopGroup -------------------------------------------------------------
+
+LoopGroup::~LoopGroup() {
+  stop();
+  wait();
+  // Threads that could not be joined (the group destroyed from one of its
+  // own callbacks) are detached rather than terminating the process.
+  for (auto& t : threads_) {
+    if (t.joinable()) t.detach();
+  }
+}
+
+Error LoopGroup::create(unsigned n) {
+  for (unsigned i = 0; i < n; ++i) {
+    auto hub = std::make_shared<Hub>(shared_);
+    if (hub->loop().init_error()) return hub->loop().init_error();
+    hub->start_sweeper();
+    hubs.push_back(std::move(hub));
+  }
+  return {};
+}
+
+void LoopGroup::launch() {
+  std::lock_guard lock(mutex_);
+  launched_ = true;
+  running_ = static_cast<unsigned>(hubs.size());
+  for (auto& hub : hubs) {
+    threads_.emplace_back([this, hub] {
+      Error e = hub->loop().run();
+      if (e && shared_.callbacks.error) shared_.callbacks.error(nullptr, e);
+      std::lock_guard l(mutex_);
+      if (--running_ == 0) stopped_cv_.notify_all();
+    });
+  }
+}
+
+bool LoopGroup::launched() const {
+  std::lock_guard lock(mutex_);
+  return launched_;
+}
+
+bool LoopGroup::on_own_thread() const {
+  std::lock_guard lock(mutex_);
+  const auto me = std::this_thread::get_id();
+  for (const auto& t : threads_) {
+    if (t.get_id() == me) return true;
+  }
+  return false;
+}
+
+void LoopGroup::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!launched_ || stopping_) return;
+    stopping_ = true;
+  }
+  for (auto& hub : hubs) hub->loop().post([hub] { hub->shutdown(); });
+  wait();
+}
+
+void LoopGroup::wait() {
+  if (on_own_thread()) return;
+  {
+    std::unique_lock lock(mutex_);
+    if (!launched_) return;
+    stopped_cv_.wait(lock, [&] { return running_ == 0; });
+  }
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace parley::detail

@@ -1,0 +1,175 @@
+// The per-loop machinery shared by servers and clients: one Hub per event
+// loop thread owns that loop's connections, sweeps their timeouts, and is
+// what a ConnectionHandle reaches from other threads. Internal.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "parley/connection.hpp"
+#include "parley/net/loop.hpp"
+#include "parley/net/tcp.hpp"
+#include "parley/protocol/engine.hpp"
+#include "parley/protocol/http.hpp"
+
+namespace parley::detail {
+
+/// The user's callbacks (all optional), shared by every loop.
+struct Callbacks {
+  std::function<bool(const net::Endpoint&)> accept;
+  std::function<HandshakeReply(Connection&, const Request&)> handshake;
+  std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
+  std::function<Response(const Request&)> http;
+  std::function<void(Connection&)> open;
+  std::function<void(Connection&, std::string_view)> text;
+  std::function<void(Connection&, std::string_view)> binary;
+  std::function<bool(Connection&, std::string_view)> ping;
+  std::function<void(Connection&, std::string_view)> pong;
+  std::function<void(Connection&, CloseCode, std::string_view)> close;
+  std::function<void(Connection*, const Error&)> error;
+  std::function<void(Connection&)> drain;
+  std::function<void()> shutdown;
+  std::function<void()> tick;
+};
+
+/// What every connection of a Server or Client needs to know, fixed once
+/// the Server or Client starts.
+struct Settings {
+  protocol::EngineOptions engine;
+  protocol::HttpLimits http_limits;
+  net::Millis handshake_timeout{10000};
+  net::Millis idle_timeout{0};
+  net::Millis ping_interval{0};
+  net::Millis pong_timeout{0};
+  net::Millis close_timeout{3000};
+  std::size_t max_connections = 0;
+  std::size_t max_buffered_amount = 16u << 20;
+  BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> subprotocols;
+  bool fatal = false;
+  bool nodelay = true;
+};
+
+}  // namespace parley::detail
+
+namespace parley {
+
+/// The opening handshake in progress: the request being read (server) or
+/// the response being awaited (client). Freed once the connection opens.
+struct Connection::Pending {
+  Pending(protocol::HeadParser::Kind kind, const protocol::HttpLimits& limits) : parser(kind, limits) {}
+  protocol::HeadParser parser;
+  std::string key;            // Sec-WebSocket-Key: the client's (server) or ours (client)
+  std::string early;          // bytes after the head: frames that came with it
+  bool deferred = false;      // (server) on_handshake deferred its answer
+  std::vector<std::string> offered_subprotocols;  // (client)
+  std::vector<Extension> offered_extensions;      // (client)
+  net::ConnectHandle connecting;                  // (client) the TCP connect in progress
+};
+
+}  // namespace parley
+
+namespace parley::detail {
+
+/// State shared by all hubs of one Server or Client.
+struct Shared {
+  Settings settings;
+  Callbacks callbacks;
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::size_t> connections{0};
+};
+
+class Hub : public std::enable_shared_from_this<Hub> {
+ public:
+  explicit Hub(Shared& shared);
+  ~Hub();
+
+  net::Loop& loop() noexcept { return loop_; }
+  Shared& shared() noexcept { return shared_; }
+  const Settings& settings() const noexcept { return shared_.settings; }
+  const Callbacks& callbacks() const noexcept { return shared_.callbacks; }
+
+  /// Takes a freshly accepted socket: a connection in the handshake state.
+  void adopt(std::unique_ptr<net::TcpSocket> socket);
+  /// Creates a client connection with a preassigned id and starts its
+  /// connect and handshake.
+  void open_client(std::uint64_t id, protocol::ClientHandshake handshake, net::Millis connect_timeout);
+  /// A handle to the connection `id` of this hub (which may not exist yet).
+  ConnectionHandle handle_for(std::uint64_t id);
+  /// The connection with this id on this loop, or nullptr.
+  Connection* find(std::uint64_t id) noexcept;
+  /// Destroys the connection at the end of the current iteration.
+  void retire(Connection& c);
+  /// Open connections of this loop.
+  template <class F>
+  void for_each_open(F&& f) {
+    for (auto& [id, c] : connections_) {
+      if (c->state() == ConnectionState::open) f(*c);
+    }
+  }
+  /// Queues an encoded frame on every open connection of this loop that
+  /// can take it (not mid-fragmented-send, not over its buffer limit).
+  void broadcast(const std::string& frame);
+  /// Closes the listener, closes every connection (1001) and stops the
+  /// loop once they are gone or `close_timeout` has passed.
+  void shutdown();
+  /// Starts the periodic timeout sweep (if any timeout is set).
+  void start_sweeper();
+  /// The listener of this loop (server), if any.
+  std::unique_ptr<net::TcpListener> listener;
+  /// True once shutdown() began.
+  bool shutting_down() const noexcept { return shutting_down_; }
+
+ private:
+  void sweep();
+  void stop_when_empty();
+
+  Shared& shared_;
+  net::Loop loop_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection, ConnectionDeleter>> connections_;
+  net::TimerId sweeper_;
+  bool shutting_down_ = false;
+};
+
+/// The loop threads of a Server or Client: one Hub per thread, started
+/// together, stopped together (gracefully), joined together.
+class LoopGroup {
+ public:
+  explicit LoopGroup(Shared& shared) : shared_(shared) {}
+  ~LoopGroup();
+
+  /// Creates `n` hubs (not running yet); the loops' init errors are returned.
+  Error create(unsigned n);
+  /// Starts one thread per hub.
+  void launch();
+  /// Shuts every hub down (close 1001, bounded by close_timeout) and waits
+  /// for the threads, unless called on one of them. Idempotent.
+  void stop();
+  /// Waits for the threads to end (no-op on one of them or before launch).
+  void wait();
+  /// True on one of the group's loop threads.
+  bool on_own_thread() const;
+  bool launched() const;
+
+  std::vector<std::shared_ptr<Hub>> hubs;
+
+ private:
+  Shared& shared_;
+  std::vector<std::thread> threads_;
+  mutable std::mutex mutex_;
+  std::condition_variable stopped_cv_;
+  bool launched_ = false;
+  bool stopping_ = false;
+  unsigned running_ = 0;
+};
+
+}  // namespace parley::detail

@@ -1,0 +1,250 @@
+// Server: listeners and loop threads around Hubs.
+#include "parley/server.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "hub.hpp"
+
+namespace parley {
+namespace detail {
+
+struct ServerState {
+  ServerOptions options;
+  Shared shared;
+  LoopGroup group{shared};
+  std::atomic<std::uint16_t> port{0};
+  std::mutex mutex;  // start/stop transitions
+  bool started = false;
+  bool stopping = false;
+};
+
+namespace {
+
+Settings settings_from(const ServerOptions& o) {
+  Settings s;
+  s.engine.role = Role::server;
+  s.engine.max_message_size = o.max_message_size;
+  s.engine.max_frame_size = o.max_frame_size;
+  s.engine.max_fragments = o.max_fragments;
+  s.engine.close_timeout = o.close_timeout;
+  s.http_limits = o.http_limits;
+  s.handshake_timeout = o.handshake_timeout;
+  s.idle_timeout = o.idle_timeout;
+  s.ping_interval = o.ping_interval;
+  s.pong_timeout = o.pong_timeout;
+  s.close_timeout = o.close_timeout;
+  s.max_connections = o.max_connections;
+  s.max_buffered_amount = o.max_buffered_amount;
+  s.backpressure_policy = o.backpressure_policy;
+  s.allowed_origins = o.allowed_origins;
+  s.subprotocols = o.subprotocols;
+  s.fatal = o.fatal;
+  return s;
+}
+
+Error invalid(std::string message) {
+  return Error(std::make_error_code(std::errc::invalid_argument), std::move(message));
+}
+
+Error validate(const ServerOptions& o) {
+  if (o.threads == 0 || o.threads > 1024) return invalid("threads must be 1-1024");
+  if (o.backlog <= 0) return invalid("backlog must be positive");
+  for (auto t : {o.handshake_timeout, o.idle_timeout, o.ping_interval, o.pong_timeout, o.close_timeout, o.tick_period}) {
+    if (t.count() < 0) return invalid("timeouts must not be negative");
+  }
+  if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
+  if (o.http_limits.max_head_size == 0 || o.http_limits.max_line_size == 0 || o.http_limits.max_headers == 0) {
+    return invalid("http_limits must be positive");
+  }
+  if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
+  return {};
+}
+
+}  // namespace
+}  // namespace detail
+
+Server::Server(ServerOptions options) : state_(std::make_shared<detail::ServerState>()) {
+  state_->options = std::move(options);
+}
+
+Server::~Server() { stop(); }
+
+void Server::on_accept(std::function<bool(const net::Endpoint&)> fn) { state_->shared.callbacks.accept = std::move(fn); }
+void Server::on_handshake(std::function<HandshakeReply(Connection&, const Request&)> fn) {
+  state_->shared.callbacks.handshake = std::move(fn);
+}
+void Server::on_select_subprotocol(std::function<std::string(const std::vector<std::string>&)> fn) {
+  state_->shared.callbacks.select_subprotocol = std::move(fn);
+}
+void Server::on_http(std::function<Response(const Request&)> fn) { state_->shared.callbacks.http = std::move(fn); }
+void Server::on_open(std::function<void(Connection&)> fn) { state_->shared.callbacks.open = std::move(fn); }
+void Server::on_text(std::function<void(Connection&, std::string_view)> fn) { state_->shared.callbacks.text = std::move(fn); }
+void Server::on_binary(std::function<void(Connection&, std::string_view)> fn) {
+  state_->shared.callbacks.binary = std::move(fn);
+}
+void Server::on_ping(std::function<bool(Connection&, std::string_view)> fn) { state_->shared.callbacks.ping = std::move(fn); }
+void Server::on_pong(std::function<void(Connection&, std::string_view)> fn) { state_->shared.callbacks.pong = std::move(fn); }
+void Server::on_close(std::function<void(Connection&, CloseCode, std::string_view)> fn) {
+  state_->shared.callbacks.close = std::move(fn);
+}
+void Server::on_error(std::function<void(Connection*, const Error&)> fn) { state_->shared.callbacks.error = std::move(fn); }
+void Server::on_drain(std::function<void(Connection&)> fn) { state_->shared.callbacks.drain = std::move(fn); }
+void Server::on_shutdown(std::function<void()> fn) { state_->shared.callbacks.shutdown = std::move(fn); }
+void Server::on_tick(std::function<void()> fn) { state_->shared.callbacks.tick = std::move(fn); }
+
+const ServerOptions& Server::options() const noexcept { return state_->options; }
+
+Error Server::start() {
+  detail::ServerState& st = *state_;
+  std::lock_guard lock(st.mutex);
+  auto fail = [&](Error e) {
+    st.group.hubs.clear();
+    if (st.options.fatal) throw Exception(e);
+    return e;
+  };
+  if (st.started) return fail(Error(std::make_error_code(std::errc::operation_in_progress), "server already started"));
+  if (Error e = detail::validate(st.options)) return fail(e);
+  st.shared.settings = detail::settings_from(st.options);
+  if (Error e = st.group.create(st.options.threads)) return fail(e);
+
+  net::ListenOptions lo;
+  lo.host = st.options.host;
+  lo.port = st.options.port;
+  lo.backlog = st.options.backlog;
+  lo.nodelay = st.options.nodelay;
+  lo.reuse_port = st.options.threads > 1;
+  for (auto& hub : st.group.hubs) {
+    detail::Hub* h = hub.get();
+    auto listener = net::TcpListener::listen(hub->loop(), lo, [h](std::unique_ptr<net::TcpSocket> s) {
+      const auto& cb = h->callbacks();
+      if (cb.accept) {
+        auto remote = s->remote_endpoint();
+        if (!cb.accept(remote ? *remote : net::Endpoint{})) return;
+      }
+      h->adopt(std::move(s));
+    });
+    if (!listener) return fail(listener.error());
+    (*listener)->set_error_callback([h](const Error& e) {
+      if (h->callbacks().error) h->callbacks().error(nullptr, e);
+    });
+    lo.port = (*listener)->local_port();  // every thread binds the port the first one got
+    hub->listener = std::move(*listener);
+  }
+  st.port = lo.port;
+  if (st.options.tick_period.count() > 0 && st.shared.callbacks.tick) {
+    detail::Hub* h0 = st.group.hubs.front().get();
+    h0->loop().add_periodic(st.options.tick_period, [h0] { h0->callbacks().tick(); });
+  }
+  st.started = true;
+  st.group.launch();
+  return {};
+}
+
+Error Server::run() {
+  if (Error e = start()) return e;
+  wait();
+  return {};
+}
+
+void Server::stop() {
+  detail::ServerState& st = *state_;
+  {
+    std::lock_guard lock(st.mutex);
+    if (!st.started || st.stopping) return;
+    st.stopping = true;
+  }
+  if (const auto& shutdown = st.shared.callbacks.shutdown) {
+    auto first = st.group.hubs.front();
+    first->loop().post([shutdown] { shutdown(); });
+  }
+  st.group.stop();
+}
+
+void Server::wait() { state_->group.wait(); }
+
+std::uint16_t Server::port() const noexcept { return state_->port.load(); }
+
+std::size_t Server::connection_count() const noexcept {
+  return state_->shared.connections.load(std::memory_order_relaxed);
+}
+
+std::vector<ConnectionHandle> Server::connections() const {
+  std::vector<ConnectionHandle> out;
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t pending = 0;
+  for (auto& hub : state_->group.hubs) {
+    if (hub->loop().in_loop_thread()) {
+      hub->for_each_open([&](Connection& c) { out.push_back(c.handle()); });
+      continue;
+    }
+    {
+      std::lock_guard l(m);
+      ++pending;
+    }
+    const bool posted = hub->loop().handle().post([&, hub] {
+      std::vector<ConnectionHandle> mine;
+      hub->for_each_open([&](Connection& c) { mine.push_back(c.handle()); });
+      std::lock_guard l(m);
+      out.insert(out.end(), mine.begin(), mine.end());
+      --pending;
+      cv.notify_all();
+    });
+    if (!posted) {
+      std::lock_guard l(m);
+      --pending;
+    }
+  }
+  std::unique_lock l(m);
+  // Bounded: a loop that has stopped running never answers.
+  cv.wait_for(l, std::chrono::seconds(5), [&] { return pending == 0; });
+  return out;
+}
+
+void Server::broadcast(MessageType type, std::string_view data) {
+  auto frame = std::make_shared<std::string>();
+  protocol::append_frame(*frame, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary, data);
+  for (auto& hub : state_->group.hubs) {
+    auto run = [hub, frame] { hub->broadcast(*frame); };
+    if (hub->loop().in_loop_thread()) {
+      run();
+    } else {
+      hub->loop().post(run);
+    }
+  }
+}
+
+bool Server::post(std::function<void()> fn) {
+  if (state_->group.hubs.empty()) return false;
+  state_->group.hubs.front()->loop().post(std::move(fn));
+  return true;
+}
+
+void Server::watch_readable(int fd, std::function<void(int)> fn) {
+  auto hub = state_->group.hubs.empty() ? nullptr : state_->group.hubs.front();
+  if (!hub) return;
+  hub->loop().post([hub, fd, fn = std::move(fn)]() mutable {
+    if (Error e = hub->loop().watch_readable(fd, std::move(fn)); e && hub->callbacks().error) hub->callbacks().error(nullptr, e);
+  });
+}
+
+void Server::watch_writable(int fd, std::function<void(int)> fn) {
+  auto hub = state_->group.hubs.empty() ? nullptr : state_->group.hubs.front();
+  if (!hub) return;
+  hub->loop().post([hub, fd, fn = std::move(fn)]() mutable {
+    if (Error e = hub->loop().watch_writable(fd, std::move(fn)); e && hub->callbacks().error) hub->callbacks().error(nullptr, e);
+  });
+}
+
+void Server::unwatch(int fd) {
+  auto hub = state_->group.hubs.empty() ? nullptr : state_->group.hubs.front();
+  if (!hub) return;
+  hub->loop().post([hub, fd] {
+    hub->loop().unwatch_readable(fd);
+    hub->loop().unwatch_writable(fd);
+  });
+}
+
+}  // namespace parley
