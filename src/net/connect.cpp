@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,7 +100,7 @@ struct ConnectOp final : IoHandler, std::enable_shared_from_this<ConnectOp> {
     return host + ":" + std::to_string(port);
   }
 
-  void start() {
+  void start(std::optional<Addresses> known = std::nullopt) {
     if (timeout > Millis(0)) {
       timer = loop->add_timer(timeout, [this] {
         timer = {};
@@ -108,6 +109,12 @@ struct ConnectOp final : IoHandler, std::enable_shared_from_this<ConnectOp> {
       });
     }
     std::weak_ptr<ConnectOp> weak = weak_from_this();
+    if (known) {
+      loop->post([weak, a = std::move(*known)]() mutable {
+        if (auto op = weak.lock()) op->on_resolved(std::move(a));
+      });
+      return;
+    }
     Result<Addresses> numeric = resolve(host, port, AI_NUMERICHOST);
     if (numeric) {
       // An IP literal: no thread; still answer from the loop, never inside connect().
@@ -135,6 +142,10 @@ struct ConnectOp final : IoHandler, std::enable_shared_from_this<ConnectOp> {
     if (done) return;
     if (!r) {
       finish(r.error());
+      return;
+    }
+    if (r->empty()) {
+      finish(sys_error(EINVAL, "connect: no address to connect to"));
       return;
     }
     addrs = std::move(*r);
@@ -260,6 +271,35 @@ ConnectHandle connect(Loop& loop, const std::string& host, std::uint16_t port, M
                       ConnectCallback callback, bool nodelay) {
   auto op = std::make_shared<detail::ConnectOp>(loop, host, port, timeout, nodelay, std::move(callback));
   op->start();
+  return ConnectHandle(std::move(op));
+}
+
+ConnectHandle connect(Loop& loop, std::vector<Endpoint> endpoints, Millis timeout, ConnectCallback callback,
+                      bool nodelay) {
+  Addresses addrs;
+  for (const Endpoint& ep : endpoints) {
+    Address a;
+    if (ep.family == Endpoint::Family::v6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_port = htons(ep.port);
+      std::memcpy(&in6->sin6_addr, ep.address.data(), 16);
+      a.len = sizeof(sockaddr_in6);
+    } else if (ep.family == Endpoint::Family::v4) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
+      in->sin_family = AF_INET;
+      in->sin_port = htons(ep.port);
+      std::memcpy(&in->sin_addr, ep.address.data(), 4);
+      a.len = sizeof(sockaddr_in);
+    } else {
+      continue;
+    }
+    addrs.push_back(a);
+  }
+  std::string name = endpoints.empty() ? std::string("(no address)") : endpoints.front().address_string();
+  std::uint16_t port = endpoints.empty() ? 0 : endpoints.front().port;
+  auto op = std::make_shared<detail::ConnectOp>(loop, std::move(name), port, timeout, nodelay, std::move(callback));
+  op->start(std::move(addrs));
   return ConnectHandle(std::move(op));
 }
 

@@ -670,3 +670,54 @@ TEST(NetTcp, WriteBetweenIterationsIsFlushedWithoutWaiting) {
   EXPECT_EQ(::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT), 3);
   ::close(sv[1]);
 }
+
+TEST(NetTcp, ConnectTriesEachAddressInTurn) {
+  Loop loop;
+  std::vector<std::unique_ptr<TcpSocket>> accepted;
+  auto l = listen_on(loop, "127.0.0.1", accepted);
+  ASSERT_TRUE(l);
+  // A port that refuses (bound, not listening), then the listener.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::uint16_t closed = ntohs(a.sin_port);
+  std::vector<Endpoint> eps;
+  if (have_ipv6_loopback()) eps.push_back(*Endpoint::parse("::1", closed));
+  eps.push_back(*Endpoint::parse("127.0.0.1", closed));
+  eps.push_back(*Endpoint::parse("127.0.0.1", l->local_port()));
+  std::unique_ptr<TcpSocket> got;
+  bool done = false;
+  auto h = connect(loop, eps, 20s, [&](Result<std::unique_ptr<TcpSocket>> r) {
+    done = true;
+    ASSERT_TRUE(r) << r.error().message();
+    got = std::move(*r);
+  });
+  EXPECT_TRUE(run_until(loop, [&] { return done; }));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->remote_endpoint()->port, l->local_port());
+  // All refuse: the error of the last address tried.
+  eps.pop_back();
+  Error err;
+  done = false;
+  auto h2 = connect(loop, eps, 20s, [&](Result<std::unique_ptr<TcpSocket>> r) {
+    done = true;
+    err = r.error();
+  });
+  EXPECT_TRUE(run_until(loop, [&] { return done; }));
+  EXPECT_EQ(err.code(), std::errc::connection_refused);
+  EXPECT_NE(err.message().find("127.0.0.1:" + std::to_string(closed)), std::string::npos) << err.message();
+  // No address at all.
+  done = false;
+  auto h3 = connect(loop, std::vector<Endpoint>{}, 20s, [&](Result<std::unique_ptr<TcpSocket>> r) {
+    done = true;
+    err = r.error();
+  });
+  EXPECT_TRUE(run_until(loop, [&] { return done; }));
+  EXPECT_EQ(err.code(), std::errc::invalid_argument);
+  ::close(fd);
+}

@@ -39,6 +39,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/error.hpp"
 #include "parley/export.hpp"
@@ -304,6 +305,7 @@ class PARLEY_EXPORT ConnectHandle {
 
  private:
   friend ConnectHandle connect(Loop&, const std::string&, std::uint16_t, Millis, ConnectCallback, bool);
+  friend ConnectHandle connect(Loop&, std::vector<Endpoint>, Millis, ConnectCallback, bool);
   explicit ConnectHandle(std::shared_ptr<detail::ConnectOp> op) : op_(std::move(op)) {}
   std::shared_ptr<detail::ConnectOp> op_;
 };
@@ -329,5 +331,12 @@ class PARLEY_EXPORT ConnectHandle {
 /// * std::errc::timed_out: "connect to host:port timed out after N ms".
 [[nodiscard]] PARLEY_EXPORT ConnectHandle connect(Loop& loop, const std::string& host, std::uint16_t port, Millis timeout,
                                     ConnectCallback callback, bool nodelay = true);
+
+/// Connects to the first of `endpoints` that accepts, trying them in order
+/// (no name resolution), with the same timeout, callback and errors as
+/// connect() above; an empty list fails with EINVAL. For callers that
+/// resolve names themselves or know several addresses of a peer.
+[[nodiscard]] PARLEY_EXPORT ConnectHandle connect(Loop& loop, std::vector<Endpoint> endpoints, Millis timeout,
+                                                  ConnectCallback callback, bool nodelay = true);
 
 }  // namespace parley::net
