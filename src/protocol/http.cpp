@@ -243,20 +243,28 @@ HeadParser::Progress HeadParser::feed(std::string_view data) {
     const std::size_t line_bytes = partial_.size() + piece.size();
     // The line's length without its LF and the CR before it (or without a
     // trailing CR that may be the first half of a CRLF still to come).
+    auto at = [&](std::size_t k) { return k < partial_.size() ? partial_[k] : piece[k - partial_.size()]; };
     std::size_t content = line_bytes - (lf == std::string_view::npos ? 0 : 1);
-    if (content > 0) {
-      const std::size_t k = content - 1;
-      const char c = k < partial_.size() ? partial_[k] : piece[k - partial_.size()];
-      if (c == '\r') --content;
+    if (content > 0 && at(content - 1) == '\r') --content;
+    bool line_over = content > limits_.max_line_size;
+    const bool head_over = head_size_ + line_bytes > limits_.max_head_size;
+    if (line_over && head_over) {
+      // Report the limit the byte stream crossed first, so that the error
+      // does not depend on how the input was split: the line limit is
+      // crossed by its (max_line_size + 1)th byte, or the next one when that
+      // byte is a CR (which may turn out to end the line).
+      const std::size_t line_cross = limits_.max_line_size + 1 + (at(limits_.max_line_size) == '\r' ? 1 : 0);
+      const std::size_t head_cross = limits_.max_head_size - head_size_ + 1;
+      line_over = line_cross <= head_cross;
     }
-    if (content > limits_.max_line_size) {
+    if (line_over) {
       const bool request_line = !started_ && kind_ == Kind::request;
       return fail(Error(HandshakeError::line_too_long,
                         std::string(started_ ? "header line" : (request_line ? "request line" : "status line")) +
                             " exceeds max_line_size " + std::to_string(limits_.max_line_size)),
                   request_line ? 414 : 431, pos);
     }
-    if (head_size_ + line_bytes > limits_.max_head_size) {
+    if (head_over) {
       return fail(Error(HandshakeError::head_too_large,
                         "HTTP head exceeds max_head_size " + std::to_string(limits_.max_head_size)),
                   431, pos);

@@ -133,13 +133,14 @@ class PARLEY_EXPORT HeadParser {
   };
   /// What one feed() did.
   struct Progress {
-    Status status;
+    Status status;  ///< the parser's status after this input
     /// Bytes of this input that belong to the head. With `done`, the bytes
     /// from `consumed` on follow the head (e.g. early WebSocket frames) and
     /// are the caller's; with `need_more` it is the whole input.
     std::size_t consumed;
   };
 
+  /// A parser for one head of `kind`, refusing heads over `limits`.
   explicit HeadParser(Kind kind, HttpLimits limits = {}) : kind_(kind), limits_(limits) {}
 
   /// Parses more bytes. Once done or failed, returns that status again with
