@@ -57,11 +57,11 @@ std::size_t Headers::remove(std::string_view name) {
 }
 
 bool Headers::has_token(std::string_view name, std::string_view token) const noexcept {
-  bool found = false;
   for (const Field& f : fields_) {
-    if (!iequals(f.name, name)) continue;
-    text::for_each_list_element(f.value, [&](std::string_view element) { found = found || iequals(element, token); });
-    if (found) return true;
+    if (iequals(f.name, name) &&
+        text::any_list_element(f.value, [&](std::string_view element) { return iequals(element, token); })) {
+      return true;
+    }
   }
   return false;
 }

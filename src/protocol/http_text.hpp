@@ -80,15 +80,16 @@ inline std::string lower(std::string_view s) {
 }
 
 /// Calls `f(element)` for each element of a comma-separated list (RFC 7230
-/// §7), OWS-trimmed, skipping empty elements. Commas inside quoted strings
-/// are not special-cased: use it for lists of tokens.
+/// §7), OWS-trimmed, skipping empty elements, until `f` returns true; returns
+/// whether it did. Commas inside quoted strings are not special-cased: use it
+/// for lists of tokens.
 template <class F>
-constexpr void for_each_list_element(std::string_view list, F&& f) {
+constexpr bool any_list_element(std::string_view list, F&& f) {
   while (true) {
     const std::size_t comma = list.find(',');
     const std::string_view element = trim_ows(list.substr(0, comma));
-    if (!element.empty()) f(element);
-    if (comma == std::string_view::npos) return;
+    if (!element.empty() && f(element)) return true;
+    if (comma == std::string_view::npos) return false;
     list.remove_prefix(comma + 1);
   }
 }

@@ -366,6 +366,36 @@ TEST(HeadParser, LineLimitExactlyAndOnePast) {
   EXPECT_EQ(HttpLimits{}.max_line_size, 8192u);
 }
 
+TEST(HeadParser, BothLimitsCrossedGiveTheSameErrorHoweverCut) {
+  // A header line that crosses max_head_size before max_line_size, one that
+  // crosses max_line_size first, and one whose crossing byte is a CR: the
+  // error is the one the byte stream reached first, whole or byte by byte.
+  HttpLimits limits;
+  limits.max_head_size = 60;
+  limits.max_line_size = 30;
+  struct Case { std::string text; HandshakeError expected; };
+  const std::string start = "GET / HTTP/1.1\r\n";  // 16 bytes
+  const Case cases[] = {
+      {start + "A: " + std::string(27, 'a') + "\r\nB: " + std::string(40, 'b') + "\r\n\r\n",
+       HandshakeError::head_too_large},
+      {start + "B: " + std::string(40, 'b') + "\r\n\r\n", HandshakeError::line_too_long},
+      {start + "B: " + std::string(27, 'b') + "\r\rzzzzzzzzzzzzzz\r\n\r\n", HandshakeError::line_too_long},
+      {start + "A: " + std::string(10, 'a') + "\r\nB: " + std::string(27, 'b') + "\r\rzzz\r\n\r\n",
+       HandshakeError::head_too_large},
+  };
+  for (const Case& c : cases) {
+    HeadParser whole(Kind::request, limits);
+    EXPECT_EQ(whole.feed(c.text).status, Status::error);
+    EXPECT_EQ(whole.error(), c.expected) << c.text;
+    HeadParser bytes(Kind::request, limits);
+    for (char ch : c.text) {
+      if (bytes.feed(std::string_view(&ch, 1)).status != Status::need_more) break;
+    }
+    EXPECT_EQ(bytes.status(), Status::error);
+    EXPECT_EQ(bytes.error(), c.expected) << c.text;
+  }
+}
+
 TEST(HeadParser, HeaderCountLimitExactlyAndOnePast) {
   HttpLimits limits;
   limits.max_headers = 5;
