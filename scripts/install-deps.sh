@@ -10,6 +10,7 @@ packages=(
   zlib1g-dev        # permessage-deflate
   libgtest-dev      # unit tests
   libbenchmark-dev  # micro benchmarks
+  libcli11-dev      # the parley command's argument parser
   clang             # the second compiler, libFuzzer and sanitizers
   libclang-rt-14-dev
 )

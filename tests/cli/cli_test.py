@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the `parley` command: serve, connect and bench driven
+against each other (and against a tiny WebSocket peer written here), exit
+codes, the demo page, --static, SIGTERM.
+
+    python3 tests/cli/cli_test.py path/to/parley [unittest args]
+
+Standard library only. Every process started is stopped by its PID, every
+wait is bounded, everything listens on 127.0.0.1.
+"""
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+PARLEY = os.environ.get("PARLEY_BIN", "")
+TIMEOUT = 20  # seconds: the bound of any single command
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args, stdin=None, timeout=TIMEOUT):
+    """Runs parley to completion; returns (rc, stdout bytes, stderr str)."""
+    p = subprocess.run([PARLEY, *args], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, stdin=None if stdin is not None else subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+class Server:
+    """A `parley serve --port 0 ...` process; reads its URL from stderr."""
+
+    def __init__(self, tmp, *args):
+        self.log_path = os.path.join(tmp, "serve-%d.log" % time.monotonic_ns())
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([PARLEY, "serve", "--port", "0", *args], stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 10
+        self.port = None
+        while time.monotonic() < deadline and self.port is None:
+            m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)/", self.text())
+            if m:
+                self.port = int(m.group(1))
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        if self.port is None:
+            self.stop()
+            raise AssertionError("serve did not start: " + self.text())
+        self.url = "ws://127.0.0.1:%d" % self.port
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_for_log(self, pattern, timeout=5):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.text()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT)
+        self.log.close()
+
+
+def http_get(port, path, method="GET"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def raw_http(port, target):
+    """Sends a request line as is (http.client would normalise `..`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % target).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+# ---- a minimal WebSocket server peer, to drive `connect --echo` ----------
+
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError("peer closed")
+        data += chunk
+    return data
+
+
+def read_frame(sock):
+    b0, b1 = recv_exact(sock, 2)
+    length = b1 & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", recv_exact(sock, 2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", recv_exact(sock, 8))[0]
+    mask = recv_exact(sock, 4) if b1 & 0x80 else None
+    payload = recv_exact(sock, length)
+    if mask:
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    return b0 & 0x0F, bool(b0 & 0x80), payload
+
+
+def frame(opcode, payload, fin=True):
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + struct.pack("!H", n)
+    else:
+        head += bytes([127]) + struct.pack("!Q", n)
+    return head + payload
+
+
+class EchoDriver(threading.Thread):
+    """Accepts one client, sends it messages, checks they come back as sent,
+    then closes with 1000."""
+
+    def __init__(self, messages):
+        super().__init__(daemon=True)
+        self.messages = messages  # [(opcode, payload, fragments)]
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.echoed = []
+        self.close_reply = None
+        self.error = None
+
+    def run(self):
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(10)
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(4096)
+                key = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", head).group(1)
+                accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                for opcode, payload, parts in self.messages:
+                    step = max(1, -(-len(payload) // parts))
+                    pieces = [payload[i:i + step] for i in range(0, len(payload), step)] or [b""]
+                    for i, piece in enumerate(pieces):
+                        conn.sendall(frame(opcode if i == 0 else 0, piece, fin=i == len(pieces) - 1))
+                    conn.sendall(frame(0x9, b"ping!"))  # a ping between messages: answered, not echoed
+                    message, first = b"", None
+                    while True:
+                        op, fin, data = read_frame(conn)
+                        if op == 0xA:
+                            continue  # the pong
+                        first = op if first is None else first
+                        message += data
+                        if fin:
+                            break
+                    self.echoed.append((first, message))
+                conn.sendall(frame(0x8, struct.pack("!H", 1000) + b"done"))
+                op, _, data = read_frame(conn)
+                while op == 0xA:  # a late pong
+                    op, _, data = read_frame(conn)
+                self.close_reply = (op, data)
+        except Exception as e:  # reported by the test
+            self.error = e
+        finally:
+            self.listener.close()
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="parley-cli-")
+        self.servers = []
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=TIMEOUT)
+            p.out.close()
+            p.err.close()
+        for s in self.servers:
+            s.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def serve(self, *args):
+        s = Server(self.tmp, *args)
+        self.servers.append(s)
+        return s
+
+    def spawn(self, *args, stdin=subprocess.DEVNULL):
+        out = open(os.path.join(self.tmp, "out-%d" % time.monotonic_ns()), "wb+")
+        err = open(os.path.join(self.tmp, "err-%d" % time.monotonic_ns()), "wb+")
+        p = subprocess.Popen([PARLEY, *args], stdin=stdin, stdout=out, stderr=err)
+        p.out, p.err = out, err
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def read(f):
+        f.flush()
+        f.seek(0)
+        return f.read().decode("utf-8", "replace")
+
+    def wait_until(self, fn, timeout=5):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fn():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def assertOneLine(self, err):
+        lines = [l for l in err.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, "expected one line on stderr, got: %r" % err)
+
+    # ---- arguments ----
+
+    def test_help_and_version(self):
+        rc, out, _ = run("--help")
+        self.assertEqual(rc, 0)
+        for word in (b"serve", b"connect", b"bench", b"Exit status"):
+            self.assertIn(word, out)
+        for cmd in ("serve", "connect", "bench"):
+            rc, out, _ = run(cmd, "--help")
+            self.assertEqual(rc, 0, cmd)
+            self.assertIn(b"--", out)
+        rc, out, _ = run("--version")
+        self.assertEqual(rc, 0)
+        self.assertRegex(out.decode(), r"^parley \d+\.\d+\.\d+\n$")
+        # No flag for a feature that does not exist yet.
+        for cmd in ("serve", "connect", "bench"):
+            _, out, _ = run(cmd, "--help")
+            for flag in (b"--tls", b"--deflate", b"--insecure", b"--ca"):
+                self.assertNotIn(flag, out)
+
+    def test_unknown_flag(self):
+        rc, out, err = run("connect", "--bogus", "ws://127.0.0.1:1/")
+        self.assertEqual(rc, 2)
+        self.assertOneLine(err)
+        self.assertIn("--bogus", err)
+        rc, _, err = run("serve", "--port", "notaport")
+        self.assertEqual(rc, 2)
+        self.assertOneLine(err)
+        rc, _, err = run()
+        self.assertEqual(rc, 2)
+        self.assertOneLine(err)
+
+    def test_bad_url(self):
+        for url in ("not a url", "foo://127.0.0.1/", "ws://"):
+            rc, _, err = run("connect", url, "-x", "hi")
+            self.assertEqual(rc, 2, url)
+            self.assertOneLine(err)
+        rc, _, err = run("bench", "http//nope", "-d", "1")
+        self.assertEqual(rc, 2)
+        self.assertOneLine(err)
+
+    def test_connection_refused(self):
+        port = free_port()
+        rc, _, err = run("connect", "ws://127.0.0.1:%d/" % port, "-x", "hi")
+        self.assertEqual(rc, 3)
+        self.assertOneLine(err)
+        self.assertIn("refused", err.lower())
+        rc, _, err = run("bench", "ws://127.0.0.1:%d/" % port, "-c", "2", "-d", "1")
+        self.assertEqual(rc, 3)
+        self.assertOneLine(err)
+
+    def test_port_in_use(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            rc, _, err = run("serve", "--port", str(s.getsockname()[1]))
+        self.assertEqual(rc, 1)
+        self.assertOneLine(err)
+        self.assertIn("in use", err)
+
+    # ---- serve + connect ----
+
+    def test_echo_path(self):
+        s = self.serve()
+        rc, out, err = run("connect", s.url + "/echo", "-x", "hello", "-x", "wörld")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode(), "hello\nwörld\n")
+        self.assertIn("closed 1000", err)
+        # stdin lines, and the log line of the server
+        rc, out, err = run("connect", s.url + "/echo", stdin=b"one\ntwo\r\nthree")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"one\ntwo\nthree\n")
+        self.assertTrue(s.wait_for_log(r"/echo closed 1000 \(normal closure\) after [\d.]+ s; in 3 msg"), s.text())
+
+    def test_chat_broadcast(self):
+        s = self.serve()
+        listener = self.spawn("connect", s.url + "/chat", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(listener.err)))
+        rc, out, err = run("connect", s.url + "/chat", "-x", "hi all")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"hi all\n")  # the sender gets it too
+        self.assertTrue(self.wait_until(lambda: "hi all" in self.read(listener.out)), self.read(listener.out))
+        # an /echo connection does not get chat messages
+        echo = self.spawn("connect", s.url + "/echo", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(echo.err)))
+        run("connect", s.url + "/chat", "-x", "second")
+        self.assertTrue(self.wait_until(lambda: "second" in self.read(listener.out)))
+        self.assertEqual(self.read(echo.out), "")
+        for p in (listener, echo):
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=10), 0, self.read(p.err))
+
+    def test_broadcast_mode(self):
+        s = self.serve("--broadcast")
+        a = self.spawn("connect", s.url + "/a", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(a.err)))
+        rc, out, _ = run("connect", s.url + "/b", "-x", "to everyone")
+        self.assertEqual(rc, 0)
+        self.assertEqual(out, b"to everyone\n")
+        self.assertTrue(self.wait_until(lambda: "to everyone" in self.read(a.out)))
+        a.send_signal(signal.SIGINT)
+        self.assertEqual(a.wait(timeout=10), 0)
+
+    def test_serve_echo_mode_text_and_binary(self):
+        s = self.serve("--echo")
+        rc, out, err = run("connect", s.url + "/any/path?x=1", "-x", "text")
+        self.assertEqual((rc, out), (0, b"text\n"), err)
+        rc, out, err = run("connect", s.url + "/", "--binary", "-x", "AB")
+        self.assertEqual((rc, out), (0, b"4142\n"), err)
+        payload = bytes(range(256)) * 4
+        rc, out, err = run("connect", s.url + "/", "--binary", "--raw", stdin=payload)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, payload)
+        # a page-less path over plain HTTP is still a WebSocket endpoint
+        status, _, _ = http_get(s.port, "/echo")
+        self.assertEqual(status, 426)
+
+    def test_connect_echo_mode(self):
+        big = os.urandom(70000)
+        driver = EchoDriver([(0x1, "héllo".encode(), 1), (0x2, bytes(range(256)), 1),
+                             (0x1, ("fragmented " * 100).encode(), 3), (0x2, big, 2), (0x1, b"", 1)])
+        driver.start()
+        rc, out, err = run("connect", "ws://127.0.0.1:%d/runCase?case=1&agent=parley" % driver.port, "--echo")
+        driver.join(timeout=TIMEOUT)
+        self.assertIsNone(driver.error, err)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"")  # nothing printed in echo mode
+        expected = [(op, payload) for op, payload, _ in driver.messages]
+        self.assertEqual(driver.echoed, expected)
+        self.assertEqual(driver.close_reply[0], 0x8)
+        self.assertEqual(struct.unpack("!H", driver.close_reply[1][:2])[0], 1000)
+
+    def test_handshake_refused(self):
+        s = self.serve("--origin", "http://good.example", "--subprotocol", "chat")
+        rc, _, err = run("connect", s.url + "/echo", "--origin", "http://evil.example", "-x", "hi")
+        self.assertEqual(rc, 4)
+        self.assertOneLine(err)
+        self.assertIn("403", err)
+        rc, out, err = run("connect", s.url + "/echo", "--origin", "http://good.example", "--subprotocol", "x",
+                           "--subprotocol", "chat", "-x", "hi", "-H", "X-Test: 1")
+        self.assertEqual((rc, out), (0, b"hi\n"), err)
+        self.assertIn("subprotocol chat", err)
+
+    def test_abnormal_close_exit_code(self):
+        # The server limits messages to 10 bytes: a bigger one is closed with 1009.
+        s = self.serve("--max-message-size", "10")
+        rc, _, err = run("connect", s.url + "/echo", "-x", "x" * 100)
+        self.assertEqual(rc, 5, err)
+        self.assertIn("1009", err)
+
+    # ---- HTTP ----
+
+    def test_demo_page(self):
+        s = self.serve()
+        status, headers, body = http_get(s.port, "/")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/html"))
+        self.assertIn(b"<html", body)
+        self.assertIn(b"new WebSocket(", body)
+        self.assertIn(b"/chat", body)
+        status, headers, body = http_get(s.port, "/", method="HEAD")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b"")
+        status, _, _ = http_get(s.port, "/nothing-here")
+        self.assertEqual(status, 404)
+        self.assertTrue(s.wait_for_log(r"http GET / -> 200"))
+
+    def test_static(self):
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(os.path.join(root, "sub"))
+        with open(os.path.join(root, "index.html"), "w") as f:
+            f.write("<p>index</p>")
+        with open(os.path.join(root, "sub", "a.txt"), "w") as f:
+            f.write("file a")
+        with open(os.path.join(self.tmp, "secret.txt"), "w") as f:
+            f.write("secret")
+        os.symlink(os.path.join(self.tmp, "secret.txt"), os.path.join(root, "link.txt"))
+        s = self.serve("--static", root, "--echo")
+        status, headers, body = http_get(s.port, "/sub/a.txt")
+        self.assertEqual((status, body), (200, b"file a"))
+        self.assertTrue(headers["content-type"].startswith("text/plain"))
+        status, headers, body = http_get(s.port, "/")
+        self.assertEqual((status, body), (200, b"<p>index</p>"))
+        self.assertTrue(headers["content-type"].startswith("text/html"))
+        self.assertEqual(http_get(s.port, "/missing.txt")[0], 404)
+        for target in ("/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/sub/%2E%2E/%2e%2e/secret.txt",
+                       "/link.txt"):
+            status, data = raw_http(s.port, target)
+            self.assertEqual(status, 403, target)
+            self.assertNotIn(b"secret\n", data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b"")
+        # WebSocket still works on the same port
+        rc, out, _ = run("connect", s.url + "/", "-x", "ws")
+        self.assertEqual((rc, out), (0, b"ws\n"))
+
+    # ---- bench ----
+
+    def test_bench_json(self):
+        s = self.serve("--echo", "--quiet")
+        rc, out, err = run("bench", s.url + "/", "-c", "10", "-p", "4", "-n", "2000", "--json", timeout=60)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["messages"], 2000)
+        self.assertEqual(r["errors"], 0)
+        self.assertEqual(r["reconnects"], 0)
+        self.assertGreater(r["messages_per_sec"], 0)
+        for q in ("p50", "p90", "p99", "p99_9", "max"):
+            self.assertGreater(r["latency_us"][q], 0)
+        self.assertLessEqual(r["latency_us"]["p50"], r["latency_us"]["p99"])
+        self.assertLessEqual(r["latency_us"]["p99"], r["latency_us"]["max"])
+
+    def test_bench_text_summary_binary(self):
+        s = self.serve("--echo", "--quiet")
+        rc, out, err = run("bench", s.url + "/", "-c", "3", "-p", "2", "-s", "1K", "--binary", "-d", "1",
+                           timeout=60)
+        self.assertEqual(rc, 0, err)
+        text = out.decode()
+        self.assertRegex(text, r"rate\s+\d+ msg/s")
+        self.assertRegex(text, r"errors\s+0")
+        self.assertIn("p99.9", text)
+
+    def test_bench_detects_wrong_echo(self):
+        # A chat server sends each message to every connection: not an echo.
+        s = self.serve("--broadcast", "--quiet")
+        rc, out, err = run("bench", s.url + "/", "-c", "3", "-p", "1", "-n", "300", "--json", timeout=60)
+        self.assertEqual(rc, 1, err)
+        self.assertGreater(json.loads(out)["errors"], 0)
+
+    # ---- signals ----
+
+    def test_sigterm_closes_with_1001(self):
+        s = self.serve()
+        client = self.spawn("connect", s.url + "/echo", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(client.err)))
+        s.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(s.proc.wait(timeout=10), 0, s.text())
+        self.assertEqual(client.wait(timeout=10), 0, self.read(client.err))
+        self.assertIn("closed 1001 (going away)", self.read(client.err))
+        self.assertIn("stopping (SIGTERM)", s.text())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        PARLEY = sys.argv.pop(1)
+    if not PARLEY or not os.access(PARLEY, os.X_OK):
+        sys.exit("usage: cli_test.py PATH_TO_PARLEY [unittest args] (or set PARLEY_BIN)")
+    unittest.main(verbosity=2)

@@ -1,0 +1,76 @@
+// The settings and entry points of the `parley` subcommands. main.cpp fills
+// these structs from the command line (CLI11); each command lives in its own
+// file and knows nothing of argument parsing.
+//
+// TLS (`--tls-cert/--tls-key`, `--insecure`, `--ca`) and permessage-deflate
+// (`--deflate`) are not in the library yet: when they land they become
+// fields here (a `TlsSettings` beside the limits, a `bool deflate`), flags in
+// main.cpp, and one place each in make_server_options() / make_client_options().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley_cli {
+
+/// What `serve` does with the messages it receives.
+enum class ServeMode : std::uint8_t {
+  demo,       ///< `/chat` broadcasts to the other /chat connections, every other path echoes
+  echo,       ///< every path echoes
+  broadcast,  ///< every path broadcasts to every connection
+};
+
+struct ServeSettings {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  unsigned threads = 1;
+  ServeMode mode = ServeMode::demo;
+  std::string static_dir;  ///< "" = serve the demo page
+  std::vector<std::string> subprotocols;
+  std::vector<std::string> origins;
+  std::uint64_t max_message_size = 64ull << 20;
+  double idle_timeout = 0;     ///< seconds, 0 = never
+  double ping_interval = 20;   ///< seconds, 0 = never
+  bool quiet = false;
+  bool verbose = false;
+};
+
+struct ConnectSettings {
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value"
+  std::vector<std::string> subprotocols;
+  std::string origin;
+  std::string cookie;
+  double ping_interval = 0;     ///< seconds, 0 = never
+  double connect_timeout = 10;  ///< seconds
+  std::vector<std::string> execute;
+  double wait = -2;             ///< seconds; -2 = the default, -1 = until the server closes
+  std::uint64_t max_message_size = 64ull << 20;
+  bool echo = false;
+  bool binary = false;
+  bool raw = false;
+  bool quiet = false;
+};
+
+struct BenchSettings {
+  std::string url;
+  unsigned connections = 10;
+  unsigned pipeline = 1;
+  std::uint64_t size = 16;
+  bool binary = false;
+  double duration = 0;          ///< seconds; 0 = not set
+  std::uint64_t messages = 0;   ///< 0 = not set
+  double warmup = 0;            ///< seconds
+  unsigned threads = 0;         ///< 0 = automatic
+  double connect_timeout = 10;  ///< seconds
+  std::vector<std::string> headers;
+  std::vector<std::string> subprotocols;
+  bool json = false;
+};
+
+int run_serve(const ServeSettings& settings);
+int run_connect(const ConnectSettings& settings);
+int run_bench(const BenchSettings& settings);
+
+}  // namespace parley_cli

@@ -1,0 +1,29 @@
+// Plain-HTTP answers of `parley serve`: the demo page, files of a --static
+// directory (safely: no path traversal, no symlink escapes), errors.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include <parley/protocol/http.hpp>
+
+namespace parley_cli {
+
+/// A small text/plain response (404, 403, 405, ...), closing the connection.
+parley::protocol::Response text_response(int status, std::string_view message);
+
+/// A 200 response with `body` of `content_type` (no body for HEAD).
+parley::protocol::Response body_response(const parley::protocol::Request& request, std::string_view content_type,
+                                         std::string body);
+
+/// Serves GET/HEAD requests from the directory `root` (canonical, absolute):
+/// percent-decoded paths; any `..` segment, NUL byte, or a path that resolves
+/// (symlinks included) outside `root` is refused with 403; a directory
+/// serves its index.html; other methods get 405; files over 64 MiB get 413.
+parley::protocol::Response serve_file(const std::filesystem::path& root, const parley::protocol::Request& request);
+
+/// The Content-Type for a file name, by extension.
+std::string_view content_type_for(const std::filesystem::path& file);
+
+}  // namespace parley_cli

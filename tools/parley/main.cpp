@@ -1,0 +1,198 @@
+// `parley`: the command-line tool — arguments (CLI11) and dispatch.
+#include <CLI/CLI.hpp>
+
+#include <parley/version.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "commands.hpp"
+#include "common.hpp"
+
+namespace {
+
+using namespace parley_cli;
+
+// A validator without its description, which CLI11 would append to the
+// option's type name in --help (our help texts say the range and unit).
+CLI::Validator bare(CLI::Validator v) {
+  v.description("");
+  return v;
+}
+
+void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
+  CLI::App* cmd = app.add_subcommand("serve", "Run a WebSocket server (a demo: page, echo and chat; or --echo / --broadcast)");
+  cmd->footer(
+      "Run a WebSocket server. With no arguments it listens on 127.0.0.1:8080 and serves a demo:\n"
+      "  GET /       a chat page (plain HTTP)\n"
+      "  /chat       WebSocket: each message is sent to every /chat connection\n"
+      "  /echo       WebSocket: each message is sent back (so is any other path)\n"
+      "At startup it prints 'listening on ws://HOST:PORT/' on stderr. SIGINT/SIGTERM stop it\n"
+      "gracefully (close 1001 to every connection); a second signal stops it at once.");
+  cmd->add_option("--host", s.host, "IP address to listen on; \"::\" or \"0.0.0.0\" for all interfaces (default: 127.0.0.1)");
+  cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)");
+  cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->check(bare(CLI::Range(1u, 1024u)));
+  auto* e = cmd->add_flag("--echo", echo, "every path echoes each message back, exactly as received");
+  auto* b = cmd->add_flag("--broadcast", broadcast, "every path sends each message to every connection");
+  e->excludes(b);
+  cmd->add_option("--static", s.static_dir,
+                  "serve the files of DIR for plain HTTP GET/HEAD requests instead of the demo page (no path traversal)")
+      ->check(bare(CLI::ExistingDirectory))
+      ->type_name("DIR");
+  cmd->add_option("--subprotocol", s.subprotocols,
+                  "a subprotocol to accept (repeatable; in order of preference) (default: none)")
+      ->type_name("NAME");
+  cmd->add_option("--origin", s.origins,
+                  "an Origin allowed to connect, e.g. https://example.com (repeatable; others get 403) (default: any)")
+      ->type_name("ORIGIN");
+  cmd->add_option("--max-message-size", s.max_message_size,
+                  "largest message in bytes, suffixes K, M, G (1024-based); 0 = no limit (default: 64M)")
+      ->transform(bare(CLI::AsSizeValue(false)))
+      ->type_name("BYTES");
+  cmd->add_option("--idle-timeout", s.idle_timeout,
+                  "close a connection (1001) that sends nothing for this many seconds; 0 = never (default: 0)")
+      ->check(bare(CLI::NonNegativeNumber))
+      ->type_name("SECONDS");
+  cmd->add_option("--ping-interval", s.ping_interval,
+                  "ping a connection silent for this many seconds; 0 = never (default: 20)")
+      ->check(bare(CLI::NonNegativeNumber))
+      ->type_name("SECONDS");
+  auto* q = cmd->add_flag("-q,--quiet", s.quiet, "no log line per connection (the listening line and errors remain)");
+  auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message and ping/pong received and sent");
+  q->excludes(v);
+}
+
+void add_connect(CLI::App& app, ConnectSettings& s) {
+  CLI::App* cmd = app.add_subcommand("connect", "Open a WebSocket connection: stdin lines out, messages in to stdout");
+  cmd->footer(std::string(
+      "Open a WebSocket connection to URL (ws://host[:port]/path?query). Each line read from\n"
+      "stdin is sent as a text message; each message received is printed on stdout (text as\n"
+      "is, binary as hex unless --raw), one per line. Status and errors go to stderr. At the\n"
+      "end of stdin (or after --execute) it waits --wait seconds for replies, then closes\n"
+      "with 1000. SIGINT/SIGTERM close the connection (1000); a second signal exits at once.\n\n") +
+              exit_status_help);
+  cmd->add_option("url", s.url, "the server's URL, ws://host[:port]/path")->required();
+  cmd->add_option("-H,--header", s.headers, "an extra request header \"Name: value\" (repeatable)")->type_name("HEADER");
+  cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable; in order of preference)")
+      ->type_name("NAME");
+  cmd->add_option("--origin", s.origin, "the Origin header to send (default: none)");
+  cmd->add_option("--cookie", s.cookie, "the Cookie header to send, e.g. \"a=1; b=2\" (default: none)");
+  cmd->add_option("--ping-interval", s.ping_interval,
+                  "ping the server after this many silent seconds; 0 = never (default: 0)")
+      ->check(bare(CLI::NonNegativeNumber))
+      ->type_name("SECONDS");
+  cmd->add_option("--connect-timeout", s.connect_timeout,
+                  "give up connecting (name resolution, TCP and handshake each) after this many seconds (default: 10)")
+      ->check(bare(CLI::PositiveNumber))
+      ->type_name("SECONDS");
+  cmd->add_option("-x,--execute", s.execute,
+                  "send MSG instead of reading stdin, print the replies, close (repeatable)")
+      ->type_name("MSG");
+  cmd->add_option("-w,--wait", s.wait,
+                  "after the last message is sent, wait this many seconds for messages before closing; "
+                  "-1 = until the server closes (default: 1; with --execute, until one reply per "
+                  "message sent has arrived, at most 5)")
+      ->check(bare(CLI::Range(-1.0, 1e9)))
+      ->type_name("SECONDS");
+  cmd->add_option("--max-message-size", s.max_message_size,
+                  "largest message accepted, in bytes, suffixes K, M, G (1024-based); 0 = no limit (default: 64M)")
+      ->transform(bare(CLI::AsSizeValue(false)))
+      ->type_name("BYTES");
+  auto* echo = cmd->add_flag("--echo",
+                             s.echo,
+                             "send back every message received, exactly as received (text as text, binary as "
+                             "binary), and nothing else; stdin is not read, messages are not printed; exits when "
+                             "the server closes");
+  auto* bin = cmd->add_flag("-b,--binary", s.binary,
+                            "send binary messages: stdin is read raw, each chunk read (a line at a terminal, up to "
+                            "64 KiB from a pipe) is one message; --execute messages are sent as binary");
+  echo->excludes(bin);
+  cmd->add_flag("--raw", s.raw, "print binary messages as raw bytes (no newline added) instead of hex");
+  cmd->add_flag("-q,--quiet", s.quiet, "no status lines on stderr (errors remain)");
+}
+
+void add_bench(CLI::App& app, BenchSettings& s) {
+  CLI::App* cmd = app.add_subcommand("bench", "Load-test an echo server: messages/s and latency percentiles");
+  cmd->footer(
+      "Load-test the echo endpoint at URL: open -c connections, keep -p messages in flight on\n"
+      "each (every echo is checked against what was sent, and answered with the next message),\n"
+      "then print messages/s, MB/s (echoed payload, 1 MB = 10^6 bytes), latency percentiles\n"
+      "(send to echo, per message), errors and reconnects. A live progress line goes to stderr\n"
+      "when it is a terminal. Runs for -d seconds (default 10) or until -n messages are echoed.\n"
+      "Exit status 0 when there were no errors, 1 otherwise, 3 when no connection opened.");
+  cmd->add_option("url", s.url, "the echo server's URL, ws://host[:port]/path")->required();
+  cmd->add_option("-c,--connections", s.connections, "connections (default: 10)")->check(bare(CLI::Range(1u, 1000000u)));
+  cmd->add_option("-p,--pipeline", s.pipeline, "messages in flight per connection (default: 1)")
+      ->check(bare(CLI::Range(1u, 1000000u)));
+  cmd->add_option("-s,--size", s.size, "message size in bytes, suffixes K, M (1024-based) (default: 16)")
+      ->transform(bare(CLI::AsSizeValue(false)))
+      ->type_name("BYTES");
+  cmd->add_flag("--binary", s.binary, "send binary messages (default: text)");
+  cmd->add_option("-d,--duration", s.duration,
+                  "seconds of measurement, after the warmup (default: 10, or unlimited with -n)")
+      ->check(bare(CLI::PositiveNumber))
+      ->type_name("SECONDS");
+  cmd->add_option("-n,--messages", s.messages,
+                  "stop after this many messages have been echoed, over all connections (default: no limit)")
+      ->check(bare(CLI::PositiveNumber));
+  cmd->add_option("--warmup", s.warmup, "seconds of load before the measurement starts (default: 0)")
+      ->check(bare(CLI::NonNegativeNumber))
+      ->type_name("SECONDS");
+  cmd->add_option("-t,--threads", s.threads,
+                  "client event-loop threads (default: the number of CPUs, at most -c)")
+      ->check(bare(CLI::Range(1u, 1024u)));
+  cmd->add_option("--connect-timeout", s.connect_timeout,
+                  "give up on a connection attempt after this many seconds (default: 10)")
+      ->check(bare(CLI::PositiveNumber))
+      ->type_name("SECONDS");
+  cmd->add_option("-H,--header", s.headers, "an extra request header \"Name: value\" (repeatable)")->type_name("HEADER");
+  cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable)")->type_name("NAME");
+  cmd->add_flag("--json", s.json, "print the summary as one JSON object on stdout (progress line off)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("parley — WebSocket server, client and load generator", "parley");
+  app.set_version_flag("--version", std::string("parley ") + parley::version_string());
+  app.require_subcommand(1);
+  app.fallthrough(false);
+
+  ServeSettings serve;
+  bool serve_echo = false;
+  bool serve_broadcast = false;
+  ConnectSettings connect;
+  BenchSettings bench;
+  add_serve(app, serve, serve_echo, serve_broadcast);
+  add_connect(app, connect);
+  add_bench(app, bench);
+  // After the subcommands, which would inherit it.
+  app.footer(std::string("Run 'parley COMMAND --help' for the flags of a command.\n\n") + exit_status_help);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& e) {
+    std::printf("%s\n", e.what());
+    return exit_ok;
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (what.empty()) what = e.get_name();
+    // One line: CLI11's messages may span lines.
+    for (char& c : what) {
+      if (c == '\n') c = ' ';
+    }
+    std::fprintf(stderr, "parley: %s (see 'parley --help')\n", what.c_str());
+    return exit_usage;
+  }
+
+  if (app.got_subcommand("serve")) {
+    if (serve_echo) serve.mode = ServeMode::echo;
+    if (serve_broadcast) serve.mode = ServeMode::broadcast;
+    return run_serve(serve);
+  }
+  if (app.got_subcommand("connect")) return run_connect(connect);
+  if (app.got_subcommand("bench")) return run_bench(bench);
+  return exit_usage;
+}

@@ -1,0 +1,296 @@
+// `parley serve`: a WebSocket server — demo page + echo + chat, or one
+// behaviour (--echo / --broadcast) on every path; --static for files.
+#include <parley/parley.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "demo_page.hpp"
+#include "http_files.hpp"
+
+namespace parley_cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using parley::CloseCode;
+using parley::Connection;
+using parley::ConnectionHandle;
+using parley::MessageType;
+
+/// Per-connection bookkeeping for the close log line (Connection::metadata).
+struct ConnInfo {
+  Clock::time_point opened;
+  std::string path;
+  std::string remote;
+  bool fan_out = false;  ///< messages from it are broadcast (else echoed)
+  std::uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0;
+};
+
+/// The connections that receive broadcasts (all of them with --broadcast,
+/// those on /chat in the demo), reachable from any loop thread.
+class Registry {
+ public:
+  void add(const ConnectionHandle& h) {
+    std::lock_guard lock(mutex_);
+    members_.emplace(h.id(), h);
+  }
+  void remove(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    members_.erase(id);
+  }
+  std::vector<ConnectionHandle> snapshot() const {
+    std::lock_guard lock(mutex_);
+    std::vector<ConnectionHandle> out;
+    out.reserve(members_.size());
+    for (const auto& [id, h] : members_) out.push_back(h);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint64_t, ConnectionHandle> members_;
+};
+
+std::string url_host(const std::string& host) {
+  if (host.empty()) return "[::]";
+  if (host.find(':') != std::string::npos) return "[" + host + "]";
+  return host;
+}
+
+class ServeApp {
+ public:
+  explicit ServeApp(const ServeSettings& s) : s_(s), server_(make_options(s)) {}
+
+  static parley::ServerOptions make_options(const ServeSettings& s) {
+    parley::ServerOptions o;
+    o.host = s.host == "localhost" ? "127.0.0.1" : s.host;
+    o.port = s.port;
+    o.threads = s.threads;
+    o.max_message_size = s.max_message_size;
+    o.idle_timeout = seconds_to_ms(s.idle_timeout);
+    o.ping_interval = seconds_to_ms(s.ping_interval);
+    o.allowed_origins = s.origins;
+    o.subprotocols = s.subprotocols;
+    // (TLS certificates and permessage-deflate options go here once the
+    // library has them.)
+    return o;
+  }
+
+  int run() {
+    if (!s_.static_dir.empty()) {
+      std::error_code ec;
+      static_root_ = std::filesystem::canonical(s_.static_dir, ec);
+      if (ec) {
+        std::fprintf(stderr, "parley serve: --static %s: %s\n", s_.static_dir.c_str(), ec.message().c_str());
+        return exit_usage;
+      }
+    }
+    install_callbacks();
+    const sigset_t signals = block_stop_signals();
+    if (parley::Error e = server_.start()) {
+      std::fprintf(stderr, "parley serve: cannot listen on %s:%u: %s\n", url_host(server_.options().host).c_str(),
+                   static_cast<unsigned>(s_.port), e.message().c_str());
+      return exit_failure;
+    }
+    const std::string url = "ws://" + url_host(server_.options().host) + ":" + std::to_string(server_.port()) + "/";
+    std::fprintf(stderr, "parley serve: listening on %s (%s)\n", url.c_str(), mode_text().c_str());
+    std::fflush(stderr);
+
+    int sig = 0;
+    while (sigwait(&signals, &sig) != 0) {
+    }
+    log("stopping (%s): closing %zu connection(s) with 1001; a second signal stops at once",
+        sig == SIGINT ? "SIGINT" : "SIGTERM", server_.connection_count());
+    std::atomic<bool> stopped{false};
+    std::thread stopper([&] {
+      server_.stop();
+      stopped = true;
+    });
+    const timespec tick{0, 50'000'000};
+    while (!stopped) {
+      siginfo_t info;
+      const int again = sigtimedwait(&signals, &info, &tick);
+      if (again == SIGINT || again == SIGTERM) {
+        std::fprintf(stderr, "parley serve: second signal, stopping at once\n");
+        std::fflush(stderr);
+        std::_Exit(128 + again);
+      }
+    }
+    stopper.join();
+    log("%s", "stopped");
+    return exit_ok;
+  }
+
+ private:
+  // One write per line: stdio locks the stream, so lines of different loop
+  // threads do not interleave.
+  __attribute__((format(printf, 2, 3))) void log(const char* fmt, ...) {
+    char buf[1024];
+    va_list args;
+    va_start(args, fmt);
+    const int n = std::vsnprintf(buf, sizeof buf, fmt, args);
+    va_end(args);
+    if (n < 0) return;
+    std::string line = timestamp();
+    line += ' ';
+    line.append(buf, std::min(static_cast<std::size_t>(n), sizeof buf - 1));
+    line += '\n';
+    std::fputs(line.c_str(), stderr);
+  }
+
+  std::string mode_text() const {
+    std::string m;
+    switch (s_.mode) {
+      case ServeMode::demo:
+        m = "echo on /echo and every path but /chat, chat on /chat";
+        break;
+      case ServeMode::echo:
+        m = "echo on every path";
+        break;
+      case ServeMode::broadcast:
+        m = "broadcast on every path";
+        break;
+    }
+    if (!static_root_.empty()) {
+      m += ", files of " + static_root_.string() + " over HTTP";
+    } else if (s_.mode == ServeMode::demo) {
+      m += ", demo page on http://" + url_host(server_.options().host) + ":" + std::to_string(server_.port()) + "/";
+    }
+    return m;
+  }
+
+  void install_callbacks() {
+    server_.on_http([this](const parley::Request& req) {
+      parley::Response r = http(req);
+      if (!s_.quiet) {
+        log("http %s %s -> %d", preview(req.method, 16).c_str(), preview(req.target, 200).c_str(), r.status);
+      }
+      return r;
+    });
+
+    server_.on_open([this](Connection& c) {
+      ConnInfo& info = c.metadata_as<ConnInfo>();
+      info.opened = Clock::now();
+      info.path = std::string(c.request().path());
+      info.remote = c.remote_endpoint().to_string();
+      info.fan_out = s_.mode == ServeMode::broadcast || (s_.mode == ServeMode::demo && info.path == "/chat");
+      if (s_.mode == ServeMode::broadcast || info.fan_out) registry_.add(c.handle());
+      if (!s_.quiet) {
+        log("%s %s open%s%s", info.remote.c_str(), preview(info.path, 200).c_str(),
+            c.subprotocol().empty() ? "" : ", subprotocol ", preview(c.subprotocol()).c_str());
+      }
+    });
+
+    server_.on_text([this](Connection& c, std::string_view m) { message(c, MessageType::text, m); });
+    server_.on_binary([this](Connection& c, std::string_view m) { message(c, MessageType::binary, m); });
+
+    server_.on_close([this](Connection& c, CloseCode code, std::string_view reason) {
+      registry_.remove(c.id());
+      if (s_.quiet) return;
+      const ConnInfo& info = c.metadata_as<ConnInfo>();
+      const double secs = std::chrono::duration<double>(Clock::now() - info.opened).count();
+      log("%s %s closed %s after %.3f s; in %llu msg / %s, out %llu msg / %s", info.remote.c_str(),
+          preview(info.path, 200).c_str(), describe_close(code, reason).c_str(), secs,
+          static_cast<unsigned long long>(info.in_msgs), human_bytes(info.in_bytes).c_str(),
+          static_cast<unsigned long long>(info.out_msgs), human_bytes(info.out_bytes).c_str());
+    });
+
+    server_.on_error([this](Connection* c, const parley::Error& e) {
+      if (c == nullptr) {
+        log("error: %s", e.message().c_str());
+        return;
+      }
+      if (s_.quiet) return;
+      log("%s error: %s", c->remote_endpoint().to_string().c_str(), e.message().c_str());
+    });
+
+    if (s_.verbose) {
+      server_.on_ping([this](Connection& c, std::string_view p) {
+        log("%s > ping %zu B", c.remote_endpoint().to_string().c_str(), p.size());
+        return true;
+      });
+      server_.on_pong([this](Connection& c, std::string_view p) {
+        log("%s > pong %zu B", c.remote_endpoint().to_string().c_str(), p.size());
+      });
+    }
+  }
+
+  parley::Response http(const parley::Request& req) {
+    if (!static_root_.empty()) return serve_file(static_root_, req);
+    const std::string_view path = req.path();
+    if (path == "/" || path == "/index.html") {
+      if (req.method != "GET" && req.method != "HEAD") {
+        parley::Response r = text_response(405, "method not allowed");
+        r.headers.set("Allow", "GET, HEAD");
+        return r;
+      }
+      return body_response(req, "text/html; charset=utf-8", std::string(demo_page_html));
+    }
+    if (s_.mode == ServeMode::demo && path != "/echo" && path != "/chat") return text_response(404, "not found");
+    parley::Response r = text_response(426, "this is a WebSocket endpoint: connect with Upgrade: websocket");
+    r.headers.set("Upgrade", "websocket");
+    r.headers.set("Sec-WebSocket-Version", "13");
+    return r;
+  }
+
+  void trace(const Connection& c, const char* dir, MessageType type, std::string_view m) {
+    log("%s %s %s %zu B: %s", c.remote_endpoint().to_string().c_str(), dir,
+        type == MessageType::text ? "text" : "binary", m.size(),
+        type == MessageType::text ? preview(m).c_str() : to_hex(m.substr(0, 32)).c_str());
+  }
+
+  void sent(Connection& c, MessageType type, std::string_view m, const parley::SendResult& r) {
+    if (!r) return;
+    ConnInfo& info = c.metadata_as<ConnInfo>();
+    ++info.out_msgs;
+    info.out_bytes += m.size();
+    if (s_.verbose) trace(c, "<", type, m);
+  }
+
+  void message(Connection& c, MessageType type, std::string_view m) {
+    ConnInfo& info = c.metadata_as<ConnInfo>();
+    ++info.in_msgs;
+    info.in_bytes += m.size();
+    if (s_.verbose) trace(c, ">", type, m);
+    if (!info.fan_out) {
+      sent(c, type, m, c.send(type, m));
+      return;
+    }
+    // One copy of the message, shared by every recipient's loop.
+    auto payload = std::make_shared<const std::string>(m);
+    for (const ConnectionHandle& h : registry_.snapshot()) {
+      h.post([this, payload, type](Connection& to) {
+        if (to.state() != parley::ConnectionState::open) return;
+        sent(to, type, *payload, to.send(type, *payload));
+      });
+    }
+  }
+
+  const ServeSettings& s_;
+  parley::Server server_;
+  std::filesystem::path static_root_;
+  Registry registry_;
+};
+
+}  // namespace
+
+int run_serve(const ServeSettings& settings) {
+  ServeApp app(settings);
+  return app.run();
+}
+
+}  // namespace parley_cli
