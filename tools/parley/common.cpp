@@ -40,15 +40,18 @@ std::string human_bytes(std::uint64_t bytes) {
   return buf;
 }
 
-std::string preview(std::string_view data, std::size_t max) {
+std::string preview(std::string_view data, std::size_t max, bool utf8) {
   std::string out;
   out.reserve(std::min(data.size(), max) + 8);
-  const std::size_t n = std::min(data.size(), max);
+  std::size_t n = std::min(data.size(), max);
+  if (utf8) {
+    while (n > 0 && n < data.size() && (static_cast<unsigned char>(data[n]) & 0xC0) == 0x80) --n;
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(data[i]);
     if (c == '\\') {
       out += "\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
+    } else if ((c >= 0x20 && c < 0x7f) || (utf8 && c >= 0x80)) {
       out += static_cast<char>(c);
     } else if (c == '\n') {
       out += "\\n";
@@ -62,7 +65,7 @@ std::string preview(std::string_view data, std::size_t max) {
       out += buf;
     }
   }
-  if (data.size() > max) out += "...";
+  if (n < data.size()) out += "...";
   return out;
 }
 

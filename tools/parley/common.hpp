@@ -32,9 +32,11 @@ std::chrono::milliseconds seconds_to_ms(double seconds);
 /// "1.5 KiB"-style sizes for log lines.
 std::string human_bytes(std::uint64_t bytes);
 
-/// A short, printable preview of a message for log lines: control and
-/// non-ASCII bytes escaped, cut after `max` bytes with an ellipsis.
-std::string preview(std::string_view data, std::size_t max = 60);
+/// A short, printable preview of a message for log lines: control bytes
+/// escaped, non-ASCII bytes too unless `utf8` (the data is known to be valid
+/// UTF-8, e.g. a text message), cut after about `max` bytes (on a character
+/// boundary) with an ellipsis.
+std::string preview(std::string_view data, std::size_t max = 60, bool utf8 = false);
 
 /// Lowercase hex of `data`, no separators.
 std::string to_hex(std::string_view data);

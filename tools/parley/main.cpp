@@ -20,6 +20,19 @@ CLI::Validator bare(CLI::Validator v) {
   return v;
 }
 
+/// A number > 0 (or >= 0), with a short error message (CLI11's own would
+/// print the whole range of double).
+CLI::Validator number_above_zero(bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "'" + text + "' is not a number";
+        if (v < 0 || (!zero_allowed && v == 0)) return zero_allowed ? "must not be negative" : "must be positive";
+        return {};
+      },
+      "");
+}
+
 void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
   CLI::App* cmd = app.add_subcommand("serve", "Run a WebSocket server (a demo: page, echo and chat; or --echo / --broadcast)");
   cmd->footer(
@@ -28,10 +41,10 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       "  /chat       WebSocket: each message is sent to every /chat connection\n"
       "  /echo       WebSocket: each message is sent back (so is any other path)\n"
       "At startup it prints 'listening on ws://HOST:PORT/' on stderr. SIGINT/SIGTERM stop it\n"
-      "gracefully (close 1001 to every connection); a second signal stops it at once.");
+      "gracefully (close 1001 to every connection); a second signal stops it at once.\n");
   cmd->add_option("--host", s.host, "IP address to listen on; \"::\" or \"0.0.0.0\" for all interfaces (default: 127.0.0.1)");
   cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)");
-  cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->check(bare(CLI::Range(1u, 1024u)));
+  cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->type_name("N")->check(bare(CLI::Range(1u, 1024u)));
   auto* e = cmd->add_flag("--echo", echo, "every path echoes each message back, exactly as received");
   auto* b = cmd->add_flag("--broadcast", broadcast, "every path sends each message to every connection");
   e->excludes(b);
@@ -51,11 +64,11 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       ->type_name("BYTES");
   cmd->add_option("--idle-timeout", s.idle_timeout,
                   "close a connection (1001) that sends nothing for this many seconds; 0 = never (default: 0)")
-      ->check(bare(CLI::NonNegativeNumber))
+      ->check(number_above_zero(true))
       ->type_name("SECONDS");
   cmd->add_option("--ping-interval", s.ping_interval,
                   "ping a connection silent for this many seconds; 0 = never (default: 20)")
-      ->check(bare(CLI::NonNegativeNumber))
+      ->check(number_above_zero(true))
       ->type_name("SECONDS");
   auto* q = cmd->add_flag("-q,--quiet", s.quiet, "no log line per connection (the listening line and errors remain)");
   auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message and ping/pong received and sent");
@@ -79,11 +92,11 @@ void add_connect(CLI::App& app, ConnectSettings& s) {
   cmd->add_option("--cookie", s.cookie, "the Cookie header to send, e.g. \"a=1; b=2\" (default: none)");
   cmd->add_option("--ping-interval", s.ping_interval,
                   "ping the server after this many silent seconds; 0 = never (default: 0)")
-      ->check(bare(CLI::NonNegativeNumber))
+      ->check(number_above_zero(true))
       ->type_name("SECONDS");
   cmd->add_option("--connect-timeout", s.connect_timeout,
                   "give up connecting (name resolution, TCP and handshake each) after this many seconds (default: 10)")
-      ->check(bare(CLI::PositiveNumber))
+      ->check(number_above_zero(false))
       ->type_name("SECONDS");
   cmd->add_option("-x,--execute", s.execute,
                   "send MSG instead of reading stdin, print the replies, close (repeatable)")
@@ -119,10 +132,11 @@ void add_bench(CLI::App& app, BenchSettings& s) {
       "then print messages/s, MB/s (echoed payload, 1 MB = 10^6 bytes), latency percentiles\n"
       "(send to echo, per message), errors and reconnects. A live progress line goes to stderr\n"
       "when it is a terminal. Runs for -d seconds (default 10) or until -n messages are echoed.\n"
-      "Exit status 0 when there were no errors, 1 otherwise, 3 when no connection opened.");
+      "Exit status 0 when there were no errors, 1 otherwise, 3 when no connection opened.\n");
   cmd->add_option("url", s.url, "the echo server's URL, ws://host[:port]/path")->required();
-  cmd->add_option("-c,--connections", s.connections, "connections (default: 10)")->check(bare(CLI::Range(1u, 1000000u)));
+  cmd->add_option("-c,--connections", s.connections, "connections (default: 10)")->type_name("N")->check(bare(CLI::Range(1u, 1000000u)));
   cmd->add_option("-p,--pipeline", s.pipeline, "messages in flight per connection (default: 1)")
+      ->type_name("N")
       ->check(bare(CLI::Range(1u, 1000000u)));
   cmd->add_option("-s,--size", s.size, "message size in bytes, suffixes K, M (1024-based) (default: 16)")
       ->transform(bare(CLI::AsSizeValue(false)))
@@ -130,20 +144,22 @@ void add_bench(CLI::App& app, BenchSettings& s) {
   cmd->add_flag("--binary", s.binary, "send binary messages (default: text)");
   cmd->add_option("-d,--duration", s.duration,
                   "seconds of measurement, after the warmup (default: 10, or unlimited with -n)")
-      ->check(bare(CLI::PositiveNumber))
+      ->check(number_above_zero(false))
       ->type_name("SECONDS");
   cmd->add_option("-n,--messages", s.messages,
                   "stop after this many messages have been echoed, over all connections (default: no limit)")
-      ->check(bare(CLI::PositiveNumber));
+      ->type_name("N")
+      ->check(number_above_zero(false));
   cmd->add_option("--warmup", s.warmup, "seconds of load before the measurement starts (default: 0)")
-      ->check(bare(CLI::NonNegativeNumber))
+      ->check(number_above_zero(true))
       ->type_name("SECONDS");
   cmd->add_option("-t,--threads", s.threads,
                   "client event-loop threads (default: the number of CPUs, at most -c)")
+      ->type_name("N")
       ->check(bare(CLI::Range(1u, 1024u)));
   cmd->add_option("--connect-timeout", s.connect_timeout,
                   "give up on a connection attempt after this many seconds (default: 10)")
-      ->check(bare(CLI::PositiveNumber))
+      ->check(number_above_zero(false))
       ->type_name("SECONDS");
   cmd->add_option("-H,--header", s.headers, "an extra request header \"Name: value\" (repeatable)")->type_name("HEADER");
   cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable)")->type_name("NAME");

@@ -250,7 +250,7 @@ class ServeApp {
   void trace(const Connection& c, const char* dir, MessageType type, std::string_view m) {
     log("%s %s %s %zu B: %s", c.remote_endpoint().to_string().c_str(), dir,
         type == MessageType::text ? "text" : "binary", m.size(),
-        type == MessageType::text ? preview(m).c_str() : to_hex(m.substr(0, 32)).c_str());
+        type == MessageType::text ? preview(m, 60, true).c_str() : to_hex(m.substr(0, 32)).c_str());
   }
 
   void sent(Connection& c, MessageType type, std::string_view m, const parley::SendResult& r) {
