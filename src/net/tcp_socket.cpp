@@ -287,10 +287,10 @@ std::span<std::uint8_t> TcpSocket::prepare(std::size_t n) {
 }
 
 void TcpSocket::commit(std::size_t n) {
-  if (!out_ || n == 0) return;
+  if (!out_) return;
   if (n > out_cap_ - out_tail_) n = out_cap_ - out_tail_;
   out_tail_ += static_cast<std::uint32_t>(n);
-  schedule_flush();
+  schedule_flush();  // even for 0 bytes: the flush gives an unused block back
 }
 
 void TcpSocket::shutdown_write() {
@@ -303,6 +303,7 @@ void TcpSocket::flush() {
   flags_ = static_cast<std::uint16_t>(flags_ & ~kInFlushList);
   if (fd_ < 0) return;
   const std::size_t len = out_tail_ - out_head_;
+  if (len == 0 && out_ && !(flags_ & kBackpressure)) release_buffer();  // prepare() without data
   if (len > 0) {
     ssize_t n;
     do {

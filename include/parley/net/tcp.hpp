@@ -117,7 +117,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   /// the end of the output queue (an empty span under the same conditions
   /// in which write() returns false). Fill some of it and call commit().
   std::span<std::uint8_t> prepare(std::size_t n);
-  /// Queues the first `n` bytes written into the last prepare() span.
+  /// Queues the first `n` bytes written into the last prepare() span
+  /// (0 is allowed: nothing is queued and the room is given back).
   void commit(std::size_t n);
   /// Bytes queued and not yet taken by the kernel.
   std::size_t buffered_amount() const noexcept { return out_tail_ - out_head_; }
