@@ -70,7 +70,7 @@ class Server:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def wait_for_log(self, pattern, timeout=5):
+    def wait_for_log(self, pattern, timeout=10):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if re.search(pattern, self.text()):
@@ -161,6 +161,7 @@ class EchoDriver(threading.Thread):
         self.echoed = []
         self.close_reply = None
         self.error = None
+        self.head = b""
 
     def run(self):
         try:
@@ -170,6 +171,7 @@ class EchoDriver(threading.Thread):
                 head = b""
                 while b"\r\n\r\n" not in head:
                     head += conn.recv(4096)
+                self.head = head
                 key = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", head).group(1)
                 accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
                 conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -237,7 +239,7 @@ class CliTest(unittest.TestCase):
         f.seek(0)
         return f.read().decode("utf-8", "replace")
 
-    def wait_until(self, fn, timeout=5):
+    def wait_until(self, fn, timeout=10):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if fn():
@@ -371,7 +373,9 @@ class CliTest(unittest.TestCase):
         driver = EchoDriver([(0x1, "héllo".encode(), 1), (0x2, bytes(range(256)), 1),
                              (0x1, ("fragmented " * 100).encode(), 3), (0x2, big, 2), (0x1, b"", 1)])
         driver.start()
-        rc, out, err = run("connect", "ws://127.0.0.1:%d/runCase?case=1&agent=parley" % driver.port, "--echo")
+        rc, out, err = run("connect", "ws://127.0.0.1:%d/runCase?case=1&agent=parley" % driver.port, "--echo",
+                           "-H", "X-One: 1", "--header", "X-Two:  two words ", "--cookie", "a=1; b=2",
+                           "--origin", "http://o.example")
         driver.join(timeout=TIMEOUT)
         self.assertIsNone(driver.error, err)
         self.assertEqual(rc, 0, err)
@@ -380,6 +384,10 @@ class CliTest(unittest.TestCase):
         self.assertEqual(driver.echoed, expected)
         self.assertEqual(driver.close_reply[0], 0x8)
         self.assertEqual(struct.unpack("!H", driver.close_reply[1][:2])[0], 1000)
+        head = driver.head.decode()
+        self.assertIn("GET /runCase?case=1&agent=parley HTTP/1.1\r\n", head)
+        for line in ("X-One: 1", "X-Two: two words", "Cookie: a=1; b=2", "Origin: http://o.example"):
+            self.assertRegex(head, "(?i)\r\n" + re.escape(line) + "\r\n")
 
     def test_handshake_refused(self):
         s = self.serve("--origin", "http://good.example", "--subprotocol", "chat")
@@ -398,6 +406,19 @@ class CliTest(unittest.TestCase):
         rc, _, err = run("connect", s.url + "/echo", "-x", "x" * 100)
         self.assertEqual(rc, 5, err)
         self.assertIn("1009", err)
+
+    def test_pings(self):
+        s = self.serve("--ping-interval", "0.1", "--verbose")
+        client = self.spawn("connect", s.url + "/echo", "--wait", "-1")
+        self.assertTrue(s.wait_for_log(r"> pong"), s.text())  # the client answers the server's pings
+        client.send_signal(signal.SIGTERM)
+        self.assertEqual(client.wait(timeout=10), 0, self.read(client.err))
+
+    def test_idle_timeout(self):
+        s = self.serve("--idle-timeout", "0.3", "--ping-interval", "0")
+        client = self.spawn("connect", s.url + "/echo", "--wait", "-1")
+        self.assertEqual(client.wait(timeout=10), 0, self.read(client.err))
+        self.assertIn("closed 1001 (going away) idle timeout", self.read(client.err))
 
     # ---- HTTP ----
 

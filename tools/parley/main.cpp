@@ -63,7 +63,8 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       ->transform(bare(CLI::AsSizeValue(false)))
       ->type_name("BYTES");
   cmd->add_option("--idle-timeout", s.idle_timeout,
-                  "close a connection (1001) that sends nothing for this many seconds; 0 = never (default: 0)")
+                  "close a connection (1001) from which nothing arrives for this many seconds (pongs to --ping-interval "
+                  "pings count); 0 = never (default: 0)")
       ->check(number_above_zero(true))
       ->type_name("SECONDS");
   cmd->add_option("--ping-interval", s.ping_interval,
