@@ -1,7 +1,12 @@
 // Client: outgoing connections, and the client side of Connection's handshake.
 #include "parley/client.hpp"
 
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <future>
 #include <mutex>
+#include <random>
 
 #include "hub.hpp"
 #include "parley/protocol/uri.hpp"
@@ -37,6 +42,9 @@ Settings settings_from(const ClientOptions& o) {
   s.backpressure_policy = o.backpressure_policy;
   s.fatal = o.fatal;
   s.nodelay = o.nodelay;
+  s.connect_timeout = o.connect_timeout;
+  s.max_redirects = o.max_redirects;
+  s.reconnect = o.reconnect;
   return s;
 }
 
@@ -51,6 +59,11 @@ Error validate(const ClientOptions& o) {
   }
   if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
   if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
+  const ReconnectOptions& rc = o.reconnect;
+  if (rc.enabled && (rc.initial_delay.count() < 0 || rc.max_delay < rc.initial_delay || rc.multiplier < 1.0 ||
+                     rc.jitter < 0.0 || rc.jitter > 1.0)) {
+    return invalid("reconnect: need 0 <= initial_delay <= max_delay, multiplier >= 1, 0 <= jitter <= 1");
+  }
   return {};
 }
 
@@ -59,50 +72,123 @@ Error validate(const ClientOptions& o) {
 
 // ---- the client side of a connection ---------------------------------------
 
-void Connection::start_client(const protocol::Uri& uri, protocol::ClientHandshake handshake,
-                              net::Millis connect_timeout) {
-  auto made = protocol::make_request(handshake);
-  if (!made) return fail_handshake(made.error());
-  pending_->key = made->key;
-  pending_->offered_subprotocols = std::move(handshake.subprotocols);
-  pending_->offered_extensions = std::move(handshake.extensions);
+namespace {
+
+bool is_redirect(int status) noexcept {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// A redirect target as a ws/wss URI: absolute (ws, wss, http, https) or a
+// path relative to the current URI.
+Result<protocol::Uri> resolve_location(const protocol::Uri& current, std::string_view location) {
+  std::string target(location);
+  if (!target.empty() && target.front() == '/') {
+    target = (current.secure() ? "wss://" : "ws://") + current.host_header() + target;
+  }
+  auto uri = protocol::Uri::parse(target);
+  if (!uri) return Error(HandshakeError::bad_uri, "bad redirect location '" + std::string(location) + "'");
+  if (uri->scheme() == "http" || uri->scheme() == "https") {
+    const std::size_t colon = target.find(':');
+    uri = protocol::Uri::parse((uri->secure() ? "wss" : "ws") + target.substr(colon));
+    if (!uri) return Error(HandshakeError::bad_uri, "bad redirect location '" + std::string(location) + "'");
+  }
+  if (current.secure() && !uri->secure()) {
+    return Error(HandshakeError::bad_uri, "refusing to follow a redirect from wss:// to ws:// (" + target + ")");
+  }
+  if (uri->secure()) return Error(HandshakeError::bad_uri, "redirect to wss:// needs TLS, which this build lacks");
+  return uri;
+}
+
+std::chrono::milliseconds backoff(const ReconnectOptions& rc, unsigned attempt) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  double delay = static_cast<double>(rc.initial_delay.count());
+  for (unsigned i = 1; i < attempt && delay < static_cast<double>(rc.max_delay.count()); ++i) delay *= rc.multiplier;
+  delay = std::min(delay, static_cast<double>(rc.max_delay.count()));
+  std::uniform_real_distribution<double> spread(-rc.jitter, rc.jitter);
+  delay *= 1.0 + spread(rng);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(delay, 0.0)));
+}
+
+}  // namespace
+
+void Connection::start_client(protocol::ClientHandshake handshake) {
+  client_ = std::make_unique<protocol::ClientHandshake>(std::move(handshake));
+  begin_attempt();
+}
+
+void Connection::begin_attempt() {
+  state_ = ConnectionState::handshake;
+  engine_.reset();
+  close_reported_ = draining_ = reading_body_ = ping_outstanding_ = over_limit_ = false;
+  last_close_ = CloseCode::abnormal;
+  socket_.reset();
+  response_.reset();
+  started_ = last_receive_ = hub_.loop().now();
+  pending_ = std::make_unique<Pending>(protocol::HeadParser::Kind::response, hub_.settings().http_limits);
+  auto made = protocol::make_request(*client_);
+  if (!made) {
+    user_closed_ = true;  // retrying cannot help
+    return fail_handshake(made.error());
+  }
+  pending_->key = std::move(made->key);
+  pending_->offered_subprotocols = client_->subprotocols;
+  pending_->offered_extensions = client_->extensions;
   request_ = std::move(made->request);
   pending_->connecting = net::connect(
-      hub_.loop(), uri.host(), uri.port(), connect_timeout,
+      hub_.loop(), client_->uri.host(), client_->uri.port(), hub_.settings().connect_timeout,
       [this](Result<std::unique_ptr<net::TcpSocket>> r) {
         if (!r) return fail_handshake(r.error());
-        connected(std::move(*r), request_);
+        connected(std::move(*r));
       },
       hub_.settings().nodelay);
 }
 
-void Connection::connected(std::unique_ptr<net::TcpSocket> socket, const Request& request) {
+void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
   attach(std::move(socket));
-  started_ = hub_.loop().now();
-  socket_->write(request.serialize());
+  started_ = hub_.loop().now();  // the handshake timeout counts from here
+  socket_->write(request_.serialize());
 }
 
 void Connection::response_data(std::span<std::uint8_t> data) {
   Pending& p = *pending_;
-  const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
-  const auto progress = p.parser.feed(bytes);
-  if (progress.status == protocol::HeadParser::Status::need_more) return;
-  if (progress.status == protocol::HeadParser::Status::error) return fail_handshake(p.parser.error());
-  auto ok = protocol::validate_response(p.parser.response(), p.key, p.offered_subprotocols, p.offered_extensions);
-  if (!ok) {
-    const auto& r = p.parser.response();
-    Error e = ok.error();
-    if (e == HandshakeError::bad_status) {
-      e = Error(HandshakeError::bad_status,
-                "server answered " + std::to_string(r.status) + " " + r.reason + " instead of 101");
+  std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
+  if (!reading_body_) {
+    const auto progress = p.parser.feed(bytes);
+    if (progress.status == protocol::HeadParser::Status::need_more) return;
+    if (progress.status == protocol::HeadParser::Status::error) return fail_handshake(p.parser.error());
+    bytes.remove_prefix(progress.consumed);
+    Response& head = p.parser.response();
+    if (head.status != 101) {
+      if (is_redirect(head.status) && head.headers.has("Location") && hub_.settings().max_redirects != 0 && redirect()) {
+        return;
+      }
+      // A refusal: keep its body (bounded) for the application.
+      response_ = std::make_unique<Response>(std::move(head));
+      p.body_expected = hub_.settings().http_limits.max_head_size;
+      if (auto length = response_->headers.get("Content-Length")) {
+        std::size_t n = 0;
+        for (char ch : *length) n = (ch >= '0' && ch <= '9' && n < p.body_expected) ? n * 10 + static_cast<std::size_t>(ch - '0') : n;
+        p.body_expected = std::min(n, p.body_expected);
+      }
+      reading_body_ = true;
     }
-    return fail_handshake(e);
   }
+  if (reading_body_) {
+    response_->body.append(bytes.substr(0, p.body_expected - response_->body.size()));
+    if (response_->body.size() >= p.body_expected) finish_refusal();
+    return;
+  }
+  Response& head = p.parser.response();
+  auto ok = protocol::validate_response(head, p.key, p.offered_subprotocols, p.offered_extensions);
+  response_ = std::make_unique<Response>(std::move(head));
+  if (!ok) return fail_handshake(ok.error());
   subprotocol_ = std::move(ok->subprotocol);
   extensions_ = std::move(ok->extensions);
-  std::string early(bytes.substr(progress.consumed));
+  std::string early(bytes);
   pending_.reset();
   state_ = ConnectionState::open;
+  attempts_ = 0;
+  redirects_ = 0;
   last_receive_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
   if (cb.open) cb.open(*this);
@@ -111,13 +197,72 @@ void Connection::response_data(std::span<std::uint8_t> data) {
   }
 }
 
+void Connection::finish_refusal() {
+  reading_body_ = false;
+  std::string message = "server answered " + std::to_string(response_->status) + " " + response_->reason +
+                        " instead of 101 Switching Protocols";
+  if (!response_->body.empty()) message += ": " + response_->body.substr(0, 200);
+  while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.pop_back();
+  fail_handshake(Error(HandshakeError::bad_status, std::move(message)));
+}
+
+bool Connection::redirect() {
+  const Response& head = pending_->parser.response();
+  if (++redirects_ > hub_.settings().max_redirects) {
+    user_closed_ = true;
+    fail_handshake(Error(HandshakeError::too_many_redirects,
+                         "more than " + std::to_string(hub_.settings().max_redirects) + " redirects"));
+    return true;
+  }
+  auto uri = resolve_location(client_->uri, *head.headers.get("Location"));
+  if (!uri) {
+    user_closed_ = true;
+    fail_handshake(uri.error());
+    return true;
+  }
+  client_->uri = std::move(*uri);
+  begin_attempt();
+  return true;
+}
+
 void Connection::fail_handshake(const Error& error) {
   const auto& cb = hub_.callbacks();
   if (cb.error) cb.error(this, error);
+  finished();
+}
+
+void Connection::finished() {
   if (socket_) socket_->close();
-  state_ = ConnectionState::closed;
   pending_.reset();
+  const detail::Settings& s = hub_.settings();
+  if (client_ && s.reconnect.enabled && !user_closed_ && !hub_.shutting_down() && last_close_ != CloseCode::normal) {
+    return schedule_reconnect();
+  }
+  state_ = ConnectionState::closed;
   hub_.retire(*this);
+}
+
+void Connection::schedule_reconnect() {
+  const ReconnectOptions& rc = hub_.settings().reconnect;
+  const auto& cb = hub_.callbacks();
+  ++attempts_;
+  if (rc.max_attempts != 0 && attempts_ > rc.max_attempts) {
+    state_ = ConnectionState::closed;
+    if (cb.error) {
+      cb.error(this, Error(std::make_error_code(std::errc::operation_canceled),
+                           "gave up reconnecting after " + std::to_string(rc.max_attempts) + " attempts"));
+    }
+    hub_.retire(*this);
+    return;
+  }
+  const std::chrono::milliseconds delay = backoff(rc, attempts_);
+  state_ = ConnectionState::handshake;
+  redirects_ = 0;
+  if (cb.reconnect) cb.reconnect(*this, attempts_, delay);
+  retry_timer_ = hub_.loop().add_timer(delay, [this] {
+    retry_timer_ = {};
+    begin_attempt();
+  });
 }
 
 // ---- Client ----------------------------------------------------------------
@@ -146,6 +291,9 @@ void Client::on_error(std::function<void(Connection&, const Error&)> fn) {
   };
 }
 void Client::on_drain(std::function<void(Connection&)> fn) { state_->shared.callbacks.drain = std::move(fn); }
+void Client::on_reconnect(std::function<void(Connection&, unsigned, std::chrono::milliseconds)> fn) {
+  state_->shared.callbacks.reconnect = std::move(fn);
+}
 
 const ClientOptions& Client::options() const noexcept { return state_->options; }
 
@@ -194,10 +342,7 @@ Result<ConnectionHandle> Client::connect(std::string_view uri_text) {
   auto& hubs = st.group.hubs;
   std::shared_ptr<detail::Hub> hub = hubs[st.next_hub.fetch_add(1, std::memory_order_relaxed) % hubs.size()];
   const std::uint64_t id = st.shared.next_id.fetch_add(1, std::memory_order_relaxed);
-  const net::Millis connect_timeout = st.options.connect_timeout;
-  hub->loop().post([hub, id, hs = std::move(hs), connect_timeout]() mutable {
-    hub->open_client(id, std::move(hs), connect_timeout);
-  });
+  hub->loop().post([hub, id, hs = std::move(hs)]() mutable { hub->open_client(id, std::move(hs)); });
   return hub->handle_for(id);
 }
 
@@ -209,6 +354,197 @@ void Client::stop() {
     st.stopped = true;
   }
   st.group.stop();
+}
+
+}  // namespace parley
+
+// ---- BlockingClient -----------------------------------------------------------
+
+namespace parley {
+namespace detail {
+
+struct BlockingState {
+  explicit BlockingState(ClientOptions options) : timeouts(options) { timeouts.threads = 1; }
+  ClientOptions timeouts;  // the options (threads forced to 1)
+  std::unique_ptr<Client> client;
+  ConnectionHandle handle;
+  mutable std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<Message> inbox;
+  enum class Phase { idle, connecting, open, closed } phase = Phase::idle;
+  Error failure;  // why connect failed
+  std::optional<CloseCode> close_code;
+  std::string close_reason;
+  std::optional<Response> response;
+  std::string subprotocol;
+};
+
+}  // namespace detail
+
+BlockingClient::BlockingClient(ClientOptions options)
+    : state_(std::make_shared<detail::BlockingState>(std::move(options))) {
+  auto& st = *state_;
+  st.client = std::make_unique<Client>(st.timeouts);
+  // The callbacks run on the client's thread and only touch the shared
+  // state under its mutex.
+  detail::BlockingState* s = &st;
+  st.client->on_open([s](Connection& c) {
+    std::lock_guard l(s->mutex);
+    s->phase = detail::BlockingState::Phase::open;
+    if (const Response* r = c.handshake_response()) s->response = *r;
+    s->subprotocol = c.subprotocol();
+    s->cv.notify_all();
+  });
+  auto push = [s](MessageType type, std::string_view data) {
+    std::lock_guard l(s->mutex);
+    s->inbox.push_back(Message{type, std::string(data)});
+    s->cv.notify_all();
+  };
+  st.client->on_text([push](Connection&, std::string_view d) { push(MessageType::text, d); });
+  st.client->on_binary([push](Connection&, std::string_view d) { push(MessageType::binary, d); });
+  st.client->on_close([s](Connection&, CloseCode code, std::string_view reason) {
+    std::lock_guard l(s->mutex);
+    s->phase = detail::BlockingState::Phase::closed;
+    s->close_code = code;
+    s->close_reason = reason;
+    s->cv.notify_all();
+  });
+  st.client->on_error([s](Connection& c, const Error& e) {
+    std::lock_guard l(s->mutex);
+    if (s->phase == detail::BlockingState::Phase::connecting) {
+      s->failure = e;
+      if (const Response* r = c.handshake_response()) s->response = *r;
+      s->phase = detail::BlockingState::Phase::closed;
+    }
+    s->cv.notify_all();
+  });
+}
+
+BlockingClient::~BlockingClient() {
+  if (is_open()) (void)close();
+  state_->client->stop();
+}
+
+Error BlockingClient::connect(std::string_view uri) {
+  auto& st = *state_;
+  auto fail = [&](Error e) {
+    if (st.timeouts.fatal) throw Exception(e);
+    return e;
+  };
+  {
+    std::lock_guard l(st.mutex);
+    if (st.phase != detail::BlockingState::Phase::idle) {
+      return fail(Error(std::make_error_code(std::errc::already_connected), "this BlockingClient has connected already"));
+    }
+    st.phase = detail::BlockingState::Phase::connecting;
+  }
+  auto handle = st.client->connect(uri);
+  std::unique_lock l(st.mutex);
+  if (!handle) {
+    st.phase = detail::BlockingState::Phase::closed;
+    return fail(handle.error());
+  }
+  st.handle = *handle;
+  const auto limit = st.timeouts.connect_timeout + st.timeouts.handshake_timeout + std::chrono::seconds(1);
+  if (!st.cv.wait_for(l, limit, [&] { return st.phase != detail::BlockingState::Phase::connecting; })) {
+    st.phase = detail::BlockingState::Phase::closed;
+    return fail(Error(HandshakeError::timeout, "no connection within " + std::to_string(limit.count()) + " ms"));
+  }
+  if (st.phase == detail::BlockingState::Phase::open) return {};
+  return fail(st.failure ? st.failure : Error(HandshakeError::closed));
+}
+
+namespace {
+
+// Runs `send` on the connection's loop and waits for its outcome.
+Error blocking_send(detail::BlockingState& st, std::function<SendResult(Connection&)> send) {
+  auto done = std::make_shared<std::promise<Error>>();
+  auto outcome = done->get_future();
+  const bool posted = st.handle.post([done, send = std::move(send)](Connection& c) {
+    SendResult r;
+    try {
+      r = send(c);
+    } catch (const Exception& e) {  // fatal: carried to the caller's thread
+      r = SendResult{SendStatus::dropped, e.error()};
+    }
+    done->set_value(r.status == SendStatus::dropped ? r.error : Error{});
+  });
+  Error e = Error(UsageError::not_open);
+  // A connection that is gone never runs the post: bounded wait.
+  if (posted && outcome.wait_for(std::chrono::seconds(10)) == std::future_status::ready) e = outcome.get();
+  if (e && st.timeouts.fatal) throw Exception(e);
+  return e;
+}
+
+}  // namespace
+
+Error BlockingClient::send_text(std::string_view text) {
+  return blocking_send(*state_, [t = std::string(text)](Connection& c) { return c.send_text(t); });
+}
+
+Error BlockingClient::send_binary(std::string_view bytes) {
+  return blocking_send(*state_, [b = std::string(bytes)](Connection& c) { return c.send_binary(b); });
+}
+
+Error BlockingClient::ping(std::string_view payload) {
+  return blocking_send(*state_, [p = std::string(payload)](Connection& c) { return c.ping(p); });
+}
+
+Result<Message> BlockingClient::receive(std::chrono::milliseconds timeout) {
+  auto& st = *state_;
+  std::unique_lock l(st.mutex);
+  auto ready = [&] { return !st.inbox.empty() || st.phase != detail::BlockingState::Phase::open; };
+  if (timeout.count() < 0) {
+    st.cv.wait(l, ready);
+  } else if (!st.cv.wait_for(l, timeout, ready)) {
+    return Error(std::make_error_code(std::errc::timed_out), "no message within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (!st.inbox.empty()) {
+    Message m = std::move(st.inbox.front());
+    st.inbox.pop_front();
+    return m;
+  }
+  std::string why = "connection closed";
+  if (st.close_code) why += " (" + std::to_string(static_cast<int>(*st.close_code)) + " " + st.close_reason + ")";
+  return Error(UsageError::not_open, why);
+}
+
+Error BlockingClient::close(CloseCode code, std::string_view reason) {
+  auto& st = *state_;
+  Error e = blocking_send(st, [code, r = std::string(reason)](Connection& c) {
+    Error err = c.close(code, r);
+    return err ? SendResult{SendStatus::dropped, err} : SendResult{};
+  });
+  if (e) return e;
+  std::unique_lock l(st.mutex);
+  const auto limit = st.timeouts.close_timeout + std::chrono::seconds(1);
+  st.cv.wait_for(l, limit, [&] { return st.phase == detail::BlockingState::Phase::closed; });
+  return {};
+}
+
+bool BlockingClient::is_open() const {
+  std::lock_guard l(state_->mutex);
+  return state_->phase == detail::BlockingState::Phase::open;
+}
+
+std::optional<CloseCode> BlockingClient::close_code() const {
+  std::lock_guard l(state_->mutex);
+  return state_->close_code;
+}
+
+std::string BlockingClient::close_reason() const {
+  std::lock_guard l(state_->mutex);
+  return state_->close_reason;
+}
+
+std::optional<Response> BlockingClient::handshake_response() const {
+  std::lock_guard l(state_->mutex);
+  return state_->response;
+}
+
+std::string BlockingClient::subprotocol() const {
+  std::lock_guard l(state_->mutex);
+  return state_->subprotocol;
 }
 
 }  // namespace parley

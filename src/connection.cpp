@@ -109,6 +109,7 @@ void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
 }
 
 Connection::~Connection() {
+  if (retry_timer_) hub_.loop().cancel_timer(retry_timer_);
   if (socket_) socket_->set_handler(nullptr);
   hub_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -127,7 +128,7 @@ SendResult Connection::checked(Error e) {
   if (!e) {
     flush_engine();
     if (buffered_amount() > hub_.settings().max_buffered_amount) {
-      over_limit_ = true;
+      note_over_limit();
       return {SendStatus::backpressure, {}};
     }
     return {SendStatus::queued, {}};
@@ -174,7 +175,19 @@ void Connection::send_prepared(const std::string& frame) {
     return;
   }
   socket_->write(frame);
-  if (buffered_amount() > hub_.settings().max_buffered_amount) over_limit_ = true;
+  if (buffered_amount() > hub_.settings().max_buffered_amount) note_over_limit();
+}
+
+void Connection::note_over_limit() {
+  if (over_limit_) return;
+  over_limit_ = true;
+  // The socket reports a drain only after the kernel refused some output. If
+  // this iteration's flush takes everything, nothing else would end the
+  // episode: look again once the flush has run (a 0 ms timer fires in the
+  // next iteration, after this one's flush).
+  hub_.loop().add_timer(net::Millis{0}, [hub = &hub_, id = id_] {
+    if (Connection* c = hub->find(id)) c->check_drain();
+  });
 }
 
 void Connection::flush_engine() {
@@ -185,6 +198,7 @@ void Connection::flush_engine() {
 }
 
 Error Connection::close(CloseCode code, std::string_view reason) {
+  user_closed_ = true;
   switch (state_) {
     case ConnectionState::handshake:
       teardown();
@@ -208,6 +222,7 @@ Error Connection::close(CloseCode code, std::string_view reason) {
 }
 
 void Connection::terminate() {
+  user_closed_ = true;
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "terminated");
   }
@@ -246,6 +261,7 @@ void Connection::on_protocol_error(const Error& error) {
 void Connection::report_close(CloseCode code, std::string_view reason) {
   if (close_reported_) return;
   close_reported_ = true;
+  last_close_ = code;
   state_ = ConnectionState::closed;
   const auto& cb = hub_.callbacks();
   if (cb.close) cb.close(*this, code, reason);
@@ -276,6 +292,7 @@ void Connection::receive(std::uint8_t* data, std::size_t size) {
 
 void Connection::on_eof(net::TcpSocket&) {
   if (state_ == ConnectionState::handshake && role() == Role::client) {
+    if (reading_body_) return finish_refusal();  // the body ran until EOF
     return fail_handshake(Error(HandshakeError::closed, "the server closed the connection before answering the handshake"));
   }
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
@@ -292,7 +309,9 @@ void Connection::on_error(net::TcpSocket&, const Error& error) {
   teardown();
 }
 
-void Connection::on_drain(net::TcpSocket&) {
+void Connection::on_drain(net::TcpSocket&) { check_drain(); }
+
+void Connection::check_drain() {
   if (!over_limit_ || buffered_amount() > hub_.settings().max_buffered_amount) return;
   over_limit_ = false;
   const auto& cb = hub_.callbacks();
@@ -306,11 +325,7 @@ void Connection::teardown() {
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) state_ = ConnectionState::closed;
   if (state_ == ConnectionState::handshake) state_ = ConnectionState::closed;
   pending_.reset();
-  if (!socket_ || !socket_->is_open() || socket_->eof_seen()) {
-    if (socket_) socket_->close();
-    hub_.retire(*this);
-    return;
-  }
+  if (!socket_ || !socket_->is_open() || socket_->eof_seen()) return finished();
   if (!draining_) {
     draining_ = true;
     started_ = hub_.loop().now();  // the drain deadline counts from here
@@ -321,10 +336,7 @@ void Connection::teardown() {
 void Connection::sweep(net::Clock::time_point now) {
   const detail::Settings& s = hub_.settings();
   if (draining_) {
-    if (now - started_ >= s.close_timeout) {
-      socket_->close();
-      hub_.retire(*this);
-    }
+    if (now - started_ >= s.close_timeout) finished();
     return;
   }
   switch (state_) {
@@ -337,15 +349,13 @@ void Connection::sweep(net::Clock::time_point now) {
         if (role() == Role::client) return fail_handshake(e);
         const auto& cb = hub_.callbacks();
         if (cb.error) cb.error(this, e);
-        socket_->close();
-        hub_.retire(*this);
+        finished();
       }
       break;
     case ConnectionState::open:
       if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - ping_sent_ >= s.pong_timeout) {
         report_close(CloseCode::abnormal, "keep-alive ping unanswered");
-        socket_->close();
-        hub_.retire(*this);
+        finished();
       } else if (s.idle_timeout.count() > 0 && now - last_receive_ >= s.idle_timeout) {
         (void)close(CloseCode::going_away, "idle timeout");
       } else if (!ping_outstanding_ && s.ping_interval.count() > 0 && now - last_receive_ >= s.ping_interval) {
@@ -359,8 +369,7 @@ void Connection::sweep(net::Clock::time_point now) {
     case ConnectionState::closing:
       if (engine_.close_timed_out(now)) {
         report_close(CloseCode::abnormal, "close handshake timed out");
-        socket_->close();
-        hub_.retire(*this);
+        finished();
       }
       break;
     case ConnectionState::closed:

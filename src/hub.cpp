@@ -29,13 +29,16 @@ void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
   }
 }
 
-void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake, net::Millis connect_timeout) {
+void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake) {
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, nullptr));
   Connection& conn = *c;
   connections_.emplace(id, std::move(c));
-  const protocol::Uri uri = handshake.uri;
-  conn.start_client(uri, std::move(handshake), connect_timeout);
+  if (shutting_down_) {
+    conn.user_closed_ = true;
+    return conn.fail_handshake(Error(std::make_error_code(std::errc::operation_canceled), "the client is stopping"));
+  }
+  conn.start_client(std::move(handshake));
 }
 
 ConnectionHandle Hub::handle_for(std::uint64_t id) { return ConnectionHandle(loop_.handle(), weak_from_this(), id); }
@@ -163,11 +166,12 @@ void LoopGroup::stop() {
 
 void LoopGroup::wait() {
   if (on_own_thread()) return;
-  {
-    std::unique_lock lock(mutex_);
-    if (!launched_) return;
-    stopped_cv_.wait(lock, [&] { return running_ == 0; });
-  }
+  std::unique_lock lock(mutex_);
+  if (!launched_) return;
+  stopped_cv_.wait(lock, [&] { return running_ == 0; });
+  // Several threads may wait at once (run() and a stop() from another
+  // thread): join under the lock so that each thread is joined exactly once.
+  // The loop threads no longer need the lock (running_ is 0).
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parley/client.hpp"
 #include "parley/connection.hpp"
 #include "parley/net/loop.hpp"
 #include "parley/net/tcp.hpp"
@@ -38,6 +39,7 @@ struct Callbacks {
   std::function<void(Connection&)> drain;
   std::function<void()> shutdown;
   std::function<void()> tick;
+  std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;
 };
 
 /// What every connection of a Server or Client needs to know, fixed once
@@ -57,6 +59,10 @@ struct Settings {
   std::vector<std::string> subprotocols;
   bool fatal = false;
   bool nodelay = true;
+  // client side
+  net::Millis connect_timeout{10000};
+  unsigned max_redirects = 5;
+  ReconnectOptions reconnect;
 };
 
 }  // namespace parley::detail
@@ -74,6 +80,7 @@ struct Connection::Pending {
   std::vector<std::string> offered_subprotocols;  // (client)
   std::vector<Extension> offered_extensions;      // (client)
   net::ConnectHandle connecting;                  // (client) the TCP connect in progress
+  std::size_t body_expected = 0;                  // (client) bytes of a refusal's body to read
 };
 
 }  // namespace parley
@@ -102,7 +109,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
   void adopt(std::unique_ptr<net::TcpSocket> socket);
   /// Creates a client connection with a preassigned id and starts its
   /// connect and handshake.
-  void open_client(std::uint64_t id, protocol::ClientHandshake handshake, net::Millis connect_timeout);
+  void open_client(std::uint64_t id, protocol::ClientHandshake handshake);
   /// A handle to the connection `id` of this hub (which may not exist yet).
   ConnectionHandle handle_for(std::uint64_t id);
   /// The connection with this id on this loop, or nullptr.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,26 @@
 #include "parley/protocol/http.hpp"
 
 namespace parley {
+
+/// Automatic reconnection of a client connection that ended without the
+/// application asking (lost, refused, or closed by the server with any
+/// code but 1000), with exponential backoff and jitter.
+struct ReconnectOptions {
+  /// Reconnect at all. Default false.
+  bool enabled = false;
+  /// Attempts in a row before giving up (`on_error`, then the connection is
+  /// gone); 0 = forever. Default 10.
+  unsigned max_attempts = 10;
+  /// Delay before the first attempt. Default 500 ms.
+  std::chrono::milliseconds initial_delay{500};
+  /// The delay never grows past this. Default 30000 ms.
+  std::chrono::milliseconds max_delay{30000};
+  /// Each attempt waits this many times longer than the previous one. Default 2.
+  double multiplier = 2.0;
+  /// Each delay is moved at random by up to this fraction of itself (so that
+  /// many clients do not reconnect in step). 0-1. Default 0.3.
+  double jitter = 0.3;
+};
 
 /// Settings of a Client and of every connection it opens; checked by
 /// `start()` (or the first `connect()`).
@@ -59,6 +80,12 @@ struct ClientOptions {
   /// Most frames per message (the seed's `max_fragments_amount`); 0 = none.
   /// Default 0.
   std::uint32_t max_fragments = 0;
+  /// Follow HTTP 3xx redirects (Location) up to this many times per
+  /// connection attempt; 0 = treat a redirect as a refusal. Never from
+  /// wss:// to ws://. Default 5.
+  unsigned max_redirects = 5;
+  /// Automatic reconnection (off by default).
+  ReconnectOptions reconnect;
   /// Limits on the server's response head. Defaults as `HttpLimits`.
   protocol::HttpLimits http_limits;
   /// Backpressure limit in bytes of unsent output per connection. Default 16 MiB.
@@ -105,6 +132,9 @@ class PARLEY_EXPORT Client {
   void on_error(std::function<void(Connection&, const Error&)> fn);
   /// A connection's unsent output fell back under `max_buffered_amount`.
   void on_drain(std::function<void(Connection&)> fn);
+  /// A reconnect attempt (`attempt` = 1, 2, ...) is scheduled in `delay`
+  /// (with `ReconnectOptions::enabled`). Giving up is reported to on_error.
+  void on_reconnect(std::function<void(Connection&, unsigned attempt, std::chrono::milliseconds delay)> fn);
 
   /// Validates the options and starts the loop threads (done by the first
   /// connect() otherwise).
@@ -124,6 +154,66 @@ class PARLEY_EXPORT Client {
 
  private:
   std::shared_ptr<detail::ClientState> state_;
+};
+
+/// A message as a BlockingClient returns it.
+struct Message {
+  MessageType type = MessageType::text;  ///< text (valid UTF-8) or binary
+  std::string data;                      ///< the payload
+};
+
+namespace detail {
+struct BlockingState;
+}  // namespace detail
+
+/// A blocking client for scripts and tests: `connect` → `send_*` /
+/// `receive(timeout)` → `close`, with no loop for the caller to run (it
+/// runs a Client with one loop thread inside). Every method is
+/// thread-safe and every wait is bounded by a timeout. Messages that
+/// arrive are queued until received.
+class PARLEY_EXPORT BlockingClient {
+ public:
+  /// `options` as for Client (`threads` is ignored: one thread).
+  explicit BlockingClient(ClientOptions options = {});
+  /// Closes the connection (1000) if it is open, and stops the thread.
+  ~BlockingClient();
+  BlockingClient(const BlockingClient&) = delete;
+  BlockingClient& operator=(const BlockingClient&) = delete;
+
+  /// Connects and completes the opening handshake; waits at most
+  /// `connect_timeout + handshake_timeout`. The Error says what failed
+  /// (DNS, refused, timeout, non-101 answer: see `handshake_response()`).
+  /// One connection per BlockingClient: connecting again is an error.
+  Error connect(std::string_view uri);
+  /// Sends a text message; the Error says why it was dropped.
+  Error send_text(std::string_view text);
+  /// Sends a binary message.
+  Error send_binary(std::string_view bytes);
+  /// Sends a ping (at most 125 bytes); its pong is not returned by receive().
+  Error ping(std::string_view payload = {});
+  /// The next message, waiting at most `timeout` (negative: no limit).
+  /// Errors: `std::errc::timed_out` (nothing arrived; still open), or
+  /// `UsageError::not_open` once the connection has closed and every
+  /// queued message was returned (`close_code()` says how it closed).
+  Result<Message> receive(std::chrono::milliseconds timeout);
+  /// Starts the close handshake and waits until it ends (at most
+  /// `close_timeout` + 1 s).
+  Error close(CloseCode code = CloseCode::normal, std::string_view reason = {});
+
+  /// True while the connection is open.
+  bool is_open() const;
+  /// How the connection closed (the peer's code, 1005, or 1006), once closed.
+  std::optional<CloseCode> close_code() const;
+  /// The close reason, once closed.
+  std::string close_reason() const;
+  /// The server's answer to the handshake (after connect(), also when it
+  /// was a refusal), or nullopt if none arrived.
+  std::optional<Response> handshake_response() const;
+  /// The negotiated subprotocol ("" when none).
+  std::string subprotocol() const;
+
+ private:
+  std::shared_ptr<detail::BlockingState> state_;
 };
 
 }  // namespace parley

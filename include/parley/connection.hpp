@@ -206,6 +206,11 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   const net::Endpoint& local_endpoint() const noexcept { return local_; }
   /// The opening handshake's request: received (server) or sent (client).
   const Request& request() const noexcept { return request_; }
+  /// (Client) the server's answer to the opening handshake — status,
+  /// headers, and for a refusal the body (at most `max_head_size` bytes) —
+  /// once it arrived; nullptr before, and on the server side. Read it in
+  /// `on_open`, or in `on_error` to see why a server refused (e.g. 403).
+  const Response* handshake_response() const noexcept { return response_.get(); }
   /// The negotiated subprotocol, "" when none.
   const std::string& subprotocol() const noexcept { return subprotocol_; }
   /// The negotiated extensions (empty until permessage-deflate lands).
@@ -248,10 +253,15 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void finish_handshake(HandshakeReply reply);
   void respond_and_close(const Response& response);
   // The handshake, client side (client.cpp).
-  void start_client(const protocol::Uri& uri, protocol::ClientHandshake handshake, net::Millis connect_timeout);
-  void connected(std::unique_ptr<net::TcpSocket> socket, const Request& request);
+  void start_client(protocol::ClientHandshake handshake);
+  void connected(std::unique_ptr<net::TcpSocket> socket);
   void response_data(std::span<std::uint8_t> data);
   void fail_handshake(const Error& error);
+  void begin_attempt();
+  void finish_refusal();
+  bool redirect();
+  void finished();
+  void schedule_reconnect();
   // Open connection.
   void receive(std::uint8_t* data, std::size_t size);
   SendResult checked(Error e);
@@ -261,6 +271,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void teardown();
   void sweep(net::Clock::time_point now);
   void send_prepared(const std::string& frame);
+  void note_over_limit();
+  void check_drain();
 
   detail::Hub& hub_;
   protocol::Engine engine_;
@@ -273,6 +285,12 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   std::string subprotocol_;
   std::vector<Extension> extensions_;
   std::any metadata_;
+  std::unique_ptr<protocol::ClientHandshake> client_;  // (client) what to connect to, kept for redirects and reconnects
+  std::unique_ptr<Response> response_;                 // (client) the server's handshake answer
+  net::TimerId retry_timer_;                           // (client) a reconnect waiting for its delay
+  unsigned attempts_ = 0;                              // (client) reconnect attempts since the last open
+  unsigned redirects_ = 0;                             // (client) redirects followed for this attempt
+  CloseCode last_close_ = CloseCode::abnormal;
   net::Clock::time_point started_{};
   net::Clock::time_point last_receive_{};
   net::Clock::time_point ping_sent_{};
@@ -281,6 +299,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   bool close_reported_ = false;
   bool over_limit_ = false;
   bool draining_ = false;  // closed: the last bytes are being flushed before the socket closes
+  bool user_closed_ = false;  // close() or terminate() was called: no reconnect
+  bool reading_body_ = false;  // (client) reading the body of a refusal
 };
 
 }  // namespace parley

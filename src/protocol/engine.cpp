@@ -52,6 +52,21 @@ Engine::Engine(const EngineOptions& options, EngineHandler& handler)
       handler_(handler),
       parser_(FrameParserOptions{options.role, 0, options.max_frame_size}) {}
 
+void Engine::reset() {
+  parser_ = FrameParser(FrameParserOptions{options_.role, 0, options_.max_frame_size});
+  utf8_.reset();
+  std::string().swap(out_);
+  std::string().swap(message_);
+  std::string().swap(control_);
+  close_deadline_ = {};
+  message_size_ = 0;
+  fragments_ = 0;
+  message_type_ = Opcode::continuation;
+  sending_type_ = Opcode::continuation;
+  state_ = EngineState::open;
+  failed_ = false;
+}
+
 void Engine::receive(std::uint8_t* data, std::size_t size) {
   while (state_ != EngineState::closed) {
     const FrameParser::Chunk c = parser_.next(data, size);

@@ -444,3 +444,16 @@ TEST(Engine, OptionsValidate) {
   o.close_timeout = -1ms;
   EXPECT_TRUE(o.validate());
 }
+
+TEST(Engine, ResetStartsOver) {
+  Fixture f;
+  f.feed(cframe(Opcode::text, "half", false));
+  f.feed(cframe(Opcode::close, close_payload(1001)));
+  ASSERT_EQ(f.engine.state(), EngineState::closed);
+  f.engine.reset();
+  EXPECT_EQ(f.engine.state(), EngineState::open);
+  EXPECT_TRUE(f.engine.output().empty());
+  f.feed(cframe(Opcode::text, "fresh"));
+  EXPECT_EQ(f.rec.events.back(), (Event{"text", "fresh"}));
+  EXPECT_FALSE(f.engine.send(Opcode::text, "x"));
+}

@@ -121,6 +121,10 @@ class PARLEY_EXPORT Engine {
   /// close_reason_too_long, invalid_utf8.
   Error close(CloseCode code, std::string_view reason, Clock::time_point now);
 
+  /// Forgets the connection: back to `open` with empty buffers and no
+  /// message in progress, same options (a client reconnecting).
+  void reset();
+
   /// True when the close timeout started by `close()` has passed: the peer
   /// never answered and the transport should be dropped.
   bool close_timed_out(Clock::time_point now) const noexcept;
