@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "commands.hpp"
@@ -37,6 +38,13 @@ using parley::MessageType;
 
 constexpr std::int64_t never = INT64_MAX;
 
+/// Adds to a counter that only the calling thread writes (others only read
+/// it): a plain load and store, no locked read-modify-write.
+template <class T>
+void bump(std::atomic<T>& counter, std::type_identity_t<T> by = 1) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -46,6 +54,7 @@ std::int64_t now_ns() noexcept {
 struct ThreadStats {
   std::atomic<std::uint64_t> received{0};
   std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::int64_t> in_flight{0};  // sent, echo not yet received
   std::uint64_t measured = 0;  // echoes inside the measurement window
   Histogram latency;           // ns, of the measured echoes
 };
@@ -181,8 +190,8 @@ class BenchApp {
 
     // Let the messages in flight come back (bounded), then close with 1000.
     const auto drain_deadline = Clock::now() + std::chrono::seconds(2);
-    while (in_flight_.load() > 0 && Clock::now() < drain_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    const std::int64_t lost = std::max<std::int64_t>(0, in_flight_.load());
+    while (total_in_flight() > 0 && Clock::now() < drain_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const std::int64_t lost = std::max<std::int64_t>(0, total_in_flight());
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
@@ -242,6 +251,12 @@ class BenchApp {
     for (const auto& t : stats_) n += t->errors.load(std::memory_order_relaxed);
     return n;
   }
+  std::int64_t total_in_flight() {
+    std::lock_guard lock(stats_mutex_);
+    std::int64_t n = 0;
+    for (const auto& t : stats_) n += t->in_flight.load(std::memory_order_relaxed);
+    return n;
+  }
   std::uint64_t measured_total() {
     std::lock_guard lock(stats_mutex_);
     std::uint64_t n = 0;
@@ -255,22 +270,22 @@ class BenchApp {
     last_error_ = std::move(message);
   }
 
-  /// Sends the next message on `c` if the run and the -n budget allow.
-  bool send_next(Connection& c, Pipe& p) {
+  /// Sends the next message on `c` at time `t` if the run and the -n budget
+  /// allow. Counters are the calling thread's: nothing shared is written.
+  bool send_next(Connection& c, Pipe& p, ThreadStats& st, std::int64_t t) {
     if (stop_sending_.load(std::memory_order_relaxed)) return false;
-    const std::int64_t t = now_ns();
     if (s_.messages && t >= measure_start_.load(std::memory_order_relaxed)) {
       if (budget_.fetch_add(1, std::memory_order_relaxed) >= s_.messages) return false;
     }
     stamp(p.payload, p.next_seq++);
     const parley::SendResult r = c.send(type_, p.payload);
     if (!r) {
-      stats().errors.fetch_add(1, std::memory_order_relaxed);
+      bump(st.errors);
       return false;
     }
     p.sent_at[(p.head + p.count) % p.sent_at.size()] = t;
     ++p.count;
-    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    bump(st.in_flight);
     return true;
   }
 
@@ -286,8 +301,9 @@ class BenchApp {
       p.payload = p.pattern;
       p.expected = p.pattern;
       opened_.fetch_add(1);
+      ThreadStats& st = stats();
       for (unsigned i = 0; i < s_.pipeline; ++i) {
-        if (!send_next(c, p)) break;
+        if (!send_next(c, p, st, now_ns())) break;
       }
     });
     auto on_message = [this](MessageType type) {
@@ -296,19 +312,19 @@ class BenchApp {
         ThreadStats& st = stats();
         Pipe& p = c.metadata_as<Pipe>();
         if (p.count == 0) {
-          st.errors.fetch_add(1, std::memory_order_relaxed);  // nothing was in flight
+          bump(st.errors);  // nothing was in flight
           return;
         }
         const std::int64_t sent = p.sent_at[p.head];
         p.head = (p.head + 1) % p.sent_at.size();
         --p.count;
-        in_flight_.fetch_sub(1, std::memory_order_relaxed);
+        bump(st.in_flight, -1);
         stamp(p.expected, p.expect_seq++);
         if (type != type_ || m.size() != p.expected.size() ||
             std::memcmp(m.data(), p.expected.data(), m.size()) != 0) {
-          st.errors.fetch_add(1, std::memory_order_relaxed);
+          bump(st.errors);
         }
-        st.received.store(st.received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        bump(st.received);
         if (sent >= measure_start_.load(std::memory_order_relaxed) && t <= measure_end_.load(std::memory_order_relaxed)) {
           ++st.measured;
           st.latency.record(static_cast<std::uint64_t>(t - sent));
@@ -317,7 +333,7 @@ class BenchApp {
             budget_done_.store(true);
           }
         }
-        send_next(c, p);
+        send_next(c, p, st, t);
       };
     };
     client_->on_text(on_message(MessageType::text));
@@ -325,7 +341,7 @@ class BenchApp {
     client_->on_close([this](Connection& c, CloseCode code, std::string_view reason) {
       closed_.fetch_add(1);
       const Pipe& p = c.metadata_as<Pipe>();
-      in_flight_.fetch_sub(static_cast<std::int64_t>(p.count), std::memory_order_relaxed);
+      bump(stats().in_flight, -static_cast<std::int64_t>(p.count));
       std::lock_guard lock(mutex_);
       if (stopping_) return;
       // Lost during the run: an error, and a new connection replaces it.
@@ -426,7 +442,6 @@ class BenchApp {
   std::atomic<std::uint64_t> budget_{0};          // -n: messages sent in the window
   std::atomic<std::uint64_t> measured_count_{0};  // -n: messages echoed in the window
   std::atomic<bool> budget_done_{false};
-  std::atomic<std::int64_t> in_flight_{0};
   std::atomic<unsigned> opened_{0};
   std::atomic<unsigned> closed_{0};
   std::atomic<unsigned> failed_{0};
