@@ -416,8 +416,9 @@ class BenchApp {
       return;
     }
     std::printf("parley bench %s\n", s_.url.c_str());
-    std::printf("  %u connections x %u in flight, %" PRIu64 "-byte %s messages, %u threads%s\n", s_.connections,
-                s_.pipeline, s_.size, s_.binary ? "binary" : "text", threads_, interrupted_run ? " (interrupted)" : "");
+    std::printf("  %u connection%s x %u in flight, %" PRIu64 "-byte %s messages, %u thread%s%s\n", s_.connections,
+                s_.connections == 1 ? "" : "s", s_.pipeline, s_.size, s_.binary ? "binary" : "text", threads_,
+                threads_ == 1 ? "" : "s", interrupted_run ? " (interrupted)" : "");
     std::printf("  duration    %.2f s (after %.2f s warmup)\n", secs, s_.warmup);
     std::printf("  messages    %" PRIu64 " echoed and checked (%" PRIu64 " in all)\n", measured, received);
     std::printf("  rate        %.0f msg/s, %.2f MB/s of payload each way\n", rate, mbps);
