@@ -302,6 +302,16 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 3)
         self.assertOneLine(err)
 
+    def test_handshake_timeout(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)  # accepts (in the backlog), never answers
+            t0 = time.monotonic()
+            rc, _, err = run("connect", "ws://127.0.0.1:%d/" % s.getsockname()[1], "--connect-timeout", "0.5")
+        self.assertEqual(rc, 3)
+        self.assertOneLine(err)
+        self.assertLess(time.monotonic() - t0, 5)
+
     def test_port_in_use(self):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
@@ -498,6 +508,27 @@ class CliTest(unittest.TestCase):
         self.assertGreater(json.loads(out)["errors"], 0)
 
     # ---- signals ----
+
+    def test_second_signal_stops_at_once(self):
+        s = self.serve()
+        # A peer that completes the handshake, then ignores everything
+        # (never answers the server's close frame).
+        peer = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        try:
+            peer.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            self.assertIn(b" 101 ", peer.recv(4096))
+            self.assertTrue(s.wait_for_log(r"/echo open"))
+            s.proc.send_signal(signal.SIGTERM)
+            self.assertTrue(s.wait_for_log(r"stopping \(SIGTERM\)"))
+            self.assertIsNone(s.proc.poll())  # waiting for the close handshake
+            t0 = time.monotonic()
+            s.proc.send_signal(signal.SIGINT)
+            self.assertEqual(s.proc.wait(timeout=10), 128 + signal.SIGINT)
+            self.assertLess(time.monotonic() - t0, 2)
+            self.assertIn("second signal", s.text())
+        finally:
+            peer.close()
 
     def test_sigterm_closes_with_1001(self):
         s = self.serve()
