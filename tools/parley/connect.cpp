@@ -161,7 +161,14 @@ class ConnectApp {
       std::fwrite(hex.data(), 1, hex.size(), stdout);
       std::fputc('\n', stdout);
     }
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      // stdout is gone (e.g. `parley connect URL | head -1`): finish.
+      std::lock_guard lock(mutex_);
+      if (!output_broken_) {
+        output_broken_ = true;
+        notify();
+      }
+    }
   }
 
   /// Hands a batch of messages to the loop thread; the next batch waits until
@@ -257,13 +264,14 @@ class ConnectApp {
 
     for (;;) {
       Phase phase;
-      bool in_flight, over;
+      bool in_flight, over, broken;
       std::uint64_t received, sent;
       {
         std::lock_guard lock(mutex_);
         phase = phase_;
         in_flight = batch_in_flight_;
         over = backpressure_;
+        broken = output_broken_;
         received = received_;
         sent = sent_;
       }
@@ -276,6 +284,11 @@ class ConnectApp {
         return finish_closed(close_code_, close_reason_);
       }
       const auto now = Clock::now();
+      if (phase == Phase::open && !close_sent && broken) {
+        handle_.close(CloseCode::normal);
+        close_sent = true;
+        close_until = now + std::chrono::seconds(5);
+      }
       if (phase == Phase::open && !close_sent) {
         if (!executed && !s_.execute.empty()) {
           executed = true;
@@ -357,6 +370,7 @@ class ConnectApp {
   std::uint64_t sent_ = 0;
   bool batch_in_flight_ = false;
   bool backpressure_ = false;
+  bool output_broken_ = false;
 };
 
 }  // namespace
