@@ -64,18 +64,29 @@ struct Pipe {
   std::vector<std::int64_t> sent_at;  // ring of send times, oldest at `head`
   std::size_t head = 0;
   std::size_t count = 0;
-  std::uint64_t next_seq = 0;    // stamped into the next message sent
-  std::uint64_t expect_seq = 0;  // stamped into the next echo expected
-  std::string payload;           // the message, restamped per send
-  std::string expected;          // scratch: what the next echo must be
-  std::string pattern;           // the unstamped message
+  std::string payload;           // the next message to send (stamped)
+  std::string expected;          // what the next echo must be (stamped)
 };
 
-/// Writes `seq` as hex into the first (up to 16) bytes of `buf`.
-void stamp(std::string& buf, std::uint64_t seq) noexcept {
-  static constexpr char digits[] = "0123456789abcdef";
-  const std::size_t n = std::min<std::size_t>(16, buf.size());
-  for (std::size_t i = 0; i < n; ++i) buf[i] = digits[(seq >> (4 * (n - 1 - i))) & 15];
+/// The sequence number of a message is written as hex into its first (up
+/// to 16) bytes: every message differs from the one before, so an echo that
+/// is lost, repeated or reordered does not match.
+constexpr std::size_t stamp_digits(const std::string& buf) noexcept { return std::min<std::size_t>(16, buf.size()); }
+
+/// Writes 0 into the stamp of `buf`.
+void stamp_zero(std::string& buf) noexcept { std::fill_n(buf.begin(), stamp_digits(buf), '0'); }
+
+/// Adds 1 to the stamp of `buf` in place (amortized one byte touched).
+void stamp_next(std::string& buf) noexcept {
+  for (std::size_t i = stamp_digits(buf); i-- > 0;) {
+    char& d = buf[i];
+    if (d == 'f') {
+      d = '0';  // carry
+      continue;
+    }
+    d = d == '9' ? 'a' : static_cast<char>(d + 1);
+    return;
+  }
 }
 
 class BenchApp {
@@ -277,8 +288,8 @@ class BenchApp {
     if (s_.messages && t >= measure_start_.load(std::memory_order_relaxed)) {
       if (budget_.fetch_add(1, std::memory_order_relaxed) >= s_.messages) return false;
     }
-    stamp(p.payload, p.next_seq++);
     const parley::SendResult r = c.send(type_, p.payload);
+    stamp_next(p.payload);
     if (!r) {
       bump(st.errors);
       return false;
@@ -293,13 +304,14 @@ class BenchApp {
     client_->on_open([this](Connection& c) {
       Pipe& p = c.metadata_as<Pipe>();
       p.sent_at.assign(s_.pipeline, 0);
-      p.pattern.resize(static_cast<std::size_t>(s_.size));
-      for (std::size_t i = 0; i < p.pattern.size(); ++i) {
-        p.pattern[i] = type_ == MessageType::text ? static_cast<char>('a' + (i * 7 + c.id()) % 26)
+      std::string pattern(static_cast<std::size_t>(s_.size), '\0');
+      for (std::size_t i = 0; i < pattern.size(); ++i) {
+        pattern[i] = type_ == MessageType::text ? static_cast<char>('a' + (i * 7 + c.id()) % 26)
                                                   : static_cast<char>((i * 131 + c.id() * 17) & 0xff);
       }
-      p.payload = p.pattern;
-      p.expected = p.pattern;
+      stamp_zero(pattern);
+      p.payload = pattern;
+      p.expected = std::move(pattern);
       opened_.fetch_add(1);
       ThreadStats& st = stats();
       for (unsigned i = 0; i < s_.pipeline; ++i) {
@@ -319,11 +331,11 @@ class BenchApp {
         p.head = (p.head + 1) % p.sent_at.size();
         --p.count;
         bump(st.in_flight, -1);
-        stamp(p.expected, p.expect_seq++);
         if (type != type_ || m.size() != p.expected.size() ||
             std::memcmp(m.data(), p.expected.data(), m.size()) != 0) {
           bump(st.errors);
         }
+        stamp_next(p.expected);
         bump(st.received);
         if (sent >= measure_start_.load(std::memory_order_relaxed) && t <= measure_end_.load(std::memory_order_relaxed)) {
           ++st.measured;

@@ -43,7 +43,7 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       "At startup it prints 'listening on ws://HOST:PORT/' on stderr. SIGINT/SIGTERM stop it\n"
       "gracefully (close 1001 to every connection); a second signal stops it at once.\n");
   cmd->add_option("--host", s.host, "IP address to listen on; \"::\" or \"0.0.0.0\" for all interfaces (default: 127.0.0.1)");
-  cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)");
+  cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)")->type_name("PORT");
   cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->type_name("N")->check(bare(CLI::Range(1u, 1024u)));
   auto* e = cmd->add_flag("--echo", echo, "every path echoes each message back, exactly as received");
   auto* b = cmd->add_flag("--broadcast", broadcast, "every path sends each message to every connection");
