@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The server figures of the runtime issue, measured on this machine:
+#  1. user-space memory (RSS growth) per idle plain connection, with N idle
+#     connections (default 10000) held by another process;
+#  2. single-core echo throughput: `parley serve --echo` pinned to CPU 0,
+#     `parley bench` (100 connections x 16-byte messages, 32 in flight)
+#     pinned to CPU 1.
+# Prints figures; asserts nothing.
+#
+#   bench/server_figures.sh [BUILD_DIR] [N] [SECONDS]
+set -euo pipefail
+build=${1:-build/gcc}
+n=${2:-10000}
+seconds=${3:-5}
+parley=$build/tools/parley/parley
+idle=$build/bench/parley_idle_connections
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+start_server() {  # start_server LOGFILE ARGS... ; sets server_pid, port
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 100); do
+    port=$(grep -o 'ws://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://') || true
+    [ -n "${port:-}" ] && return 0
+    sleep 0.1
+  done
+  echo "server did not start"; cat "$log"; exit 1
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+tmp=$(mktemp -d)
+echo "== idle connections: $n"
+start_server "$tmp/serve.log" "$parley" serve --echo --port 0 --quiet --ping-interval 0
+sleep 0.3
+before=$(rss_kib "$server_pid")
+coproc HOLD { "$idle" "ws://127.0.0.1:$port/" "$n" 2; }
+pids+=("$HOLD_PID")
+read -r line <&"${HOLD[0]}" || true
+if [ "${line:-}" != "open $n" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
+sleep 0.5
+after=$(rss_kib "$server_pid")
+echo "server RSS before: ${before} KiB, with $n idle connections: ${after} KiB"
+awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "RSS growth per idle connection: %.0f bytes\n", (a - b) * 1024 / n }'
+exec {HOLD[1]}>&-
+wait "$HOLD_PID" || true
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+
+echo
+echo "== echo throughput: server on CPU 0, load on CPU 1 (100 conns x 16 B, 32 in flight, ${seconds}s)"
+start_server "$tmp/serve2.log" taskset -c 0 "$parley" serve --echo --port 0 --quiet --ping-interval 0
+taskset -c 1 "$parley" bench "ws://127.0.0.1:$port/" -c 100 -p 32 -s 16 -d "$seconds" --warmup 1 -t 1
+rm -rf "$tmp"
