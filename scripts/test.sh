@@ -6,7 +6,8 @@
 #  3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors, unit tests
 #  4. clang build with ThreadSanitizer: the threaded tests (net runtime, server)
 #  5. cmake --install into a temporary prefix, and a consumer project built
-#     against it with find_package(parley) and with pkg-config
+#     against it with find_package(parley) and with pkg-config; the same
+#     with the shared library (which also links the installed parley command)
 #  6. every libFuzzer target in fuzz/ for PARLEY_FUZZ_SECONDS (default 30) each
 #
 # Environment: PARLEY_JOBS (parallel build jobs, default nproc),
@@ -53,6 +54,17 @@ build/consumer/consumer
 PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
   g++ -o build/consumer/consumer_pc tests/consumer/main.cpp $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs --static parley)
 build/consumer/consumer_pc
+
+stage "shared library: build, install, consumer, installed parley command"
+cmake -S . -B build/shared -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_SHARED_LIBS=ON -DPARLEY_WERROR=ON \
+  -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/shared -j "$jobs"
+shared_prefix="$prefix/shared"
+cmake --install build/shared --prefix "$shared_prefix" >/dev/null
+cmake -S tests/consumer -B build/consumer-shared -DCMAKE_PREFIX_PATH="$shared_prefix" >/dev/null
+cmake --build build/consumer-shared -j "$jobs"
+LD_LIBRARY_PATH="$shared_prefix/lib" build/consumer-shared/consumer
+LD_LIBRARY_PATH="$shared_prefix/lib" "$shared_prefix/bin/parley" --version
 
 if [ "$fuzz_seconds" != 0 ]; then
   stage "fuzzers, ${fuzz_seconds}s each"
