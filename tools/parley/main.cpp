@@ -72,7 +72,7 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       ->check(number_above_zero(true))
       ->type_name("SECONDS");
   auto* q = cmd->add_flag("-q,--quiet", s.quiet, "no log line per connection (the listening line and errors remain)");
-  auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message and ping/pong received and sent");
+  auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message received and sent, and every ping and pong received");
   q->excludes(v);
 }
 
