@@ -1,0 +1,330 @@
+// The Node `ws` peer as a client, against a parley server.
+//
+//     node ws_client.mjs ws://127.0.0.1:PORT [case ...]
+//
+// Runs the client cases of tests/interop/README.md (all, or those named) and
+// prints one JSON line per case on stdout: first {"plan": [...]}, then
+// {"case": name, "ok": bool, "detail": str, "ms": n}.
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import WebSocket from 'ws';
+
+const wsVersion = createRequire(import.meta.url)('ws/package.json').version;
+const FRAG_TEXT = 'fragmented \u2713 message: \u00fcn\u00efc\u00f8d\u00e9 \u20ac \u{1F600}';
+const FRAG_BINARY = Buffer.concat(Array(4).fill(Buffer.from([...Array(256).keys()])));
+const REFUSAL_BODY = 'forbidden by interop test';
+const SIZES = [['0', 0], ['125', 125], ['126', 126], ['64KiB', 64 << 10], ['1MiB', 1 << 20], ['16MiB', 16 << 20]];
+const UNIT = Buffer.from('parley \u2713 \u00fcn\u00efc\u00f8d\u00e9 \u{1F600} ');
+let BASE = '';
+let counter = 0;
+
+class Failure extends Error {}
+function check(cond, message) {
+  if (!cond) throw new Failure(message);
+}
+
+// n bytes of valid UTF-8 mixing 1- to 4-byte characters.
+function textOf(n) {
+  const full = Buffer.concat(Array(Math.floor(n / UNIT.length) + 2).fill(UNIT));
+  let i = n;
+  while (i > 0 && (full[i] & 0xc0) === 0x80) i--;
+  return Buffer.concat([full.subarray(0, i), Buffer.alloc(n - i, 'x')]).toString('utf8');
+}
+
+const newId = (c) => `${c}-${process.pid}-${++counter}`;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Failure(`timed out waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// A ws connection with queues of its messages and pongs, and its close.
+class Peer {
+  constructor(path, protocols) {
+    this.ws = new WebSocket(BASE + path, protocols, { maxPayload: 64 << 20, handshakeTimeout: 10000 });
+    this.messages = [];
+    this.pongs = [];
+    this.waiters = [];
+    this.closeInfo = null;
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', resolve);
+      this.ws.once('error', reject);
+      this.ws.once('unexpected-response', (req, res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          req.destroy();
+          reject(Object.assign(new Failure(`unexpected response ${res.statusCode}`), {
+            status: res.statusCode, body: Buffer.concat(chunks).toString(),
+          }));
+        });
+      });
+    });
+    this.opened.catch(() => {});
+    this.ws.on('error', () => {});
+    this.ws.on('message', (data, isBinary) => { this.messages.push({ data, isBinary }); this.wake(); });
+    this.ws.on('pong', (data) => { this.pongs.push(data); this.wake(); });
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        this.wake();
+        resolve(this.closeInfo);
+      });
+    });
+  }
+  wake() {
+    const w = this.waiters;
+    this.waiters = [];
+    w.forEach((f) => f());
+  }
+  async until(pred, what, ms = 10000) {
+    return withTimeout(new Promise((resolve, reject) => {
+      const test = () => {
+        const v = pred();
+        if (v !== undefined) resolve(v);
+        else if (this.closeInfo) reject(new Failure(`connection closed (${this.closeInfo.code}) waiting for ${what}`));
+        else this.waiters.push(test);
+      };
+      test();
+    }), ms, what);
+  }
+  next(ms) {
+    return this.until(() => this.messages.shift(), 'a message', ms);
+  }
+  pong() {
+    return this.until(() => this.pongs.shift(), 'a pong');
+  }
+  async done() {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000);
+    return withTimeout(this.closed, 10000, 'the close');
+  }
+}
+
+async function open(path, protocols) {
+  const p = new Peer(path, protocols);
+  await withTimeout(p.opened, 15000, 'the handshake');
+  return p;
+}
+
+async function report(rid) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const p = await open('/report?of=' + encodeURIComponent(rid));
+    const rec = JSON.parse((await p.next()).data.toString());
+    await p.done();
+    if (rec.close || Date.now() > deadline) return rec;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function expectServerClose(rid, code, reason) {
+  const rec = await report(rid);
+  check(JSON.stringify(rec.close) === JSON.stringify([code, reason]),
+    `server saw close ${JSON.stringify(rec.close)}, expected ${JSON.stringify([code, reason])}`);
+}
+
+async function echoOne(data, isBinary, ms = 10000) {
+  const p = await open('/echo');
+  p.ws.send(data, { binary: isBinary });
+  const m = await p.next(ms);
+  check(m.isBinary === isBinary, `echo came back as ${m.isBinary ? 'binary' : 'text'}`);
+  const want = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  check(want.equals(m.data), `echo differs: ${m.data.length} bytes back for ${want.length} sent`);
+  await p.done();
+}
+
+const sized = (kind, n) => () =>
+  kind === 'text' ? echoOne(textOf(n), false, 30000) : echoOne(randomBytes(n), true, 30000);
+
+async function sendFragments(p, parts, binary) {
+  parts.forEach((part, i) => p.ws.send(part, { binary, fin: i === parts.length - 1 }));
+}
+
+async function textFragmented() {
+  const p = await open('/echo');
+  const t = Buffer.from(FRAG_TEXT);
+  // Cut inside the 3-byte U+2713 and the 4-byte U+1F600, with an empty fragment.
+  const parts = [t.subarray(0, 12), Buffer.alloc(0), t.subarray(12, t.length - 2), t.subarray(t.length - 2)];
+  sendFragments(p, parts, false);
+  const m = await p.next();
+  check(!m.isBinary && m.data.toString() === FRAG_TEXT, `echo differs: ${m.data.toString()}`);
+  await p.done();
+}
+
+async function binaryFragmented() {
+  const p = await open('/echo');
+  const parts = [randomBytes(1000), Buffer.alloc(0), randomBytes(65536), Buffer.from([0])];
+  sendFragments(p, parts, true);
+  const m = await p.next();
+  check(m.isBinary && Buffer.concat(parts).equals(m.data), `echo differs: ${m.data.length} bytes back`);
+  await p.done();
+}
+
+async function fragmentedWithPing() {
+  const p = await open('/echo');
+  p.ws.send('first half, ', { binary: false, fin: false });
+  p.ws.ping('between fragments');
+  p.ws.send('second half', { binary: false, fin: true });
+  const pong = await p.pong();
+  check(pong.toString() === 'between fragments', `pong payload ${pong.toString()}`);
+  const m = await p.next();
+  check(m.data.toString() === 'first half, second half', `echo differs: ${m.data.toString()}`);
+  await p.done();
+}
+
+async function noStatusClose() {
+  const rid = newId('no-status');
+  const p = await open('/echo?id=' + rid);
+  p.ws.close(); // an empty close frame
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  check(c.code === 1005, `the server answered with ${c.code}`);
+  await expectServerClose(rid, 1005, '');
+}
+
+async function receiveFragmented() {
+  const p = await open('/fragments');
+  const t = await p.next();
+  check(!t.isBinary && t.data.toString() === FRAG_TEXT, `text differs: ${t.data.toString()}`);
+  const b = await p.next();
+  check(b.isBinary && b.data.equals(FRAG_BINARY), `binary differs: ${b.data.length} bytes`);
+  await p.done();
+}
+
+async function manyMessages() {
+  const p = await open('/echo');
+  const sent = [...Array(1000).keys()].map((i) => `message ${i} ${'\u00e9'.repeat(i % 50)}`);
+  sent.forEach((m) => p.ws.send(m));
+  for (let i = 0; i < sent.length; i++) {
+    const m = await p.next();
+    check(m.data.toString() === sent[i], `message ${i} out of order or changed`);
+  }
+  await p.done();
+}
+
+async function pingFromClient() {
+  const p = await open('/echo');
+  for (const payload of [Buffer.alloc(0), Buffer.from('hello \u2713'), Buffer.from([...Array(125).keys()])]) {
+    p.ws.ping(payload);
+    const pong = await p.pong();
+    check(pong.equals(payload), `pong payload of ${pong.length} bytes for a ping of ${payload.length}`);
+  }
+  await p.done();
+}
+
+async function pingFromServer() {
+  const p = await open('/ping?payload=srv-ping-%E2%9C%93');
+  const m = await p.next();
+  check(m.data.toString() === 'pong:srv-ping-\u2713', `server reported ${m.data.toString()}`);
+  await p.done();
+}
+
+const closeClient = (code, reason) => async () => {
+  const rid = newId('close-client');
+  const p = await open('/echo?id=' + rid);
+  p.ws.close(code, reason);
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  check(c.code === code, `the server answered the close with ${c.code} ${c.reason}`);
+  await expectServerClose(rid, code, reason);
+};
+
+const closeServer = (code, reason) => async () => {
+  const p = new Peer(`/close?code=${code}&reason=${encodeURIComponent(reason)}`);
+  await withTimeout(p.opened, 15000, 'the handshake');
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  check(c.code === code && c.reason === reason, `closed with ${c.code} ${c.reason}`);
+  check(p.messages.length === 0, 'got a message');
+};
+
+async function closeServerAbrupt() {
+  const p = new Peer('/terminate');
+  await withTimeout(p.opened, 15000, 'the handshake');
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  check(c.code === 1006, `closed with ${c.code}, expected 1006`);
+}
+
+async function closeClientAbrupt() {
+  const rid = newId('abrupt');
+  const p = await open('/echo?id=' + rid);
+  p.ws.send('about to vanish');
+  await p.next();
+  p.ws.terminate();
+  await expectServerClose(rid, 1006, '');
+}
+
+const subprotocol = (offer, expected) => async () => {
+  const p = await open('/echo', offer);
+  check(p.ws.protocol === expected, `negotiated '${p.ws.protocol}', expected '${expected}'`);
+  p.ws.send('after negotiation');
+  check((await p.next()).data.toString() === 'after negotiation', 'echo differs');
+  await p.done();
+};
+
+async function subprotocolNoneCommon() {
+  // ws fails a handshake whose 101 names no subprotocol when it offered some
+  // (stricter than RFC 6455 requires): that error proves parley chose none.
+  const p = new Peer('/echo', ['x-unknown']);
+  try {
+    await withTimeout(p.opened, 15000, 'the handshake');
+  } catch (e) {
+    check(e.message === 'Server sent no subprotocol', `handshake failed: ${e.message}`);
+    return;
+  }
+  throw new Failure(`negotiated '${p.ws.protocol}'`);
+}
+
+async function refused() {
+  const p = new Peer('/refuse');
+  try {
+    await withTimeout(p.opened, 15000, 'the refusal');
+  } catch (e) {
+    check(e.status === 403, `${e.message}`);
+    check(e.body.includes(REFUSAL_BODY), `body '${e.body}'`);
+    return;
+  }
+  throw new Failure('the handshake succeeded');
+}
+
+const CASES = [
+  ...['text', 'binary'].flatMap((kind) => SIZES.map(([label, n]) => [`${kind}-${label}`, sized(kind, n)])),
+  ['text-fragmented', textFragmented],
+  ['binary-fragmented', binaryFragmented],
+  ['fragmented-with-ping', fragmentedWithPing],
+  ['receive-fragmented', receiveFragmented],
+  ['many-messages', manyMessages],
+  ['ping-from-client', pingFromClient],
+  ['ping-from-server', pingFromServer],
+  ['close-client-normal', closeClient(1000, '')],
+  ['close-client-reason', closeClient(4001, 'client bye \u2713')],
+  ['close-client-no-status', noStatusClose],
+  ['close-server-normal', closeServer(1000, '')],
+  ['close-server-reason', closeServer(4002, 'server bye \u2713')],
+  ['close-server-abrupt', closeServerAbrupt],
+  ['close-client-abrupt', closeClientAbrupt],
+  ['subprotocol-common', subprotocol(['x-unknown', 'chat.v1'], 'chat.v1')],
+  ['subprotocol-none-common', subprotocolNoneCommon],
+  ['subprotocol-not-offered', subprotocol(undefined, '')],
+  ['refused-403', refused],
+];
+
+BASE = process.argv[2].replace(/\/$/, '');
+const wanted = process.argv.slice(3);
+const cases = CASES.filter(([n]) => wanted.length === 0 || wanted.includes(n));
+console.log(JSON.stringify({ plan: cases.map(([n]) => n), version: wsVersion }));
+for (const [name, fn] of cases) {
+  const start = Date.now();
+  let ok = true;
+  let detail = '';
+  try {
+    await withTimeout(fn(), 60000, 'the case');
+  } catch (e) {
+    ok = false;
+    detail = e instanceof Failure ? e.message : `${e.name}: ${e.message}`;
+  }
+  console.log(JSON.stringify({ case: name, ok, detail, ms: Date.now() - start }));
+}
+process.exit(0);

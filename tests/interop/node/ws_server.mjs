@@ -1,0 +1,88 @@
+// The Node `ws` peer as a server, for parley's client to connect to.
+//
+//     node ws_server.mjs
+//
+// Listens on 127.0.0.1, port 0, and prints {"port": N} on stdout. Behaves by
+// the request path as tests/interop/README.md says (/echo, /close,
+// /terminate, /ping, /fragments, /refuse, /report). Runs until SIGTERM or
+// stdin closes.
+import { createRequire } from 'node:module';
+import { WebSocketServer } from 'ws';
+
+const wsVersion = createRequire(import.meta.url)('ws/package.json').version;
+const SUBPROTOCOLS = ['chat.v2', 'chat.v1'];
+const FRAG_TEXT = Buffer.from('fragmented \u2713 message: \u00fcn\u00efc\u00f8d\u00e9 \u20ac \u{1F600}');
+const FRAG_BINARY = Buffer.concat(Array(4).fill(Buffer.from([...Array(256).keys()])));
+const REFUSAL_BODY = 'forbidden by interop test';
+const records = new Map(); // id -> {close: [code, reason] | null, subprotocol}
+
+const wss = new WebSocketServer({
+  host: '127.0.0.1',
+  port: 0,
+  maxPayload: 64 << 20,
+  // The first of the client's offers that this server speaks (as parley does).
+  handleProtocols: (offered) => [...offered].find((p) => SUBPROTOCOLS.includes(p)) ?? false,
+  verifyClient: (info, done) => {
+    if (new URL(info.req.url, 'http://x').pathname === '/refuse') {
+      done(false, 403, REFUSAL_BODY, { 'Content-Type': 'text/plain; charset=utf-8' });
+    } else {
+      done(true);
+    }
+  },
+});
+
+wss.on('listening', () => {
+  process.stdout.write(JSON.stringify({ port: wss.address().port, version: wsVersion }) + '\n');
+});
+
+wss.on('connection', (ws, req) => {
+  const url = new URL(req.url, 'http://x');
+  const q = url.searchParams;
+  if (url.pathname === '/report') {
+    ws.send(JSON.stringify(records.get(q.get('of')) ?? { close: null }));
+    ws.close(1000);
+    return;
+  }
+  const rid = q.get('id');
+  if (rid) records.set(rid, { close: null, subprotocol: ws.protocol });
+  ws.on('close', (code, reason) => {
+    if (rid) records.get(rid).close = [code, reason.toString()];
+  });
+  ws.on('error', (e) => process.stderr.write(`ws_server: ${req.url}: ${e.message}\n`));
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  switch (url.pathname) {
+    case '/close':
+      ws.close(Number(q.get('code') ?? 1000), q.get('reason') ?? '');
+      break;
+    case '/terminate':
+      ws.terminate();
+      break;
+    case '/ping': {
+      const payload = Buffer.from(q.get('payload') ?? '');
+      ws.once('pong', (data) => ws.send('pong:' + data.toString()));
+      ws.ping(payload);
+      break;
+    }
+    case '/fragments':
+      // The text is cut inside the 3-byte U+2713, with a ping between fragments.
+      ws.send(FRAG_TEXT.subarray(0, 12), { binary: false, fin: false });
+      ws.ping('between');
+      ws.send(FRAG_TEXT.subarray(12, 20), { binary: false, fin: false });
+      ws.send(FRAG_TEXT.subarray(20), { binary: false, fin: true });
+      ws.send(FRAG_BINARY.subarray(0, 100), { binary: true, fin: false });
+      ws.send(Buffer.alloc(0), { binary: true, fin: false });
+      ws.send(FRAG_BINARY.subarray(100), { binary: true, fin: true });
+      break;
+    default:
+      break;
+  }
+});
+
+const stop = () => {
+  for (const ws of wss.clients) ws.terminate();
+  wss.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+};
+process.on('SIGTERM', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();

@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+"""The Python `websockets` peer as a client, against a parley server.
+
+    /usr/bin/python3 websockets_client.py ws://127.0.0.1:PORT [case ...]
+
+Runs the client cases of tests/interop/README.md (all, or those named) and
+prints one JSON line per case on stdout: first {"plan": [...]}, then
+{"case": name, "ok": bool, "detail": str, "ms": n}.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+import websockets
+import websockets.client
+import websockets.uri
+
+FRAG_TEXT = "fragmented \u2713 message: \u00fcn\u00efc\u00f8d\u00e9 \u20ac \U0001F600"
+FRAG_BINARY = bytes(range(256)) * 4
+REFUSAL_BODY = "forbidden by interop test"
+SIZES = [("0", 0), ("125", 125), ("126", 126), ("64KiB", 64 << 10), ("1MiB", 1 << 20), ("16MiB", 16 << 20)]
+UNIT = "parley \u2713 \u00fcn\u00efc\u00f8d\u00e9 \U0001F600 ".encode()
+
+BASE = ""
+counter = 0
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def text_of(n):
+    """n bytes of valid UTF-8 mixing 1- to 4-byte characters."""
+    full = UNIT * (n // len(UNIT) + 2)
+    i = n
+    while i > 0 and (full[i] & 0xC0) == 0x80:
+        i -= 1
+    return (full[:i] + b"x" * (n - i)).decode()
+
+
+def new_id(case):
+    global counter
+    counter += 1
+    return "%s-%d-%d" % (case, os.getpid(), counter)
+
+
+def connect(path, **kw):
+    kw.setdefault("max_size", None)
+    return websockets.connect(BASE + path, ping_interval=None, open_timeout=10, close_timeout=5, **kw)
+
+
+async def report(rid):
+    """What the server saw of connection `rid`, once it closed (5 s at most)."""
+    deadline = time.monotonic() + 5
+    while True:
+        async with connect("/report?of=" + rid) as ws:
+            rec = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if rec.get("close") or time.monotonic() > deadline:
+            return rec
+        await asyncio.sleep(0.05)
+
+
+async def expect_server_close(rid, code, reason):
+    rec = await report(rid)
+    check(rec.get("close") == [code, reason],
+          "server saw close %r, expected %r" % (rec.get("close"), [code, reason]))
+
+
+async def echo_one(message, timeout=10):
+    async with connect("/echo") as ws:
+        await ws.send(message)
+        got = await asyncio.wait_for(ws.recv(), timeout)
+        check(type(got) is type(message), "echo came back as %s, sent %s" % (type(got).__name__, type(message).__name__))
+        check(got == message, "echo differs: %d bytes back for %d sent" % (len(got), len(message)))
+
+
+def sized(kind, n):
+    async def run():
+        message = text_of(n) if kind == "text" else os.urandom(n)
+        await echo_one(message, timeout=30)
+    return run
+
+
+async def text_fragmented():
+    async with connect("/echo") as ws:
+        parts = ["fragmented \u2713 ", "", "message: \u00fcn\u00efc\u00f8d\u00e9", " \u20ac \U0001F600"]
+        await ws.send(parts)
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "".join(parts), "echo differs: %r" % got)
+
+
+async def binary_fragmented():
+    async with connect("/echo") as ws:
+        parts = [os.urandom(1000), b"", os.urandom(65536), b"\x00"]
+        await ws.send(parts)
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == b"".join(parts), "echo differs: %d bytes back" % len(got))
+
+
+async def fragmented_with_ping():
+    async with connect("/echo") as ws:
+        waiters = []
+
+        async def parts():
+            yield "first half, "
+            waiters.append(await ws.ping(b"between fragments"))
+            yield "second half"
+        await ws.send(parts())
+        await asyncio.wait_for(waiters[0], 10)
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "first half, second half", "echo differs: %r" % got)
+
+
+async def receive_fragmented():
+    async with connect("/fragments") as ws:
+        text = await asyncio.wait_for(ws.recv(), 10)
+        check(text == FRAG_TEXT, "text differs: %r" % text)
+        binary = await asyncio.wait_for(ws.recv(), 10)
+        check(binary == FRAG_BINARY, "binary differs: %d bytes" % len(binary))
+
+
+async def many_messages():
+    async with connect("/echo") as ws:
+        sent = ["message %d %s" % (i, "\u00e9" * (i % 50)) for i in range(1000)]
+        for m in sent:
+            await ws.send(m)
+        for i, m in enumerate(sent):
+            got = await asyncio.wait_for(ws.recv(), 10)
+            check(got == m, "message %d out of order or changed: %r" % (i, got[:40]))
+
+
+async def ping_from_client():
+    async with connect("/echo") as ws:
+        for payload in (b"", b"hello \xe2\x9c\x93", bytes(range(125))):
+            waiter = await ws.ping(payload)
+            await asyncio.wait_for(waiter, 10)  # resolves on the pong with this payload
+
+
+async def ping_from_server():
+    async with connect("/ping?payload=srv-ping-%E2%9C%93") as ws:
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "pong:srv-ping-\u2713", "server reported %r" % got)
+
+
+def close_client(code, reason):
+    async def run():
+        rid = new_id("close-client")
+        ws = await connect("/echo?id=" + rid)
+        await ws.close(code, reason)
+        check(ws.close_code == code, "server answered the close with %r %r" % (ws.close_code, ws.close_reason))
+        await expect_server_close(rid, code, reason)
+    return run
+
+
+def close_server(code, reason):
+    async def run():
+        from urllib.parse import quote
+        async with connect("/close?code=%d&reason=%s" % (code, quote(reason))) as ws:
+            try:
+                got = await asyncio.wait_for(ws.recv(), 10)
+                raise Failure("got a message instead of the close: %r" % got)
+            except websockets.ConnectionClosed:
+                pass
+            await ws.wait_closed()
+            check((ws.close_code, ws.close_reason) == (code, reason),
+                  "closed with %r %r" % (ws.close_code, ws.close_reason))
+    return run
+
+
+async def close_server_abrupt():
+    async with connect("/terminate") as ws:
+        try:
+            got = await asyncio.wait_for(ws.recv(), 10)
+            raise Failure("got a message: %r" % got)
+        except websockets.ConnectionClosedError:
+            pass
+        check(ws.close_code == 1006, "close code %r, expected 1006" % ws.close_code)
+
+
+async def close_client_abrupt():
+    rid = new_id("abrupt")
+    ws = await connect("/echo?id=" + rid)
+    await ws.send("about to vanish")
+    await asyncio.wait_for(ws.recv(), 10)
+    ws.transport.abort()
+    await expect_server_close(rid, 1006, "")
+
+
+def subprotocol(offer, expected):
+    async def run():
+        async with connect("/echo", subprotocols=offer) as ws:
+            check(ws.subprotocol == expected, "negotiated %r, expected %r" % (ws.subprotocol, expected))
+            await ws.send("after negotiation")
+            check(await asyncio.wait_for(ws.recv(), 10) == "after negotiation", "echo differs")
+    return run
+
+
+async def refused():
+    # The legacy client raises InvalidStatusCode without the body; websockets'
+    # sans-I/O client reads the whole refusal, body included.
+    try:
+        async with connect("/refuse"):
+            raise Failure("the handshake succeeded")
+    except websockets.InvalidStatusCode as e:
+        check(e.status_code == 403, "status %d" % e.status_code)
+    conn = websockets.client.ClientConnection(websockets.uri.parse_uri(BASE + "/refuse"))
+    conn.send_request(conn.connect())
+    host, port = BASE[len("ws://"):].split(":")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 10)
+    try:
+        for chunk in conn.data_to_send():
+            writer.write(chunk)
+        response = None
+        while response is None:
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            conn.receive_data(data) if data else conn.receive_eof()
+            for event in conn.events_received():
+                response = event
+            check(data or response is not None, "EOF before a response")
+        check(response.status_code == 403, "status %d" % response.status_code)
+        check(REFUSAL_BODY in (response.body or b"").decode(), "body %r" % response.body)
+    finally:
+        writer.close()
+
+
+CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary") for label, n in SIZES] + [
+    ("text-fragmented", text_fragmented),
+    ("binary-fragmented", binary_fragmented),
+    ("fragmented-with-ping", fragmented_with_ping),
+    ("receive-fragmented", receive_fragmented),
+    ("many-messages", many_messages),
+    ("ping-from-client", ping_from_client),
+    ("ping-from-server", ping_from_server),
+    ("close-client-normal", close_client(1000, "")),
+    ("close-client-reason", close_client(4001, "client bye \u2713")),
+    ("close-server-normal", close_server(1000, "")),
+    ("close-server-reason", close_server(4002, "server bye \u2713")),
+    ("close-server-abrupt", close_server_abrupt),
+    ("close-client-abrupt", close_client_abrupt),
+    ("subprotocol-common", subprotocol(["x-unknown", "chat.v1"], "chat.v1")),
+    ("subprotocol-none-common", subprotocol(["x-unknown"], None)),
+    ("subprotocol-not-offered", subprotocol(None, None)),
+    ("refused-403", refused),
+]
+
+
+async def main():
+    global BASE
+    BASE = sys.argv[1].rstrip("/")
+    wanted = sys.argv[2:]
+    cases = [(n, f) for n, f in CASES if not wanted or n in wanted]
+    print(json.dumps({"plan": [n for n, _ in cases], "version": websockets.__version__}), flush=True)
+    for name, fn in cases:
+        start = time.monotonic()
+        ok, detail = True, ""
+        try:
+            await asyncio.wait_for(fn(), 60)
+        except asyncio.TimeoutError:
+            ok, detail = False, "timed out"
+        except Failure as e:
+            ok, detail = False, str(e)
+        except Exception as e:
+            ok, detail = False, "%s: %s" % (type(e).__name__, e)
+        print(json.dumps({"case": name, "ok": ok, "detail": detail,
+                          "ms": int((time.monotonic() - start) * 1000)}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
