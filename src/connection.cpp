@@ -438,6 +438,8 @@ void Connection::handle_request() {
   request_ = std::move(req);
   if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
   HandshakeReply reply = cb.handshake(*this, request_);
+  // The hook may have closed or terminated the connection: `p` is gone then.
+  if (!pending_) return;
   if (reply.kind() == HandshakeReply::Kind::defer) {
     p.deferred = true;
     return;

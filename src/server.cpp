@@ -150,11 +150,16 @@ Error Server::run() {
 
 void Server::stop() {
   detail::ServerState& st = *state_;
+  bool already_stopping = false;
   {
     std::lock_guard lock(st.mutex);
-    if (!st.started || st.stopping) return;
+    if (!st.started) return;
+    already_stopping = st.stopping;
     st.stopping = true;
   }
+  // Another call is stopping it: block until done as documented (wait()
+  // returns at once on a loop thread).
+  if (already_stopping) return st.group.wait();
   if (const auto& shutdown = st.shared.callbacks.shutdown) {
     auto first = st.group.hubs.front();
     first->loop().post([shutdown] { shutdown(); });
