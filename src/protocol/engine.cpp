@@ -3,6 +3,7 @@
 
 #include <openssl/rand.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -52,8 +53,15 @@ Engine::Engine(const EngineOptions& options, EngineHandler& handler)
       handler_(handler),
       parser_(FrameParserOptions{options.role, 0, options.max_frame_size}) {}
 
+void Engine::set_deflate(std::unique_ptr<MessageDeflate> deflate) {
+  deflate_ = std::move(deflate);
+  parser_.set_allowed_rsv(deflate_ ? rsv1 : 0);
+}
+
 void Engine::reset() {
   parser_ = FrameParser(FrameParserOptions{options_.role, 0, options_.max_frame_size});
+  deflate_.reset();
+  compressed_ = sending_compressed_ = false;
   utf8_.reset();
   std::string().swap(out_);
   std::string().swap(message_);
@@ -76,6 +84,9 @@ void Engine::receive(std::uint8_t* data, std::size_t size) {
       return;
     }
     if (is_control(parser_.header().opcode)) {
+      if (c.frame_start && parser_.header().rsv != 0) {
+        return fail(ProtocolError::reserved_bits, "RSV1 set on a control frame");
+      }
       on_control(c);
     } else {
       if (c.frame_start) {
@@ -92,7 +103,9 @@ void Engine::on_frame_start(const FrameHeader& h) {
     if (message_type_ == Opcode::continuation) {
       return fail(ProtocolError::unexpected_continuation, "continuation frame without a message in progress");
     }
+    if (h.rsv != 0) return fail(ProtocolError::reserved_bits, "RSV1 set on a continuation frame");
   } else {
+    compressed_ = (h.rsv & rsv1) != 0;
     if (message_type_ != Opcode::continuation) {
       return fail(ProtocolError::expected_continuation, "new data frame inside a fragmented message");
     }
@@ -115,12 +128,24 @@ void Engine::on_frame_start(const FrameHeader& h) {
 
 void Engine::on_data(const FrameParser::Chunk& c) {
   const std::string_view piece = view(c);
+  const FrameHeader& h = parser_.header();
+  const bool last = c.frame_end && h.fin;
+  if (compressed_) {
+    // Inflated into the reassembly buffer, bounded by max_message_size;
+    // text is validated as it inflates (fail fast).
+    const std::size_t before = message_.size();
+    if (Error e = deflate_->decompress(piece, last, message_, options_.max_message_size)) return fail(e);
+    if (message_type_ == Opcode::text && !utf8_.feed(std::string_view(message_).substr(before))) {
+      return fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
+    }
+    message_size_ += piece.size();
+    if (last) deliver(message_);
+    return;
+  }
   if (message_type_ == Opcode::text && !utf8_.feed(piece)) {
     return fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
   }
   message_size_ += piece.size();
-  const FrameHeader& h = parser_.header();
-  const bool last = c.frame_end && h.fin;
   if (last && c.frame_start && h.opcode != Opcode::continuation) {
     deliver(piece);  // the common case: a whole message in one chunk, never copied
   } else {
@@ -206,34 +231,66 @@ void Engine::fail(const Error& e) {
   handler_.on_protocol_error(e);
 }
 
-void Engine::append(Opcode op, std::string_view payload, bool fin) {
+void Engine::append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) {
   if (options_.role == Role::client) {
     std::uint8_t key[4];
     random_mask_key(key);
-    append_frame(out_, op, payload, fin, 0, key);
+    append_frame(out_, op, payload, fin, rsv, key);
   } else {
-    append_frame(out_, op, payload, fin);
+    append_frame(out_, op, payload, fin, rsv);
   }
 }
 
-Error Engine::send(Opcode type, std::string_view payload) {
+bool Engine::compress_next(std::size_t size, Compression compression) const noexcept {
+  if (!deflate_ || !deflate_->can_compress() || compression == Compression::never) return false;
+  return compression == Compression::always || size >= deflate_->threshold();
+}
+
+namespace {
+// Compressed payloads are built here before framing: one buffer per thread,
+// reused, so compression allocates nothing per message in steady state.
+std::string& scratch() {
+  thread_local std::string buffer;
+  buffer.clear();
+  return buffer;
+}
+}  // namespace
+
+Error Engine::send(Opcode type, std::string_view payload, Compression compression) {
   if (state_ != EngineState::open) return UsageError::not_open;
   if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
   if (sending_type_ != Opcode::continuation) return UsageError::bad_fragment_sequence;
-  append(type, payload, true);
+  if (compress_next(payload.size(), compression)) {
+    std::string& packed = scratch();
+    if (Error e = deflate_->compress(payload, true, packed)) return e;
+    append(type, packed, true, rsv1);
+  } else {
+    append(type, payload, true);
+  }
   return {};
 }
 
-Error Engine::send_fragment(Opcode type, std::string_view payload, bool fin) {
+Error Engine::send_fragment(Opcode type, std::string_view payload, bool fin, Compression compression) {
   if (state_ != EngineState::open) return UsageError::not_open;
   if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
   Opcode op = type;
+  std::uint8_t rsv = 0;
   if (sending_type_ != Opcode::continuation) {
     if (type != sending_type_) return UsageError::bad_fragment_sequence;
     op = Opcode::continuation;
+  } else {
+    // A streamed message's size is unknown: `automatic` compresses it.
+    sending_compressed_ = compress_next(SIZE_MAX, compression);
+    if (sending_compressed_) rsv = rsv1;
   }
   sending_type_ = fin ? Opcode::continuation : type;
-  append(op, payload, fin);
+  if (sending_compressed_) {
+    std::string& packed = scratch();
+    if (Error e = deflate_->compress(payload, fin, packed)) return e;
+    append(op, packed, fin, rsv);
+  } else {
+    append(op, payload, fin);
+  }
   return {};
 }
 

@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "parley/close_code.hpp"
 #include "parley/error.hpp"
 #include "parley/export.hpp"
+#include "parley/protocol/deflate.hpp"
 #include "parley/protocol/frame.hpp"
 #include "parley/protocol/utf8.hpp"
 
@@ -78,6 +80,13 @@ class PARLEY_EXPORT EngineHandler {
   ~EngineHandler() = default;
 };
 
+/// Whether a message is compressed when permessage-deflate is in use.
+enum class Compression : std::uint8_t {
+  automatic,  ///< when it is at least `compression_threshold` bytes (or streamed)
+  always,     ///< whatever its size
+  never,      ///< sent as is
+};
+
 /// Where the close handshake stands.
 enum class EngineState : std::uint8_t {
   open,        ///< messages flow both ways
@@ -103,12 +112,13 @@ class PARLEY_EXPORT Engine {
   /// message as one frame. Text is not validated (sending valid UTF-8 is the
   /// caller's contract). Errors: UsageError::not_open, bad_opcode,
   /// bad_fragment_sequence (a fragmented send is in progress).
-  Error send(Opcode type, std::string_view payload);
+  Error send(Opcode type, std::string_view payload, Compression compression = Compression::automatic);
   /// Queues one fragment of a message that is streamed in parts: the first
   /// call's `type` (text or binary) starts the message, later calls continue
   /// it (their `type` must be the same), and `fin = true` ends it. Control
   /// frames may be sent between fragments. Errors as `send`.
-  Error send_fragment(Opcode type, std::string_view payload, bool fin);
+  Error send_fragment(Opcode type, std::string_view payload, bool fin,
+                      Compression compression = Compression::automatic);
   /// Queues a ping (payload at most 125 bytes: else UsageError::control_too_long).
   Error ping(std::string_view payload = {});
   /// Queues an unsolicited pong (a heartbeat), at most 125 bytes.
@@ -144,8 +154,13 @@ class PARLEY_EXPORT Engine {
   bool sending_fragmented() const noexcept { return sending_type_ != Opcode::continuation; }
   /// Bytes of the message being reassembled (0 between messages).
   std::uint64_t message_bytes() const noexcept { return message_size_; }
-  /// Changes the RSV bits accepted (after an extension is negotiated).
-  void set_allowed_rsv(std::uint8_t rsv) noexcept { parser_.set_allowed_rsv(rsv); }
+  /// Turns permessage-deflate on (after the handshake negotiated it):
+  /// RSV1 marks compressed messages from then on. Messages are compressed
+  /// as `send`'s `compression` says; received ones are inflated, bounded by
+  /// `max_message_size`.
+  void set_deflate(std::unique_ptr<MessageDeflate> deflate);
+  /// The compression state, when negotiated (else nullptr).
+  const MessageDeflate* deflate() const noexcept { return deflate_.get(); }
 
  private:
   void on_frame_start(const FrameHeader& h);
@@ -155,7 +170,8 @@ class PARLEY_EXPORT Engine {
   void deliver(std::string_view message);
   void fail(const Error& e);
   void fail(ProtocolError e, std::string message);
-  void append(Opcode op, std::string_view payload, bool fin);
+  void append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv = 0);
+  bool compress_next(std::size_t size, Compression compression) const noexcept;
 
   EngineOptions options_;
   EngineHandler& handler_;
@@ -164,6 +180,7 @@ class PARLEY_EXPORT Engine {
   std::string out_;      // frames to write
   std::string message_;  // a message that did not arrive in one piece
   std::string control_;  // a control payload split across reads
+  std::unique_ptr<MessageDeflate> deflate_;  // permessage-deflate, when negotiated
   Clock::time_point close_deadline_{};
   std::uint64_t message_size_ = 0;
   std::uint32_t fragments_ = 0;
@@ -171,6 +188,8 @@ class PARLEY_EXPORT Engine {
   Opcode sending_type_ = Opcode::continuation;  // continuation = no fragmented send in progress
   EngineState state_ = EngineState::open;
   bool failed_ = false;
+  bool compressed_ = false;          // the message being received is compressed
+  bool sending_compressed_ = false;  // the fragmented message being sent is compressed
 };
 
 /// Fills `key` with 4 bytes from OpenSSL's CSPRNG, drawn in batches from a
