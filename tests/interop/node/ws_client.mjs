@@ -128,6 +128,7 @@ async function expectServerClose(rid, code, reason) {
   const seen = rec.close;
   check(seen && seen[0] === code && (reason === null || seen[1] === reason),
     `server saw close ${JSON.stringify(rec.close)}, expected ${JSON.stringify([code, reason])}`);
+  return rec;
 }
 
 async function echoOne(data, isBinary, ms = 10000) {
@@ -291,20 +292,93 @@ async function refused() {
   throw new Failure('the handshake succeeded');
 }
 
+const REASON_123 = '\u00e9'.repeat(61) + 'x'; // the longest reason: 123 bytes
+const PING_125 = 'abcdefghij'.repeat(12) + 'abcde';
+
+async function largeFragmented() {
+  const p = await open('/echo');
+  const parts = [...Array(256)].map(() => randomBytes(64 << 10)); // 16 MiB
+  sendFragments(p, parts, true);
+  const m = await p.next(30000);
+  check(m.isBinary && Buffer.concat(parts).equals(m.data), `echo differs: ${m.data.length} bytes back`);
+  await p.done();
+}
+
+async function emptyFragments() {
+  const p = await open('/echo');
+  sendFragments(p, ['', '', ''], false);
+  const m = await p.next();
+  check(!m.isBinary && m.data.length === 0, `echo differs: ${m.data.length} bytes, binary ${m.isBinary}`);
+  await p.done();
+}
+
+async function manyConnections() {
+  await Promise.all([...Array(20).keys()].map(async (i) => {
+    const p = await open('/echo');
+    p.ws.send(`connection ${i}`);
+    const m = await p.next();
+    check(m.data.toString() === `connection ${i}`, `connection ${i} got ${m.data.toString()}`);
+    await p.done();
+  }));
+}
+
+async function pingFromServer125() {
+  const p = await open('/ping?payload=' + PING_125);
+  const m = await p.next();
+  check(m.data.toString() === 'pong:' + PING_125, `server reported ${m.data.toString()}`);
+  await p.done();
+}
+
+async function closeAfterBurst() {
+  const rid = newId('burst');
+  const p = await open('/echo?id=' + rid);
+  const sent = [...Array(100).keys()].map((i) => `burst ${i}`);
+  sent.forEach((m) => p.ws.send(m));
+  p.ws.close(1000, 'done');
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  const got = p.messages.map((m) => m.data.toString());
+  check(c.code === 1000, `the server answered the close with ${c.code}`);
+  const rec = await expectServerClose(rid, 1000, 'done');
+  // Every echo the server sent before its close frame must arrive (a server
+  // may stop echoing once it has the close: websockets does).
+  check(JSON.stringify(got) === JSON.stringify(sent.slice(0, rec.echoed)),
+    `${got.length} echoes arrived, the server sent ${rec.echoed}`);
+}
+
+async function closeSimultaneous() {
+  // The server closes on receipt of the message; the client closes right
+  // after sending it: the two close frames cross.
+  const rid = newId('simultaneous');
+  const p = await open('/close-on-message?id=' + rid);
+  p.ws.send('close now');
+  p.ws.close(1000, 'client');
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  check(c.code === 1000 && ['server', 'client'].includes(c.reason), `closed with ${c.code} ${c.reason}`);
+  await expectServerClose(rid, 1000, 'client');
+}
+
 const CASES = [
   ...['text', 'binary'].flatMap((kind) => SIZES.map(([label, n]) => [`${kind}-${label}`, sized(kind, n)])),
   ['text-fragmented', textFragmented],
   ['binary-fragmented', binaryFragmented],
   ['fragmented-with-ping', fragmentedWithPing],
+  ['large-fragmented', largeFragmented],
+  ['empty-fragments', emptyFragments],
   ['receive-fragmented', receiveFragmented],
   ['many-messages', manyMessages],
+  ['many-connections', manyConnections],
   ['ping-from-client', pingFromClient],
   ['ping-from-server', pingFromServer],
+  ['ping-from-server-125', pingFromServer125],
   ['close-client-normal', closeClient(1000, '')],
   ['close-client-reason', closeClient(4001, 'client bye \u2713')],
+  ['close-client-reason-123', closeClient(4003, REASON_123)],
+  ['close-after-burst', closeAfterBurst],
+  ['close-simultaneous', closeSimultaneous],
   ['close-client-no-status', noStatusClose],
   ['close-server-normal', closeServer(1000, '')],
   ['close-server-reason', closeServer(4002, 'server bye \u2713')],
+  ['close-server-reason-123', closeServer(4004, REASON_123)],
   ['close-server-abrupt', closeServerAbrupt],
   ['close-client-abrupt', closeClientAbrupt],
   ['subprotocol-common', subprotocol(['x-unknown', 'chat.v1'], 'chat.v1')],

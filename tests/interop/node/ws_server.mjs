@@ -14,7 +14,7 @@ const SUBPROTOCOLS = ['chat.v2', 'chat.v1'];
 const FRAG_TEXT = Buffer.from('fragmented \u2713 message: \u00fcn\u00efc\u00f8d\u00e9 \u20ac \u{1F600}');
 const FRAG_BINARY = Buffer.concat(Array(4).fill(Buffer.from([...Array(256).keys()])));
 const REFUSAL_BODY = 'forbidden by interop test';
-const records = new Map(); // id -> {close: [code, reason] | null, subprotocol}
+const records = new Map(); // id -> {close: [code, reason] | null, subprotocol, echoed: n}
 
 const wss = new WebSocketServer({
   host: '127.0.0.1',
@@ -44,12 +44,19 @@ wss.on('connection', (ws, req) => {
     return;
   }
   const rid = q.get('id');
-  if (rid) records.set(rid, { close: null, subprotocol: ws.protocol });
+  if (rid) records.set(rid, { close: null, subprotocol: ws.protocol, echoed: 0 });
   ws.on('close', (code, reason) => {
     if (rid) records.get(rid).close = [code, reason.toString()];
   });
   ws.on('error', (e) => process.stderr.write(`ws_server: ${req.url}: ${e.message}\n`));
-  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  if (url.pathname === '/close-on-message') ws.once('message', () => ws.close(1000, 'server'));
+  else {
+    ws.on('message', (data, isBinary) => {
+      // Echoes sent while open precede our close frame; later ones are dropped.
+      if (rid && ws.readyState === ws.OPEN) records.get(rid).echoed++;
+      ws.send(data, { binary: isBinary });
+    });
+  }
   switch (url.pathname) {
     case '/close':
       ws.close(Number(q.get('code') ?? 1000), q.get('reason') ?? '');

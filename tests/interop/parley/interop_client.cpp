@@ -239,13 +239,16 @@ std::optional<std::pair<int, std::string>> parse_close(const std::string& json) 
 }
 
 // reason nullopt: not compared (the reason of a 1006 is the server's own words).
-void expect_server_close(const std::string& id, int code, const std::optional<std::string>& reason) {
+// Returns the number of echoes the server sent (the report's "echoed").
+int expect_server_close(const std::string& id, int code, const std::optional<std::string>& reason) {
   const auto deadline = Clock::now() + 5s;
   std::optional<std::pair<int, std::string>> seen;
+  std::string json;
   for (;;) {
     Peer r;
     r.open("/report?of=" + id);
-    seen = parse_close(r.next().data);
+    json = r.next().data;
+    seen = parse_close(json);
     r.done();
     if (seen || Clock::now() > deadline) break;
     std::this_thread::sleep_for(50ms);
@@ -254,6 +257,8 @@ void expect_server_close(const std::string& id, int code, const std::optional<st
   check(seen->first == code && (!reason || seen->second == *reason),
         "server saw close " + std::to_string(seen->first) + " '" + seen->second + "', expected " + std::to_string(code) +
             " '" + reason.value_or("*") + "'");
+  const auto at = json.find("\"echoed\"");
+  return at == std::string::npos ? -1 : std::stoi(json.substr(json.find_first_not_of(" :", at + 8)));
 }
 
 void echo_one(parley::MessageType type, const std::string& data) {
@@ -421,6 +426,104 @@ void refused() {
   check(r->body.find(interop::kRefusalBody) != std::string::npos, "body '" + r->body + "'");
 }
 
+const std::string kReason123 = [] {  // the longest reason: 123 bytes
+  std::string r;
+  for (int i = 0; i < 61; ++i) r += "\u00e9";
+  return r + "x";
+}();
+const std::string kReason123Query = [] {
+  std::string r;
+  for (int i = 0; i < 61; ++i) r += "%C3%A9";
+  return r + "x";
+}();
+const std::string kPing125 = "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+                             "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde";
+
+void large_fragmented() {
+  Peer p;
+  p.open("/echo");
+  std::vector<std::string> parts;
+  std::string whole;
+  for (int i = 0; i < 256; ++i) {  // 16 MiB
+    parts.push_back(random_bytes(64u << 10));
+    whole += parts.back();
+  }
+  send_fragments(p, parley::MessageType::binary, std::move(parts));
+  const Message m = p.next(30s);
+  check(m.type == parley::MessageType::binary && m.data == whole,
+        "echo differs: " + std::to_string(m.data.size()) + " bytes back");
+  p.done();
+}
+
+void empty_fragments() {
+  Peer p;
+  p.open("/echo");
+  send_fragments(p, parley::MessageType::text, {"", "", ""});
+  const Message m = p.next();
+  check(m.type == parley::MessageType::text && m.data.empty(),
+        "echo differs: " + std::to_string(m.data.size()) + " bytes");
+  p.done();
+}
+
+void many_connections() {
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < 20; ++i) {
+    peers.push_back(std::make_unique<Peer>());
+    peers.back()->open("/echo");
+  }
+  for (int i = 0; i < 20; ++i) peers[i]->send_text("connection " + std::to_string(i));
+  for (int i = 0; i < 20; ++i) {
+    const std::string got = peers[i]->next().data;
+    check(got == "connection " + std::to_string(i), "connection " + std::to_string(i) + " got " + got);
+  }
+  for (auto& p : peers) p->done();
+}
+
+void ping_from_server_125() {
+  Peer p;
+  p.open("/ping?payload=" + kPing125);
+  const Message m = p.next();
+  check(m.data == "pong:" + kPing125, "server reported " + m.data);
+  p.done();
+}
+
+void close_after_burst() {
+  const std::string id = new_id("burst");
+  Peer p;
+  p.open("/echo?id=" + id);
+  std::vector<std::string> sent;
+  for (int i = 0; i < 100; ++i) sent.push_back("burst " + std::to_string(i));
+  p.post([sent](parley::Connection& c) {
+    for (const auto& m : sent) c.send_text(m);
+    c.close(parley::CloseCode::normal, "done");
+  });
+  const auto [got, why] = p.closed();
+  check(got == 1000, "the server answered the close with " + std::to_string(got));
+  const int echoed = expect_server_close(id, 1000, "done");
+  // Every echo the server sent before its close frame must arrive (a server
+  // may stop echoing once it has the close: websockets does).
+  std::size_t n = 0;
+  for (; n < sent.size() && p.message_count() > 0; ++n)
+    check(p.next().data == sent[n], "echo " + std::to_string(n) + " out of order or changed");
+  check(static_cast<int>(n) == echoed,
+        std::to_string(n) + " echoes arrived, the server sent " + std::to_string(echoed));
+}
+
+void close_simultaneous() {
+  // The server closes on receipt of the message; the client closes right
+  // after sending it: the two close frames cross.
+  const std::string id = new_id("simultaneous");
+  Peer p;
+  p.open("/close-on-message?id=" + id);
+  p.post([](parley::Connection& c) {
+    c.send_text("close now");
+    c.close(parley::CloseCode::normal, "client");
+  });
+  const auto [got, why] = p.closed();
+  check(got == 1000 && (why == "server" || why == "client"), "closed with " + std::to_string(got) + " '" + why + "'");
+  expect_server_close(id, 1000, std::string("client"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -442,12 +545,19 @@ int main(int argc, char** argv) {
   cases.emplace_back("text-fragmented", text_fragmented);
   cases.emplace_back("binary-fragmented", binary_fragmented);
   cases.emplace_back("fragmented-with-ping", fragmented_with_ping);
+  cases.emplace_back("large-fragmented", large_fragmented);
+  cases.emplace_back("empty-fragments", empty_fragments);
   cases.emplace_back("receive-fragmented", receive_fragmented);
   cases.emplace_back("many-messages", many_messages);
+  cases.emplace_back("many-connections", many_connections);
   cases.emplace_back("ping-from-client", ping_from_client);
   cases.emplace_back("ping-from-server", ping_from_server);
+  cases.emplace_back("ping-from-server-125", ping_from_server_125);
   cases.emplace_back("close-client-normal", close_client(1000, ""));
   cases.emplace_back("close-client-reason", close_client(4001, "client bye \u2713"));
+  cases.emplace_back("close-client-reason-123", close_client(4003, kReason123));
+  cases.emplace_back("close-after-burst", close_after_burst);
+  cases.emplace_back("close-simultaneous", close_simultaneous);
   cases.emplace_back("close-client-no-status", [] {
     const std::string id = new_id("no-status");
     Peer p;
@@ -459,6 +569,7 @@ int main(int argc, char** argv) {
   });
   cases.emplace_back("close-server-normal", close_server(1000, "", ""));
   cases.emplace_back("close-server-reason", close_server(4002, "server bye \u2713", "server%20bye%20%E2%9C%93"));
+  cases.emplace_back("close-server-reason-123", close_server(4004, kReason123, kReason123Query));
   cases.emplace_back("close-server-abrupt", close_server_abrupt);
   cases.emplace_back("close-client-abrupt", close_client_abrupt);
   cases.emplace_back("subprotocol-common", subprotocol({"x-unknown", "chat.v1"}, "chat.v1"));

@@ -32,6 +32,7 @@ struct Session {
 struct Record {
   std::optional<std::pair<int, std::string>> close;
   std::string subprotocol;
+  int echoed = 0;  // echoes sent (queued before our close frame)
 };
 
 std::mutex records_mutex;
@@ -43,7 +44,15 @@ std::string record_json(const std::string& id) {
   if (it == records.end() || !it->second.close) return R"({"close": null})";
   const auto& [code, reason] = *it->second.close;
   return "{\"close\": [" + std::to_string(code) + ", " + interop::json_string(reason) +
-         "], \"subprotocol\": " + interop::json_string(it->second.subprotocol) + "}";
+         "], \"subprotocol\": " + interop::json_string(it->second.subprotocol) +
+         ", \"echoed\": " + std::to_string(it->second.echoed) + "}";
+}
+
+void echoed(parley::Connection& conn, const parley::SendResult& r) {
+  const Session& s = conn.metadata_as<Session>();
+  if (s.id.empty() || !r) return;
+  std::lock_guard lock(records_mutex);
+  ++records[s.id].echoed;
 }
 
 }  // namespace
@@ -71,7 +80,7 @@ int main() {
     s.payload = req.query_param("payload").value_or("");
     if (!s.id.empty() && s.route != "/report") {
       std::lock_guard lock(records_mutex);
-      records[s.id] = Record{std::nullopt, conn.subprotocol()};
+      records[s.id] = Record{std::nullopt, conn.subprotocol(), 0};
     }
     conn.metadata_as<Session>() = s;
     return parley::HandshakeReply::accept();
@@ -104,8 +113,18 @@ int main() {
     }
   });
 
-  server.on_text([](parley::Connection& conn, std::string_view text) { conn.send_text(text); });
-  server.on_binary([](parley::Connection& conn, std::string_view bytes) { conn.send_binary(bytes); });
+  server.on_text([](parley::Connection& conn, std::string_view text) {
+    if (conn.metadata_as<Session>().route == "/close-on-message")
+      conn.close(parley::CloseCode::normal, "server");
+    else
+      echoed(conn, conn.send_text(text));
+  });
+  server.on_binary([](parley::Connection& conn, std::string_view bytes) {
+    if (conn.metadata_as<Session>().route == "/close-on-message")
+      conn.close(parley::CloseCode::normal, "server");
+    else
+      echoed(conn, conn.send_binary(bytes));
+  });
   server.on_pong([](parley::Connection& conn, std::string_view payload) {
     const Session& s = conn.metadata_as<Session>();
     if (s.route == "/ping" && payload == s.payload) conn.send_text("pong:" + std::string(payload));

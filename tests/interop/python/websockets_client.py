@@ -74,6 +74,7 @@ async def expect_server_close(rid, code, reason):
     seen = rec.get("close")
     check(seen is not None and seen[0] == code and (reason is None or seen[1] == reason),
           "server saw close %r, expected %r" % (rec.get("close"), [code, reason]))
+    return rec
 
 
 async def echo_one(message, timeout=10):
@@ -233,18 +234,96 @@ async def refused():
         writer.close()
 
 
+REASON_123 = "\u00e9" * 61 + "x"  # the longest reason: 123 bytes
+PING_125 = "abcdefghij" * 12 + "abcde"
+
+
+async def large_fragmented():
+    async with connect("/echo") as ws:
+        parts = [os.urandom(64 << 10) for _ in range(256)]  # 16 MiB
+        await ws.send(parts)
+        got = await asyncio.wait_for(ws.recv(), 30)
+        check(got == b"".join(parts), "echo differs: %d bytes back" % len(got))
+
+
+async def empty_fragments():
+    async with connect("/echo") as ws:
+        await ws.send(["", "", ""])
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "", "echo differs: %r" % got)
+
+
+async def many_connections():
+    async def one(i):
+        async with connect("/echo") as ws:
+            await ws.send("connection %d" % i)
+            got = await asyncio.wait_for(ws.recv(), 10)
+            check(got == "connection %d" % i, "connection %d got %r" % (i, got))
+    await asyncio.gather(*(one(i) for i in range(20)))
+
+
+async def ping_from_server_125():
+    async with connect("/ping?payload=" + PING_125) as ws:
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "pong:" + PING_125, "server reported %r" % got)
+
+
+async def close_after_burst():
+    rid = new_id("burst")
+    ws = await connect("/echo?id=" + rid)
+    got = []
+
+    async def read():
+        try:
+            async for m in ws:
+                got.append(m)
+        except websockets.ConnectionClosed:
+            pass
+    reader = asyncio.create_task(read())
+    sent = ["burst %d" % i for i in range(100)]
+    for m in sent:
+        await ws.send(m)
+    await ws.close(1000, "done")
+    await asyncio.wait_for(reader, 10)
+    check(ws.close_code == 1000, "the server answered the close with %r" % ws.close_code)
+    rec = await expect_server_close(rid, 1000, "done")
+    # Every echo the server sent before its close frame must arrive (a server
+    # may stop echoing once it has the close: websockets does).
+    check(got == sent[:rec["echoed"]], "%d echoes arrived, the server sent %d" % (len(got), rec["echoed"]))
+
+
+async def close_simultaneous():
+    # The server closes on receipt of the message; the client closes right
+    # after sending it: the two close frames cross.
+    rid = new_id("simultaneous")
+    ws = await connect("/close-on-message?id=" + rid)
+    await ws.send("close now")
+    await ws.close(1000, "client")
+    check(ws.close_code == 1000 and ws.close_reason in ("server", "client"),
+          "closed with %r %r" % (ws.close_code, ws.close_reason))
+    await expect_server_close(rid, 1000, "client")
+
+
 CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary") for label, n in SIZES] + [
     ("text-fragmented", text_fragmented),
     ("binary-fragmented", binary_fragmented),
     ("fragmented-with-ping", fragmented_with_ping),
+    ("large-fragmented", large_fragmented),
+    ("empty-fragments", empty_fragments),
     ("receive-fragmented", receive_fragmented),
     ("many-messages", many_messages),
+    ("many-connections", many_connections),
     ("ping-from-client", ping_from_client),
     ("ping-from-server", ping_from_server),
+    ("ping-from-server-125", ping_from_server_125),
     ("close-client-normal", close_client(1000, "")),
     ("close-client-reason", close_client(4001, "client bye \u2713")),
+    ("close-client-reason-123", close_client(4003, REASON_123)),
+    ("close-after-burst", close_after_burst),
+    ("close-simultaneous", close_simultaneous),
     ("close-server-normal", close_server(1000, "")),
     ("close-server-reason", close_server(4002, "server bye \u2713")),
+    ("close-server-reason-123", close_server(4004, REASON_123)),
     ("close-server-abrupt", close_server_abrupt),
     ("close-client-abrupt", close_client_abrupt),
     ("subprotocol-common", subprotocol(["x-unknown", "chat.v1"], "chat.v1")),

@@ -22,7 +22,7 @@ FRAG_TEXT = ["fragmented \u2713 ", "message: \u00fcn\u00efc\u00f8d\u00e9", " \u2
 FRAG_BINARY = bytes(range(256)) * 4
 REFUSAL_BODY = "forbidden by interop test"
 
-records = {}  # id -> {"close": [code, reason] | None, "subprotocol": str}
+records = {}  # id -> {"close": [code, reason] | None, "subprotocol": str, "echoed": n}
 
 
 def parse(path):
@@ -44,7 +44,7 @@ async def handler(ws, path=None):
         await ws.close(1000)
         return
     if rid:
-        records[rid] = {"close": None, "subprotocol": ws.subprotocol or ""}
+        records[rid] = {"close": None, "subprotocol": ws.subprotocol or "", "echoed": 0}
     try:
         if route == "/close":
             await ws.close(int(q.get("code", "1000")), q.get("reason", ""))
@@ -63,8 +63,13 @@ async def handler(ws, path=None):
                     yield f
             await ws.send(text_fragments())
             await ws.send([FRAG_BINARY[:100], b"", FRAG_BINARY[100:]])
+        elif route == "/close-on-message":
+            async for message in ws:
+                await ws.close(1000, "server")
         async for message in ws:
             await ws.send(message)
+            if rid:
+                records[rid]["echoed"] += 1
     except websockets.ConnectionClosed:
         pass
     except Exception as e:  # reported by the test through the missing reply
