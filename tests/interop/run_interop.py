@@ -242,7 +242,7 @@ def main():
     cases = []
     for leg in legs:
         cases += [c for c in leg["cases"] if c not in cases]
-    columns = ["%s: %s" % (PEERS[l["peer"]]["name"], direction_label(l["peer"], l["direction"])) for l in legs]
+    columns = [direction_label(l["peer"], l["direction"]) for l in legs]
     rows = []
     for case in cases:
         row = [case]
