@@ -87,6 +87,17 @@ FAIL_UTF8 = dict(by="peer", codes=(1007,), timeout=3.0)
 
 HW = "Hello, world!"
 
+def slow_header(op, payload):
+    """Each header byte (and the masking key) in its own write, 5 ms apart,
+    so the peer surely sees every partial header; then the payload."""
+    def run(ch, notes):
+        data = ch.frame(op, payload)
+        hdr = len(data) - len(payload)
+        if ch.send(data[:hdr], 1, 0.005):
+            ch.send(data[hdr:])
+    return run
+
+
 # ---- 1 framing (RFC 6455 5.2, 5.6) --------------------------------------------
 LENGTHS = [0, 125, 126, 127, 128, 65535, 65536]
 for sub, op, kind, fill in ((1, TEXT, T, b"*"), (2, BINARY, B, b"\xfe")):
@@ -100,6 +111,9 @@ for sub, op, kind, fill in ((1, TEXT, T, b"*"), (2, BINARY, B, b"\xfe")):
         case("1.%d.%d" % (sub, i), "parley: %s message of %d bytes, the whole frame written 1 byte at a time" % (name, n),
              "5.2 (partial headers)", frames(F(op, fill * n), chop=1), expect=[kind(fill * n)],
              timeout=15.0)
+    for i, n in enumerate((126, 65536), 13):
+        case("1.%d.%d" % (sub, i), "parley: %s message of %d bytes, the header written 1 byte per 5 ms, then the payload"
+             % (name, n), "5.2 (partial headers)", slow_header(op, fill * n), expect=[kind(fill * n)])
 
 
 def raw_header(b0, length_bytes, payload=b""):
