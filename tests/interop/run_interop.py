@@ -139,16 +139,18 @@ class Server:
         self.err.close()
 
 
-def run_client(argv, tmp, label):
-    """Runs a client to its end (bounded); returns (plan, version, results, problem)."""
+def run_client(argv, tmp, label, on_line=None, timeout=LEG_TIMEOUT):
+    """Runs a client to its end (bounded); returns (plan, version, results,
+    problem). on_line(record) is called with each JSON line as it arrives."""
     err_path = os.path.join(tmp, label + ".stderr")
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         out = b""
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + LEG_TIMEOUT
+        deadline = time.monotonic() + timeout
         timed_out = True
+        seen = 0
         while time.monotonic() < deadline:
             if sel.select(timeout=max(0.0, deadline - time.monotonic())):
                 chunk = os.read(proc.stdout.fileno(), 65536)
@@ -156,6 +158,13 @@ def run_client(argv, tmp, label):
                     timed_out = False
                     break
                 out += chunk
+                while on_line and b"\n" in out[seen:]:
+                    end = out.index(b"\n", seen)
+                    try:
+                        on_line(json.loads(out[seen:end]))
+                    except ValueError:
+                        pass
+                    seen = end + 1
         sel.close()
         stop(proc)
     plan, version, results = [], "?", {}
@@ -170,7 +179,7 @@ def run_client(argv, tmp, label):
             results[rec["case"]] = rec
     problem = ""
     if timed_out:
-        problem = "the client did not finish within %d s" % LEG_TIMEOUT
+        problem = "the client did not finish within %d s" % timeout
     elif proc.returncode != 0:
         problem = "the client exited with status %s" % proc.returncode
     if problem or len(results) < len(plan) or not plan:
@@ -203,6 +212,28 @@ def run_leg(peer, direction, args, tmp):
         for case in plan:
             r = results.get(case)
             leg["cases"][case] = r if r else {"case": case, "ok": False, "detail": "no result: " + problem, "ms": 0}
+        server.stop()
+        server = None
+        # close-server-shutdown: a fresh server, stopped (SIGTERM) while the
+        # client is connected; the client must see 1001 (going away).
+        case = "close-server-shutdown"
+        server = Server([args.server] if direction == "to-parley" else spec["server"](), tmp, label + "-shutdown")
+        argv = spec["client"](server.url) if direction == "to-parley" else [args.client, server.url]
+        signalled = []
+
+        def on_line(rec):
+            if rec.get("ready") and server.alive():
+                os.kill(server.proc.pid, signal.SIGTERM)
+                signalled.append(time.monotonic())
+        plan, _, results, problem = run_client(argv + [case], tmp, label + "-shutdown-client", on_line, 30)
+        result = results.get(case) or {"case": case, "ok": False, "detail": "no result: " + problem, "ms": 0}
+        if signalled:
+            try:
+                server.proc.wait(timeout=max(0.1, signalled[0] + 10 - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                result = dict(result, ok=False, detail=(result["detail"] + "; " if result["detail"] else "")
+                              + "the server did not exit within 10 s of SIGTERM")
+        leg["cases"][case] = result
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         leg["problem"] = str(e)
     finally:

@@ -357,6 +357,19 @@ async function closeSimultaneous() {
   await expectServerClose(rid, 1000, 'client');
 }
 
+async function closeServerShutdown() {
+  // Run alone: the driver stops the server (SIGTERM) once "ready" is printed.
+  const p = await open('/echo');
+  p.ws.send('ready');
+  await p.next();
+  console.log(JSON.stringify({ ready: true }));
+  const c = await withTimeout(p.closed, 15000, 'the close');
+  check(c.code === 1001, `closed with ${c.code} ${c.reason}, expected 1001`);
+}
+
+// Run only when named (the driver runs them on their own).
+const ALONE = [['close-server-shutdown', closeServerShutdown]];
+
 const CASES = [
   ...['text', 'binary'].flatMap((kind) => SIZES.map(([label, n]) => [`${kind}-${label}`, sized(kind, n)])),
   ['text-fragmented', textFragmented],
@@ -389,7 +402,10 @@ const CASES = [
 
 BASE = process.argv[2].replace(/\/$/, '');
 const wanted = process.argv.slice(3);
-const cases = CASES.filter(([n]) => wanted.length === 0 || wanted.includes(n));
+const cases = [
+  ...CASES.filter(([n]) => wanted.length === 0 || wanted.includes(n)),
+  ...ALONE.filter(([n]) => wanted.includes(n)),
+];
 console.log(JSON.stringify({ plan: cases.map(([n]) => n), version: wsVersion }));
 for (const [name, fn] of cases) {
   const start = Date.now();

@@ -85,10 +85,11 @@ wss.on('connection', (ws, req) => {
   }
 });
 
+// Going away: every client gets a 1001 close, then the process ends.
 const stop = () => {
-  for (const ws of wss.clients) ws.terminate();
+  for (const ws of wss.clients) ws.close(1001, 'server shutdown');
   wss.close(() => process.exit(0));
-  setTimeout(() => process.exit(0), 1000).unref();
+  setTimeout(() => process.exit(0), 3000).unref();
 };
 process.on('SIGTERM', stop);
 process.stdin.on('end', stop);

@@ -524,6 +524,18 @@ void close_simultaneous() {
   expect_server_close(id, 1000, std::string("client"));
 }
 
+// Run alone: the driver stops the server (SIGTERM) once "ready" is printed.
+void close_server_shutdown() {
+  Peer p;
+  p.open("/echo");
+  p.send_text("ready");
+  p.next();
+  std::printf("{\"ready\": true}\n");
+  std::fflush(stdout);
+  const auto [got, why] = p.closed();
+  check(got == 1001, "closed with " + std::to_string(got) + " '" + why + "', expected 1001");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -577,11 +589,20 @@ int main(int argc, char** argv) {
   cases.emplace_back("subprotocol-not-offered", subprotocol({}, ""));
   cases.emplace_back("refused-403", refused);
 
+  // Run only when named (the driver runs them on their own).
+  const std::vector<std::pair<std::string, std::function<void()>>> alone{
+      {"close-server-shutdown", close_server_shutdown}};
+
   std::vector<std::string> wanted(argv + 2, argv + argc);
   std::string plan;
   std::vector<std::pair<std::string, std::function<void()>>> run;
   for (auto& c : cases) {
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), c.first) == wanted.end()) continue;
+    plan += (plan.empty() ? "" : ", ") + interop::json_string(c.first);
+    run.push_back(c);
+  }
+  for (auto& c : alone) {
+    if (std::find(wanted.begin(), wanted.end(), c.first) == wanted.end()) continue;
     plan += (plan.empty() ? "" : ", ") + interop::json_string(c.first);
     run.push_back(c);
   }

@@ -68,6 +68,7 @@ int main() {
   parley::ServerOptions options;
   options.host = "127.0.0.1";
   options.port = 0;
+  options.threads = 2;  // two loops with SO_REUSEPORT listeners, as a production server runs
   options.ping_interval = parley::Millis{0};  // only the pings the cases send
   options.subprotocols = {"chat.v2", "chat.v1"};
   parley::Server server(options);

@@ -304,6 +304,19 @@ async def close_simultaneous():
     await expect_server_close(rid, 1000, "client")
 
 
+async def close_server_shutdown():
+    # Run alone: the driver stops the server (SIGTERM) once "ready" is printed.
+    ws = await connect("/echo")
+    await ws.send("ready")
+    await asyncio.wait_for(ws.recv(), 10)
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.wait_for(ws.wait_closed(), 15)
+    check(ws.close_code == 1001, "closed with %r %r, expected 1001" % (ws.close_code, ws.close_reason))
+
+
+# Run only when named (the driver runs them on their own).
+ALONE = [("close-server-shutdown", close_server_shutdown)]
+
 CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary") for label, n in SIZES] + [
     ("text-fragmented", text_fragmented),
     ("binary-fragmented", binary_fragmented),
@@ -337,7 +350,7 @@ async def main():
     global BASE
     BASE = sys.argv[1].rstrip("/")
     wanted = sys.argv[2:]
-    cases = [(n, f) for n, f in CASES if not wanted or n in wanted]
+    cases = [(n, f) for n, f in CASES if not wanted or n in wanted] + [(n, f) for n, f in ALONE if n in wanted]
     print(json.dumps({"plan": [n for n, _ in cases], "version": websockets.__version__}), flush=True)
     for name, fn in cases:
         start = time.monotonic()
