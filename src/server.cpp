@@ -176,36 +176,50 @@ std::size_t Server::connection_count() const noexcept {
 }
 
 std::vector<ConnectionHandle> Server::connections() const {
-  std::vector<ConnectionHandle> out;
-  std::mutex m;
-  std::condition_variable cv;
-  std::size_t pending = 0;
+  {
+    // Once stop() began no connection is (or stays) open, and loops that
+    // have stopped would never answer.
+    std::lock_guard lock(state_->mutex);
+    if (!state_->started || state_->stopping) return {};
+  }
+  // Shared with the posted gatherers: one that runs after the bounded wait
+  // below gave up must not write into this frame.
+  struct Gather {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<ConnectionHandle> out;
+    std::size_t pending = 0;
+  };
+  auto g = std::make_shared<Gather>();
   for (auto& hub : state_->group.hubs) {
     if (hub->loop().in_loop_thread()) {
-      hub->for_each_open([&](Connection& c) { out.push_back(c.handle()); });
+      std::vector<ConnectionHandle> mine;
+      hub->for_each_open([&](Connection& c) { mine.push_back(c.handle()); });
+      std::lock_guard l(g->m);  // other loops may be adding theirs meanwhile
+      g->out.insert(g->out.end(), mine.begin(), mine.end());
       continue;
     }
     {
-      std::lock_guard l(m);
-      ++pending;
+      std::lock_guard l(g->m);
+      ++g->pending;
     }
-    const bool posted = hub->loop().handle().post([&, hub] {
+    const bool posted = hub->loop().handle().post([g, hub] {
       std::vector<ConnectionHandle> mine;
       hub->for_each_open([&](Connection& c) { mine.push_back(c.handle()); });
-      std::lock_guard l(m);
-      out.insert(out.end(), mine.begin(), mine.end());
-      --pending;
-      cv.notify_all();
+      std::lock_guard l(g->m);
+      g->out.insert(g->out.end(), mine.begin(), mine.end());
+      --g->pending;
+      g->cv.notify_all();
     });
     if (!posted) {
-      std::lock_guard l(m);
-      --pending;
+      std::lock_guard l(g->m);
+      --g->pending;
     }
   }
-  std::unique_lock l(m);
-  // Bounded: a loop that has stopped running never answers.
-  cv.wait_for(l, std::chrono::seconds(5), [&] { return pending == 0; });
-  return out;
+  std::unique_lock l(g->m);
+  // Bounded: a loop busy in a long callback (or listing us at the same time) never answers.
+  g->cv.wait_for(l, std::chrono::seconds(5), [&] { return g->pending == 0; });
+  return g->out;
 }
 
 void Server::broadcast(MessageType type, std::string_view data) {

@@ -1660,6 +1660,116 @@ TEST(ServerErrors, WithoutFatalADroppedSendReturnsTheError) {
   EXPECT_EQ(seen.error, UsageError::not_open);
 }
 
+TEST(ServerErrors, BadArgumentsAreRefusedAndTheConnectionStaysOpen) {
+  Server server(loopback());
+  Events ev;
+  ev.attach_echo(server);
+  struct Seen {
+    Error long_reason, code_1006, code_1005_with_reason, long_ping, long_pong;
+    std::size_t listed_inside = 0;
+    bool done = false;
+  } seen;
+  server.on_text([&](Connection& c, std::string_view t) {
+    if (t != "check") return (void)c.send_text(t);
+    Seen s;
+    s.long_reason = c.close(CloseCode::normal, std::string(124, 'r'));
+    s.code_1006 = c.close(CloseCode::abnormal);
+    s.code_1005_with_reason = c.close(CloseCode::no_status, "why");
+    s.long_ping = c.ping(std::string(126, 'p')).error;
+    s.long_pong = c.pong(std::string(126, 'p')).error;
+    s.listed_inside = server.connections().size();  // from a loop thread
+    s.done = true;
+    ev.update([&] { seen = s; });
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(c.send_text("check"));
+  ASSERT_TRUE(ev.wait([&] { return seen.done; }));
+  EXPECT_EQ(seen.long_reason, UsageError::close_reason_too_long);
+  EXPECT_EQ(seen.code_1006, UsageError::bad_close_code);
+  EXPECT_EQ(seen.code_1005_with_reason, UsageError::bad_close_code);
+  EXPECT_EQ(seen.long_ping, UsageError::control_too_long);
+  EXPECT_EQ(seen.long_pong, UsageError::control_too_long);
+  EXPECT_EQ(seen.listed_inside, 1u);
+  // Still open.
+  ASSERT_TRUE(c.send_text("still open"));
+  ReadResult r = c.read_frame();
+  ASSERT_TRUE(r.is_frame());
+  EXPECT_EQ(r.frame.payload, "still open");
+}
+
+TEST(ServerConnections, ListingAfterStopIsImmediate) {
+  ServerOptions o = loopback();
+  o.threads = 2;
+  Server server(o);
+  Events ev;
+  ev.attach_echo(server);
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  std::vector<RawWsClient> clients(4);
+  for (auto& c : clients) ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(ev.wait_opened(4));
+  EXPECT_EQ(server.connections().size(), 4u);
+  clients.clear();
+  ASSERT_TRUE(ev.wait_closed(4));
+  server.stop();
+  // The loops no longer run: nobody can answer, so nothing must be waited for.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(server.connections().empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(server.connection_count(), 0u);
+}
+
+TEST(ServerConnections, ListingFromCallbacksOnSeveralLoops) {
+  ServerOptions o = loopback();
+  o.threads = 4;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  server.on_text([&](Connection& c, std::string_view) {
+    c.send_text(std::to_string(server.connections().size()));
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  std::vector<RawWsClient> clients(8);
+  for (auto& c : clients) ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(ev.wait_opened(8));
+  // Only one at a time: two loops that list each other at once would each
+  // wait for the other (documented bound: 5 s).
+  for (auto& c : clients) {
+    ASSERT_TRUE(c.send_text("count"));
+    ReadResult r = c.read_frame();
+    ASSERT_TRUE(r.is_frame());
+    EXPECT_EQ(r.frame.payload, "8");
+  }
+  clients.clear();
+}
+
+TEST(ServerErrors, HandlesOutliveTheServer) {
+  ConnectionHandle kept;
+  EXPECT_FALSE(kept);
+  EXPECT_FALSE(kept.send_text("to nobody"));
+  EXPECT_FALSE(kept.close());
+  {
+    Server server(loopback());
+    Events ev;
+    ev.attach_echo(server);
+    StopOnExit stop_guard(server);
+    ASSERT_FALSE(server.start());
+    RawWsClient c;
+    ASSERT_TRUE(open_ws(c, server.port()));
+    ASSERT_TRUE(ev.wait_opened(1));
+    kept = ev.handle_at(0);
+    EXPECT_TRUE(kept);
+  }
+  // The server and its loops are gone: the handle fails cleanly.
+  EXPECT_FALSE(kept.send_text("too late"));
+  EXPECT_FALSE(kept.finish_handshake(HandshakeReply::accept()));
+  EXPECT_FALSE(kept.post([](Connection&) { ADD_FAILURE() << "ran on a destroyed server"; }));
+}
+
 TEST(ServerOptionsCheck, ZeroThreadsIsAnError) {
   ServerOptions o = loopback();
   o.threads = 0;
