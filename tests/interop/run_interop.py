@@ -135,8 +135,20 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self):
+        """Stops the server; returns "" or what went wrong (it must exit with
+        status 0 within 5 s of SIGTERM: a sanitizer report, a crash or a hang
+        in shutdown is a failure)."""
+        if self.err.closed:
+            return ""
+        killed = self.proc.poll() is None
         stop(self.proc)
         self.err.close()
+        status = self.proc.returncode
+        if status == 0:
+            return ""
+        what = ("did not exit within 5 s of SIGTERM" if killed and status == -signal.SIGKILL
+                else "exited with status %s" % status)
+        return "the server %s; stderr: %s" % (what, tail(self.err_path))
 
 
 def run_client(argv, tmp, label, on_line=None, timeout=LEG_TIMEOUT):
@@ -212,7 +224,9 @@ def run_leg(peer, direction, args, tmp):
         for case in plan:
             r = results.get(case)
             leg["cases"][case] = r if r else {"case": case, "ok": False, "detail": "no result: " + problem, "ms": 0}
-        server.stop()
+        stopped = server.stop()
+        if stopped:
+            leg["problem"] = (leg["problem"] + "; " if leg["problem"] else "") + stopped
         server = None
         # close-server-shutdown: a fresh server, stopped (SIGTERM) while the
         # client is connected; the client must see 1001 (going away).
@@ -233,12 +247,18 @@ def run_leg(peer, direction, args, tmp):
             except subprocess.TimeoutExpired:
                 result = dict(result, ok=False, detail=(result["detail"] + "; " if result["detail"] else "")
                               + "the server did not exit within 10 s of SIGTERM")
+        stopped = server.stop()
+        server = None
+        if stopped:
+            result = dict(result, ok=False, detail=(result["detail"] + "; " if result["detail"] else "") + stopped)
         leg["cases"][case] = result
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         leg["problem"] = str(e)
     finally:
         if server:
-            server.stop()
+            stopped = server.stop()
+            if stopped:
+                leg["problem"] = (leg["problem"] + "; " if leg["problem"] else "") + stopped
     leg["seconds"] = round(time.monotonic() - start, 1)
     return leg
 

@@ -550,10 +550,14 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::function<void()>>> cases;
   const std::pair<const char*, std::size_t> sizes[] = {
       {"0", 0}, {"125", 125}, {"126", 126}, {"64KiB", 64u << 10}, {"1MiB", 1u << 20}, {"16MiB", 16u << 20}};
-  for (auto [label, n] : sizes)
-    cases.emplace_back(std::string("text-") + label, [n] { echo_one(MessageType::text, text_of(n)); });
-  for (auto [label, n] : sizes)
-    cases.emplace_back(std::string("binary-") + label, [n] { echo_one(MessageType::binary, random_bytes(n)); });
+  for (const auto& size : sizes) {
+    const std::size_t n = size.second;
+    cases.emplace_back(std::string("text-") + size.first, [n] { echo_one(MessageType::text, text_of(n)); });
+  }
+  for (const auto& size : sizes) {
+    const std::size_t n = size.second;
+    cases.emplace_back(std::string("binary-") + size.first, [n] { echo_one(MessageType::binary, random_bytes(n)); });
+  }
   cases.emplace_back("text-fragmented", text_fragmented);
   cases.emplace_back("binary-fragmented", binary_fragmented);
   cases.emplace_back("fragmented-with-ping", fragmented_with_ping);
