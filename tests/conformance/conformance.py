@@ -48,6 +48,8 @@ SKIPPED = {
     13: "permessage-deflate (RFC 7692) is not implemented yet",
 }
 
+RUN_ERRORS = []       # problems outside any case (e.g. parley serve's exit status); they fail the run
+
 CLOSE_WAIT = 5.0      # for the peer's close reply / TCP close
 BUDGET = 220.0        # seconds for the whole run (ctest TIMEOUT 280): later cases are reported as not run
 
@@ -169,6 +171,9 @@ class ParleyServer:
         return self.proc.poll() is None
 
     def stop(self):
+        """SIGTERM (a graceful stop); returns an error text when it did not
+        exit with status 0 (e.g. a sanitizer's report at exit)."""
+        problem = None
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -176,7 +181,11 @@ class ParleyServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+                problem = "parley serve did not stop within 5 s of SIGTERM"
+        if problem is None and self.proc.returncode != 0:
+            problem = "parley serve exited with status %s: %s" % (self.proc.returncode, self.text()[-2000:])
         self.log.close()
+        return problem
 
 
 def run_server_role(parley, cases, tmp, verbose, start):
@@ -198,12 +207,14 @@ def run_server_role(parley, cases, tmp, verbose, start):
             if not server.alive():
                 verdict, reason = FAILED, "parley serve exited (status %s) during the case; %s" % (
                     server.proc.returncode, server.text()[-300:])
-                server.stop()
+                RUN_ERRORS.append(server.stop() or "parley serve exited during case %s" % case.id)
                 server = ParleyServer(parley, tmp)
             results.append(result(case, verdict, reason, time.monotonic() - t0))
             progress(results[-1], "server", verbose)
     finally:
-        server.stop()
+        problem = server.stop()
+        if problem:
+            RUN_ERRORS.append(problem)
     return results
 
 
@@ -218,6 +229,14 @@ def serve_control(sock, target, count):
     ch.send_close(1000)
     ch.wait_closed_by_peer(CLOSE_WAIT)
     ch.shutdown()
+
+
+def tail(path, n=300):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-n:].strip()
+    except OSError:
+        return ""
 
 
 def run_client_role(parley, cases, tmp, verbose, start):
@@ -265,6 +284,9 @@ def run_client_role(parley, cases, tmp, verbose, start):
                     exit_note = "exit %d" % rc
                     if rc < 0:
                         verdict, reason = FAILED, "parley connect died with signal %d; %s" % (-rc, reason)
+                    elif rc not in (0, 5):   # 0: closed normally, 5: closed with an error code or 1006
+                        verdict, reason = FAILED, "parley connect exited with status %d (%s); %s" % (
+                            rc, tail(log_path), reason)
                 except subprocess.TimeoutExpired:
                     if verdict != FAILED:
                         verdict = FAILED
@@ -411,10 +433,15 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump({"agent": "parley", "parley": os.path.abspath(args.parley), "seconds": round(elapsed, 1),
-                       "skipped": {str(k): v for k, v in SKIPPED.items()}, "roles": roles}, f, indent=1)
+                       "skipped": {str(k): v for k, v in SKIPPED.items()}, "errors": RUN_ERRORS,
+                       "roles": roles}, f, indent=1)
         print("results: %s" % args.json)
+    for e in RUN_ERRORS:
+        print("error: " + e)
     if failed:
         print("%d FAILED case(s)" % len(failed))
+        return 1
+    if RUN_ERRORS:
         return 1
     return 0
 
