@@ -367,6 +367,26 @@ async function closeServerShutdown() {
   check(c.code === 1001, `closed with ${c.code} ${c.reason}, expected 1001`);
 }
 
+async function pingBurst() {
+  const p = await open('/echo');
+  for (let i = 0; i < 10; i++) p.ws.ping(`burst ${i}`);
+  for (let i = 0; i < 10; i++) {
+    const pong = (await p.pong()).toString();
+    check(pong === `burst ${i}`, `pong ${i} has the payload '${pong}'`);
+  }
+  await p.done();
+}
+
+async function closeServerAfterBurst() {
+  const p = new Peer('/burst-close');
+  await withTimeout(p.opened, 15000, 'the handshake');
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  const got = p.messages.map((m) => m.data.toString());
+  const want = [...Array(100).keys()].map((i) => `burst ${i}`);
+  check(JSON.stringify(got) === JSON.stringify(want), `${got.length} of the 100 messages before the close`);
+  check(c.code === 1000 && c.reason === 'burst done', `closed with ${c.code} ${c.reason}`);
+}
+
 // Run only when named (the driver runs them on their own).
 const ALONE = [['close-server-shutdown', closeServerShutdown]];
 
@@ -381,6 +401,7 @@ const CASES = [
   ['many-messages', manyMessages],
   ['many-connections', manyConnections],
   ['ping-from-client', pingFromClient],
+  ['ping-burst', pingBurst],
   ['ping-from-server', pingFromServer],
   ['ping-from-server-125', pingFromServer125],
   ['close-client-normal', closeClient(1000, '')],
@@ -392,6 +413,7 @@ const CASES = [
   ['close-server-normal', closeServer(1000, '')],
   ['close-server-reason', closeServer(4002, 'server bye \u2713')],
   ['close-server-reason-123', closeServer(4004, REASON_123)],
+  ['close-server-after-burst', closeServerAfterBurst],
   ['close-server-abrupt', closeServerAbrupt],
   ['close-client-abrupt', closeClientAbrupt],
   ['subprotocol-common', subprotocol(['x-unknown', 'chat.v1'], 'chat.v1')],

@@ -61,6 +61,10 @@ wss.on('connection', (ws, req) => {
     case '/close':
       ws.close(Number(q.get('code') ?? 1000), q.get('reason') ?? '');
       break;
+    case '/burst-close':
+      for (let i = 0; i < 100; i++) ws.send(`burst ${i}`);
+      ws.close(1000, 'burst done');
+      break;
     case '/terminate':
       ws.terminate();
       break;

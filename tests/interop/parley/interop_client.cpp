@@ -524,6 +524,30 @@ void close_simultaneous() {
   expect_server_close(id, 1000, std::string("client"));
 }
 
+void ping_burst() {
+  Peer p;
+  p.open("/echo");
+  p.post([](parley::Connection& c) {
+    for (int i = 0; i < 10; ++i) c.ping("burst " + std::to_string(i));
+  });
+  for (int i = 0; i < 10; ++i) {
+    const std::string pong = p.pong();
+    check(pong == "burst " + std::to_string(i), "pong " + std::to_string(i) + " has the payload '" + pong + "'");
+  }
+  p.done();
+}
+
+void close_server_after_burst() {
+  Peer p;
+  p.open("/burst-close");
+  const auto [got, why] = p.closed();
+  int n = 0;
+  for (; n < 100 && p.message_count() > 0; ++n)
+    check(p.next().data == "burst " + std::to_string(n), "message " + std::to_string(n) + " out of order or changed");
+  check(n == 100, std::to_string(n) + " of the 100 messages before the close");
+  check(got == 1000 && why == "burst done", "closed with " + std::to_string(got) + " '" + why + "'");
+}
+
 // Run alone: the driver stops the server (SIGTERM) once "ready" is printed.
 void close_server_shutdown() {
   Peer p;
@@ -567,6 +591,7 @@ int main(int argc, char** argv) {
   cases.emplace_back("many-messages", many_messages);
   cases.emplace_back("many-connections", many_connections);
   cases.emplace_back("ping-from-client", ping_from_client);
+  cases.emplace_back("ping-burst", ping_burst);
   cases.emplace_back("ping-from-server", ping_from_server);
   cases.emplace_back("ping-from-server-125", ping_from_server_125);
   cases.emplace_back("close-client-normal", close_client(1000, ""));
@@ -586,6 +611,7 @@ int main(int argc, char** argv) {
   cases.emplace_back("close-server-normal", close_server(1000, "", ""));
   cases.emplace_back("close-server-reason", close_server(4002, "server bye \u2713", "server%20bye%20%E2%9C%93"));
   cases.emplace_back("close-server-reason-123", close_server(4004, kReason123, kReason123Query));
+  cases.emplace_back("close-server-after-burst", close_server_after_burst);
   cases.emplace_back("close-server-abrupt", close_server_abrupt);
   cases.emplace_back("close-client-abrupt", close_client_abrupt);
   cases.emplace_back("subprotocol-common", subprotocol({"x-unknown", "chat.v1"}, "chat.v1"));

@@ -96,6 +96,9 @@ int main() {
     } else if (s.route == "/close") {
       const int code = std::stoi(req.query_param("code").value_or("1000"));
       conn.close(parley::CloseCode{static_cast<std::uint16_t>(code)}, req.query_param("reason").value_or(""));
+    } else if (s.route == "/burst-close") {
+      for (int i = 0; i < 100; ++i) conn.send_text("burst " + std::to_string(i));
+      conn.close(parley::CloseCode::normal, "burst done");
     } else if (s.route == "/terminate") {
       conn.terminate();
     } else if (s.route == "/ping") {

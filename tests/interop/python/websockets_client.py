@@ -314,6 +314,26 @@ async def close_server_shutdown():
     check(ws.close_code == 1001, "closed with %r %r, expected 1001" % (ws.close_code, ws.close_reason))
 
 
+async def ping_burst():
+    async with connect("/echo") as ws:
+        waiters = [await ws.ping(b"burst %d" % i) for i in range(10)]
+        # each waiter resolves on the pong with its payload
+        await asyncio.wait_for(asyncio.gather(*waiters), 10)
+
+
+async def close_server_after_burst():
+    async with connect("/burst-close") as ws:
+        got = []
+        try:
+            while True:
+                got.append(await asyncio.wait_for(ws.recv(), 10))
+        except websockets.ConnectionClosed:
+            pass
+        check(got == ["burst %d" % i for i in range(100)], "%d of the 100 messages before the close" % len(got))
+        check((ws.close_code, ws.close_reason) == (1000, "burst done"),
+              "closed with %r %r" % (ws.close_code, ws.close_reason))
+
+
 # Run only when named (the driver runs them on their own).
 ALONE = [("close-server-shutdown", close_server_shutdown)]
 
@@ -327,6 +347,7 @@ CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary"
     ("many-messages", many_messages),
     ("many-connections", many_connections),
     ("ping-from-client", ping_from_client),
+    ("ping-burst", ping_burst),
     ("ping-from-server", ping_from_server),
     ("ping-from-server-125", ping_from_server_125),
     ("close-client-normal", close_client(1000, "")),
@@ -337,6 +358,7 @@ CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary"
     ("close-server-normal", close_server(1000, "")),
     ("close-server-reason", close_server(4002, "server bye \u2713")),
     ("close-server-reason-123", close_server(4004, REASON_123)),
+    ("close-server-after-burst", close_server_after_burst),
     ("close-server-abrupt", close_server_abrupt),
     ("close-client-abrupt", close_client_abrupt),
     ("subprotocol-common", subprotocol(["x-unknown", "chat.v1"], "chat.v1")),

@@ -63,6 +63,10 @@ async def handler(ws, path=None):
                     yield f
             await ws.send(text_fragments())
             await ws.send([FRAG_BINARY[:100], b"", FRAG_BINARY[100:]])
+        elif route == "/burst-close":
+            for i in range(100):
+                await ws.send("burst %d" % i)
+            await ws.close(1000, "burst done")
         elif route == "/close-on-message":
             async for message in ws:
                 await ws.close(1000, "server")
