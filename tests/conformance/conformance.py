@@ -221,9 +221,9 @@ def run_server_role(parley, cases, tmp, verbose, start):
 # ---- role "client": the harness is the server, parley connect --echo per case ----------
 
 
-def serve_control(sock, target, count):
-    """/getCaseCount and /updateReports of the fuzzingserver URL scheme."""
-    ch, _ = sock
+def serve_control(ch, target, count):
+    """/getCaseCount (the count as a text message) and /updateReports (no
+    reports here: just a normal close) of the fuzzingserver URL scheme."""
     if target.startswith("/getCaseCount"):
         ch.send_frame(wire.TEXT, str(count).encode())
     ch.send_close(1000)
@@ -316,7 +316,7 @@ def check_control(parley, listener, port, path, want, count):
         listener.settimeout(10)
         sock, _ = listener.accept()
         ch, target = wire.server_handshake(sock, timeout=10)
-        serve_control((ch, target), target, count)
+        serve_control(ch, target, count)
         out, _ = proc.communicate(timeout=CLOSE_WAIT)
         if want is not None and out.decode().strip() != want:
             print("warning: %s answered, parley connect printed %r" % (path, out))

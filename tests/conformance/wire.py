@@ -12,7 +12,6 @@ deadlocks on full socket buffers).
 import base64
 import hashlib
 import os
-import queue
 import socket
 import struct
 import threading
