@@ -329,13 +329,13 @@ async function pingFromServer125() {
   await p.done();
 }
 
-async function closeAfterBurst() {
+const closeAfterBurst = (count, size) => async () => {
   const rid = newId('burst');
   const p = await open('/echo?id=' + rid);
-  const sent = [...Array(100).keys()].map((i) => `burst ${i}`);
+  const sent = [...Array(count).keys()].map((i) => `burst ${i} ${textOf(size)}`);
   sent.forEach((m) => p.ws.send(m));
   p.ws.close(1000, 'done');
-  const c = await withTimeout(p.closed, 10000, 'the close');
+  const c = await withTimeout(p.closed, 30000, 'the close');
   const got = p.messages.map((m) => m.data.toString());
   check(c.code === 1000, `the server answered the close with ${c.code}`);
   const rec = await expectServerClose(rid, 1000, 'done');
@@ -343,7 +343,7 @@ async function closeAfterBurst() {
   // may stop echoing once it has the close: websockets does).
   check(JSON.stringify(got) === JSON.stringify(sent.slice(0, rec.echoed)),
     `${got.length} echoes arrived, the server sent ${rec.echoed}`);
-}
+};
 
 async function closeSimultaneous() {
   // The server closes on receipt of the message; the client closes right
@@ -407,7 +407,8 @@ const CASES = [
   ['close-client-normal', closeClient(1000, '')],
   ['close-client-reason', closeClient(4001, 'client bye \u2713')],
   ['close-client-reason-123', closeClient(4003, REASON_123)],
-  ['close-after-burst', closeAfterBurst],
+  ['close-after-burst', closeAfterBurst(100, 0)],
+  ['close-after-large', closeAfterBurst(4, 4 << 20)],
   ['close-simultaneous', closeSimultaneous],
   ['close-client-no-status', noStatusClose],
   ['close-server-normal', closeServer(1000, '')],

@@ -487,26 +487,28 @@ void ping_from_server_125() {
   p.done();
 }
 
-void close_after_burst() {
-  const std::string id = new_id("burst");
-  Peer p;
-  p.open("/echo?id=" + id);
-  std::vector<std::string> sent;
-  for (int i = 0; i < 100; ++i) sent.push_back("burst " + std::to_string(i));
-  p.post([sent](parley::Connection& c) {
-    for (const auto& m : sent) c.send_text(m);
-    c.close(parley::CloseCode::normal, "done");
-  });
-  const auto [got, why] = p.closed();
-  check(got == 1000, "the server answered the close with " + std::to_string(got));
-  const int echoed = expect_server_close(id, 1000, "done");
-  // Every echo the server sent before its close frame must arrive (a server
-  // may stop echoing once it has the close: websockets does).
-  std::size_t n = 0;
-  for (; n < sent.size() && p.message_count() > 0; ++n)
-    check(p.next().data == sent[n], "echo " + std::to_string(n) + " out of order or changed");
-  check(static_cast<int>(n) == echoed,
-        std::to_string(n) + " echoes arrived, the server sent " + std::to_string(echoed));
+std::function<void()> close_after_burst(int count, std::size_t size) {
+  return [count, size] {
+    const std::string id = new_id("burst");
+    Peer p;
+    p.open("/echo?id=" + id);
+    std::vector<std::string> sent;
+    for (int i = 0; i < count; ++i) sent.push_back("burst " + std::to_string(i) + " " + text_of(size));
+    p.post([sent](parley::Connection& c) {
+      for (const auto& m : sent) c.send_text(m);
+      c.close(parley::CloseCode::normal, "done");
+    });
+    const auto [got, why] = p.closed();
+    check(got == 1000, "the server answered the close with " + std::to_string(got));
+    const int echoed = expect_server_close(id, 1000, "done");
+    // Every echo the server sent before its close frame must arrive (a server
+    // may stop echoing once it has the close: websockets does).
+    std::size_t n = 0;
+    for (; n < sent.size() && p.message_count() > 0; ++n)
+      check(p.next().data == sent[n], "echo " + std::to_string(n) + " out of order or changed");
+    check(static_cast<int>(n) == echoed,
+          std::to_string(n) + " echoes arrived, the server sent " + std::to_string(echoed));
+  };
 }
 
 void close_simultaneous() {
@@ -597,7 +599,8 @@ int main(int argc, char** argv) {
   cases.emplace_back("close-client-normal", close_client(1000, ""));
   cases.emplace_back("close-client-reason", close_client(4001, "client bye \u2713"));
   cases.emplace_back("close-client-reason-123", close_client(4003, kReason123));
-  cases.emplace_back("close-after-burst", close_after_burst);
+  cases.emplace_back("close-after-burst", close_after_burst(100, 0));
+  cases.emplace_back("close-after-large", close_after_burst(4, 4u << 20));
   cases.emplace_back("close-simultaneous", close_simultaneous);
   cases.emplace_back("close-client-no-status", [] {
     const std::string id = new_id("no-status");

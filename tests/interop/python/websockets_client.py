@@ -54,7 +54,7 @@ def new_id(case):
 
 def connect(path, **kw):
     kw.setdefault("max_size", None)
-    return websockets.connect(BASE + path, ping_interval=None, open_timeout=10, close_timeout=5, **kw)
+    return websockets.connect(BASE + path, ping_interval=None, open_timeout=10, close_timeout=10, **kw)
 
 
 async def report(rid):
@@ -268,28 +268,30 @@ async def ping_from_server_125():
         check(got == "pong:" + PING_125, "server reported %r" % got)
 
 
-async def close_after_burst():
-    rid = new_id("burst")
-    ws = await connect("/echo?id=" + rid)
-    got = []
+def close_after_burst(count, size):
+    async def run():
+        rid = new_id("burst")
+        ws = await connect("/echo?id=" + rid)
+        got = []
 
-    async def read():
-        try:
-            async for m in ws:
-                got.append(m)
-        except websockets.ConnectionClosed:
-            pass
-    reader = asyncio.create_task(read())
-    sent = ["burst %d" % i for i in range(100)]
-    for m in sent:
-        await ws.send(m)
-    await ws.close(1000, "done")
-    await asyncio.wait_for(reader, 10)
-    check(ws.close_code == 1000, "the server answered the close with %r" % ws.close_code)
-    rec = await expect_server_close(rid, 1000, "done")
-    # Every echo the server sent before its close frame must arrive (a server
-    # may stop echoing once it has the close: websockets does).
-    check(got == sent[:rec["echoed"]], "%d echoes arrived, the server sent %d" % (len(got), rec["echoed"]))
+        async def read():
+            try:
+                async for m in ws:
+                    got.append(m)
+            except websockets.ConnectionClosed:
+                pass
+        reader = asyncio.create_task(read())
+        sent = ["burst %d %s" % (i, text_of(size)) for i in range(count)]
+        for m in sent:
+            await ws.send(m)
+        await ws.close(1000, "done")
+        await asyncio.wait_for(reader, 30)
+        check(ws.close_code == 1000, "the server answered the close with %r" % ws.close_code)
+        rec = await expect_server_close(rid, 1000, "done")
+        # Every echo the server sent before its close frame must arrive (a server
+        # may stop echoing once it has the close: websockets does).
+        check(got == sent[:rec["echoed"]], "%d echoes arrived, the server sent %d" % (len(got), rec["echoed"]))
+    return run
 
 
 async def close_simultaneous():
@@ -353,7 +355,8 @@ CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary"
     ("close-client-normal", close_client(1000, "")),
     ("close-client-reason", close_client(4001, "client bye \u2713")),
     ("close-client-reason-123", close_client(4003, REASON_123)),
-    ("close-after-burst", close_after_burst),
+    ("close-after-burst", close_after_burst(100, 0)),
+    ("close-after-large", close_after_burst(4, 4 << 20)),
     ("close-simultaneous", close_simultaneous),
     ("close-server-normal", close_server(1000, "")),
     ("close-server-reason", close_server(4002, "server bye \u2713")),
