@@ -226,6 +226,9 @@ void Connection::terminate() {
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "terminated");
   }
+  // At once, as documented: no FIN and wait for the peer's EOF (teardown's
+  // graceful path), which kept the socket for up to close_timeout.
+  if (socket_) socket_->close();
   teardown();
 }
 
