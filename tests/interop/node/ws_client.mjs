@@ -250,6 +250,14 @@ async function closeServerAbrupt() {
   check(c.code === 1006, `closed with ${c.code}, expected 1006`);
 }
 
+async function closeServerAbruptOpen() {
+  const p = await open('/terminate-on-message');
+  p.ws.send('drop me');
+  const c = await withTimeout(p.closed, 10000, 'the close');
+  check(c.code === 1006, `closed with ${c.code}, expected 1006`);
+  check(p.messages.length === 0, 'got a message');
+}
+
 async function closeClientAbrupt() {
   const rid = newId('abrupt');
   const p = await open('/echo?id=' + rid);
@@ -416,6 +424,7 @@ const CASES = [
   ['close-server-reason-123', closeServer(4004, REASON_123)],
   ['close-server-after-burst', closeServerAfterBurst],
   ['close-server-abrupt', closeServerAbrupt],
+  ['close-server-abrupt-open', closeServerAbruptOpen],
   ['close-client-abrupt', closeClientAbrupt],
   ['subprotocol-common', subprotocol(['x-unknown', 'chat.v1'], 'chat.v1')],
   ['subprotocol-none-common', subprotocolNoneCommon],

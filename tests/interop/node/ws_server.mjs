@@ -50,6 +50,7 @@ wss.on('connection', (ws, req) => {
   });
   ws.on('error', (e) => process.stderr.write(`ws_server: ${req.url}: ${e.message}\n`));
   if (url.pathname === '/close-on-message') ws.once('message', () => ws.close(1000, 'server'));
+  else if (url.pathname === '/terminate-on-message') ws.once('message', () => ws.terminate());
   else {
     ws.on('message', (data, isBinary) => {
       // Echoes sent while open precede our close frame; later ones are dropped.

@@ -395,6 +395,15 @@ void close_server_abrupt() {
   check(got == 1006, "closed with " + std::to_string(got) + ", expected 1006");
 }
 
+void close_server_abrupt_open() {
+  Peer p;
+  p.open("/terminate-on-message");
+  p.send_text("drop me");
+  const auto [got, why] = p.closed();
+  check(got == 1006, "closed with " + std::to_string(got) + ", expected 1006");
+  check(p.message_count() == 0, "got a message");
+}
+
 void close_client_abrupt() {
   const std::string id = new_id("abrupt");
   Peer p;
@@ -616,6 +625,7 @@ int main(int argc, char** argv) {
   cases.emplace_back("close-server-reason-123", close_server(4004, kReason123, kReason123Query));
   cases.emplace_back("close-server-after-burst", close_server_after_burst);
   cases.emplace_back("close-server-abrupt", close_server_abrupt);
+  cases.emplace_back("close-server-abrupt-open", close_server_abrupt_open);
   cases.emplace_back("close-client-abrupt", close_client_abrupt);
   cases.emplace_back("subprotocol-common", subprotocol({"x-unknown", "chat.v1"}, "chat.v1"));
   cases.emplace_back("subprotocol-none-common", subprotocol({"x-unknown"}, ""));

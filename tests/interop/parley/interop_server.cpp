@@ -120,6 +120,8 @@ int main() {
   server.on_text([](parley::Connection& conn, std::string_view text) {
     if (conn.metadata_as<Session>().route == "/close-on-message")
       conn.close(parley::CloseCode::normal, "server");
+    else if (conn.metadata_as<Session>().route == "/terminate-on-message")
+      conn.terminate();
     else
       echoed(conn, conn.send_text(text));
   });

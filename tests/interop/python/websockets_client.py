@@ -188,6 +188,17 @@ async def close_server_abrupt():
         check(ws.close_code == 1006, "close code %r, expected 1006" % ws.close_code)
 
 
+async def close_server_abrupt_open():
+    async with connect("/terminate-on-message") as ws:
+        await ws.send("drop me")
+        try:
+            got = await asyncio.wait_for(ws.recv(), 10)
+            raise Failure("got a message: %r" % got)
+        except websockets.ConnectionClosedError:
+            pass
+        check(ws.close_code == 1006, "close code %r, expected 1006" % ws.close_code)
+
+
 async def close_client_abrupt():
     rid = new_id("abrupt")
     ws = await connect("/echo?id=" + rid)
@@ -363,6 +374,7 @@ CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary"
     ("close-server-reason-123", close_server(4004, REASON_123)),
     ("close-server-after-burst", close_server_after_burst),
     ("close-server-abrupt", close_server_abrupt),
+    ("close-server-abrupt-open", close_server_abrupt_open),
     ("close-client-abrupt", close_client_abrupt),
     ("subprotocol-common", subprotocol(["x-unknown", "chat.v1"], "chat.v1")),
     ("subprotocol-none-common", subprotocol(["x-unknown"], None)),

@@ -67,6 +67,9 @@ async def handler(ws, path=None):
             for i in range(100):
                 await ws.send("burst %d" % i)
             await ws.close(1000, "burst done")
+        elif route == "/terminate-on-message":
+            await ws.recv()
+            ws.transport.abort()
         elif route == "/close-on-message":
             async for message in ws:
                 await ws.close(1000, "server")
