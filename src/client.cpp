@@ -45,6 +45,7 @@ Settings settings_from(const ClientOptions& o) {
   s.connect_timeout = o.connect_timeout;
   s.max_redirects = o.max_redirects;
   s.reconnect = o.reconnect;
+  s.deflate = o.deflate;
   return s;
 }
 
@@ -59,6 +60,9 @@ Error validate(const ClientOptions& o) {
   }
   if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
   if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
+  if (o.deflate.enabled) {
+    if (Error e = o.deflate.validate()) return e;
+  }
   const ReconnectOptions& rc = o.reconnect;
   if (rc.enabled && (rc.initial_delay.count() < 0 || rc.max_delay < rc.initial_delay || rc.multiplier < 1.0 ||
                      rc.jitter < 0.0 || rc.jitter > 1.0)) {
@@ -97,6 +101,34 @@ Result<protocol::Uri> resolve_location(const protocol::Uri& current, std::string
   }
   if (uri->secure()) return Error(HandshakeError::bad_uri, "redirect to wss:// needs TLS, which this build lacks");
   return uri;
+}
+
+// Decodes a chunked body (RFC 7230 §4.1) from the start of `raw` into
+// `out`, which receives every chunk (the last one possibly partial): true
+// once the last chunk (size 0) arrived, or on a malformed chunk (then `out`
+// keeps what was decoded). Chunk extensions and trailers are ignored.
+bool decode_chunked(std::string_view raw, std::string& out) {
+  out.clear();
+  for (;;) {
+    const std::size_t eol = raw.find("\r\n");
+    if (eol == std::string_view::npos) return false;
+    std::size_t size = 0;
+    std::size_t i = 0;
+    for (; i < eol && size <= raw.size(); ++i) {
+      const char ch = raw[i];
+      const int digit = (ch >= '0' && ch <= '9')   ? ch - '0'
+                        : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10
+                        : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
+                                                   : -1;
+      if (digit < 0) break;
+      size = size * 16 + static_cast<std::size_t>(digit);
+    }
+    if (i == 0 || size == 0) return true;  // malformed, or the last chunk
+    raw.remove_prefix(eol + 2);
+    out.append(raw.substr(0, size));
+    if (raw.size() < size + 2) return false;
+    raw.remove_prefix(size + 2);
+  }
 }
 
 std::chrono::milliseconds backoff(const ReconnectOptions& rc, unsigned attempt) {
@@ -165,7 +197,9 @@ void Connection::response_data(std::span<std::uint8_t> data) {
       // A refusal: keep its body (bounded) for the application.
       response_ = std::make_unique<Response>(std::move(head));
       p.body_expected = hub_.settings().http_limits.max_head_size;
-      if (auto length = response_->headers.get("Content-Length")) {
+      if (response_->headers.has_token("Transfer-Encoding", "chunked")) {
+        p.is_chunked = true;  // ends with its last chunk (the connection may stay open)
+      } else if (auto length = response_->headers.get("Content-Length")) {
         std::size_t n = 0;
         for (char ch : *length) n = (ch >= '0' && ch <= '9' && n < p.body_expected) ? n * 10 + static_cast<std::size_t>(ch - '0') : n;
         p.body_expected = std::min(n, p.body_expected);
@@ -174,6 +208,11 @@ void Connection::response_data(std::span<std::uint8_t> data) {
     }
   }
   if (reading_body_) {
+    if (p.is_chunked) {
+      p.chunked.append(bytes.substr(0, p.body_expected - p.chunked.size()));
+      if (decode_chunked(p.chunked, response_->body) || p.chunked.size() >= p.body_expected) finish_refusal();
+      return;
+    }
     response_->body.append(bytes.substr(0, p.body_expected - response_->body.size()));
     if (response_->body.size() >= p.body_expected) finish_refusal();
     return;
@@ -182,6 +221,12 @@ void Connection::response_data(std::span<std::uint8_t> data) {
   auto ok = protocol::validate_response(head, p.key, p.offered_subprotocols, p.offered_extensions);
   response_ = std::make_unique<Response>(std::move(head));
   if (!ok) return fail_handshake(ok.error());
+  for (const Extension& e : ok->extensions) {
+    // validate_response admitted only offered extensions: permessage-deflate.
+    auto params = protocol::accept_deflate_response(e, hub_.settings().deflate);
+    if (!params) return fail_handshake(params.error());
+    engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*params, hub_.settings().deflate, false));
+  }
   subprotocol_ = std::move(ok->subprotocol);
   extensions_ = std::move(ok->extensions);
   std::string early(bytes);
@@ -336,6 +381,7 @@ Result<ConnectionHandle> Client::connect(std::string_view uri_text) {
   hs.subprotocols = st.options.subprotocols;
   hs.cookie = st.options.cookie;
   hs.headers = st.options.headers;
+  if (st.options.deflate.enabled) hs.extensions.push_back(protocol::make_deflate_offer(st.options.deflate));
   // Options that make_request would refuse are refused here, synchronously.
   if (auto check = protocol::make_request(hs); !check) return fail(check.error());
 
@@ -458,6 +504,14 @@ namespace {
 
 // Runs `send` on the connection's loop and waits for its outcome.
 Error blocking_send(detail::BlockingState& st, std::function<SendResult(Connection&)> send) {
+  {
+    std::lock_guard l(st.mutex);
+    if (st.phase != detail::BlockingState::Phase::open) {
+      Error e(UsageError::not_open);
+      if (st.timeouts.fatal) throw Exception(e);
+      return e;
+    }
+  }
   auto done = std::make_shared<std::promise<Error>>();
   auto outcome = done->get_future();
   const bool posted = st.handle.post([done, send = std::move(send)](Connection& c) {
@@ -470,8 +524,15 @@ Error blocking_send(detail::BlockingState& st, std::function<SendResult(Connecti
     done->set_value(r.status == SendStatus::dropped ? r.error : Error{});
   });
   Error e = Error(UsageError::not_open);
-  // A connection that is gone never runs the post: bounded wait.
-  if (posted && outcome.wait_for(std::chrono::seconds(10)) == std::future_status::ready) e = outcome.get();
+  // A connection that is gone (closed meanwhile) drops the post, and with it
+  // the promise: the future then holds broken_promise. The wait is bounded.
+  if (posted && outcome.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
+    try {
+      e = outcome.get();
+    } catch (const std::future_error&) {
+      e = Error(UsageError::not_open);
+    }
+  }
   if (e && st.timeouts.fatal) throw Exception(e);
   return e;
 }

@@ -346,6 +346,8 @@ void Connection::sweep(net::Clock::time_point now) {
     case ConnectionState::handshake:
       // (A client still connecting is bounded by its connect timeout.)
       if (socket_ && s.handshake_timeout.count() > 0 && now - started_ >= s.handshake_timeout) {
+        // (Client) a refusal whose body never ended is still a refusal.
+        if (reading_body_) return finish_refusal();
         const std::string limit = std::to_string(s.handshake_timeout.count()) + " ms";
         Error e(HandshakeError::timeout, role() == Role::client ? "no answer to the opening handshake within " + limit
                                                                  : "opening handshake not completed within " + limit);
@@ -433,6 +435,10 @@ void Connection::handle_request() {
     }
   }
   p.key = valid->key;
+  if (auto agreed = protocol::negotiate_deflate(valid->extensions, s.deflate)) {
+    extensions_.push_back(std::move(agreed->response));
+    p.deflate = agreed->params;
+  }
   if (cb.select_subprotocol) {
     subprotocol_ = cb.select_subprotocol(valid->subprotocols);
   } else {
@@ -465,6 +471,7 @@ void Connection::finish_handshake(HandshakeReply reply) {
   Response r = protocol::make_accept_response(p.key, subprotocol_, extensions_);
   for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);
   socket_->write(r.serialize());
+  if (p.deflate) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*p.deflate, hub_.settings().deflate, true));
   std::string early = std::move(p.early);
   pending_.reset();
   state_ = ConnectionState::open;

@@ -81,7 +81,8 @@ void Hub::shutdown() {
   for (auto& [id, c] : connections_) {
     switch (c->state()) {
       case ConnectionState::open:
-        (void)c->close(CloseCode::going_away, "server shutting down");
+        (void)c->close(CloseCode::going_away,
+                       settings().engine.role == Role::client ? "client shutting down" : "server shutting down");
         break;
       case ConnectionState::handshake:
         c->teardown();

@@ -59,6 +59,7 @@ struct Settings {
   std::vector<std::string> subprotocols;
   bool fatal = false;
   bool nodelay = true;
+  protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
   // client side
   net::Millis connect_timeout{10000};
   unsigned max_redirects = 5;
@@ -81,6 +82,9 @@ struct Connection::Pending {
   std::vector<Extension> offered_extensions;      // (client)
   net::ConnectHandle connecting;                  // (client) the TCP connect in progress
   std::size_t body_expected = 0;                  // (client) bytes of a refusal's body to read
+  std::optional<protocol::DeflateParams> deflate; // (server) permessage-deflate agreed with the client
+  std::string chunked;                            // (client) a refusal's chunked body as received, when chunked
+  bool is_chunked = false;                        // (client) the refusal's body is chunked
 };
 
 }  // namespace parley

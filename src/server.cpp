@@ -41,6 +41,7 @@ Settings settings_from(const ServerOptions& o) {
   s.allowed_origins = o.allowed_origins;
   s.subprotocols = o.subprotocols;
   s.fatal = o.fatal;
+  s.deflate = o.deflate;
   return s;
 }
 
@@ -59,6 +60,9 @@ Error validate(const ServerOptions& o) {
     return invalid("http_limits must be positive");
   }
   if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
+  if (o.deflate.enabled) {
+    if (Error e = o.deflate.validate()) return e;
+  }
   return {};
 }
 

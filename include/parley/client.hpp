@@ -16,6 +16,7 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/protocol/headers.hpp"
+#include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
 
 namespace parley {
@@ -92,6 +93,10 @@ struct ClientOptions {
   std::size_t max_buffered_amount = 16u << 20;
   /// What a send does past the limit. Default drop (refuse).
   BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
+  /// permessage-deflate (RFC 7692): off unless `deflate.enabled`; its
+  /// window, context-takeover, level, memLevel and `compression_threshold`
+  /// (bytes) settings are documented in `protocol::DeflateOptions`.
+  protocol::DeflateOptions deflate;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
   /// `fatal`), from start(), connect() and dropped sends. Default false.
   bool fatal = false;

@@ -9,6 +9,7 @@
 #include "parley/net/endpoint.hpp"
 #include "parley/net/loop.hpp"
 #include "parley/net/tcp.hpp"
+#include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/frame.hpp"
 #include "parley/protocol/handshake.hpp"

@@ -15,6 +15,7 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
+#include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
 
 namespace parley {
@@ -88,6 +89,10 @@ struct ServerOptions {
   /// chosen, unless `on_select_subprotocol` decides. Default empty (none).
   std::vector<std::string> subprotocols;
 
+  /// permessage-deflate (RFC 7692): off unless `deflate.enabled`; its
+  /// window, context-takeover, level, memLevel and `compression_threshold`
+  /// (bytes) settings are documented in `protocol::DeflateOptions`.
+  protocol::DeflateOptions deflate;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
   /// `fatal`): from start()/run(), and from sends of its connections that
   /// are dropped. Default false.

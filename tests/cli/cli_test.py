@@ -268,7 +268,7 @@ class CliTest(unittest.TestCase):
         # No flag for a feature that does not exist yet.
         for cmd in ("serve", "connect", "bench"):
             _, out, _ = run(cmd, "--help")
-            for flag in (b"--tls", b"--deflate", b"--insecure", b"--ca"):
+            for flag in (b"--tls", b"--insecure", b"--ca"):
                 self.assertNotIn(flag, out)
 
     def test_unknown_flag(self):
@@ -489,6 +489,22 @@ class CliTest(unittest.TestCase):
             self.assertGreater(r["latency_us"][q], 0)
         self.assertLessEqual(r["latency_us"]["p50"], r["latency_us"]["p99"])
         self.assertLessEqual(r["latency_us"]["p99"], r["latency_us"]["max"])
+
+    def test_deflate_both_ways(self):
+        s = self.serve("--echo", "--deflate", "--quiet")
+        big = "x" * 5000
+        rc, out, err = run("connect", "--deflate", s.url + "/", "-x", big, "-x", "small")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode(), big + "\nsmall\n")
+        self.assertIn("(extension permessage-deflate", err)
+        # without --deflate on one side: no compression, still works
+        rc, out, err = run("connect", s.url + "/", "-x", big)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("extension", err)
+        rc, out, err = run("bench", s.url + "/", "--deflate", "-c", "4", "-p", "2", "-s", "1K", "-n", "400", "--json",
+                           timeout=60)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["errors"], 0)
 
     def test_bench_text_summary_binary(self):
         s = self.serve("--echo", "--quiet")

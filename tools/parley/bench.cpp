@@ -119,7 +119,8 @@ class BenchApp {
     o.max_message_size = std::max<std::uint64_t>(s_.size, 64ull << 20);
     const std::uint64_t window = static_cast<std::uint64_t>(s_.pipeline) * (s_.size + 14) * 2;
     o.max_buffered_amount = static_cast<std::size_t>(std::max<std::uint64_t>(window, 16u << 20));
-    // (--deflate sets the client's permessage-deflate offer here.)
+    o.deflate.enabled = s_.deflate;
+    o.deflate.compression_threshold = 0;  // a benchmark of compression compresses every message
 
     block_stop_signals();  // SIGINT/SIGTERM end the run early (sigtimedwait below)
     sigset_t signals;

@@ -2,10 +2,10 @@
 // these structs from the command line (CLI11); each command lives in its own
 // file and knows nothing of argument parsing.
 //
-// TLS (`--tls-cert/--tls-key`, `--insecure`, `--ca`) and permessage-deflate
-// (`--deflate`) are not in the library yet: when they land they become
-// fields here (a `TlsSettings` beside the limits, a `bool deflate`), flags in
-// main.cpp, and one place each in make_server_options() / make_client_options().
+// TLS (`--tls-cert/--tls-key`, `--insecure`, `--ca`) is not in the library
+// yet: when it lands it becomes fields here (a `TlsSettings` beside the
+// limits), flags in main.cpp, and one place each where the library's options
+// are built.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,7 @@ struct ServeSettings {
   std::uint64_t max_message_size = 64ull << 20;
   double idle_timeout = 0;     ///< seconds, 0 = never
   double ping_interval = 20;   ///< seconds, 0 = never
+  bool deflate = false;  ///< accept permessage-deflate
   bool quiet = false;
   bool verbose = false;
 };
@@ -50,6 +51,7 @@ struct ConnectSettings {
   bool echo = false;
   bool binary = false;
   bool raw = false;
+  bool deflate = false;  ///< offer permessage-deflate
   bool quiet = false;
 };
 
@@ -66,6 +68,7 @@ struct BenchSettings {
   double connect_timeout = 10;  ///< seconds
   std::vector<std::string> headers;
   std::vector<std::string> subprotocols;
+  bool deflate = false;  ///< offer permessage-deflate
   bool json = false;
 };
 

@@ -68,7 +68,8 @@ class ConnectApp {
     o.handshake_timeout = seconds_to_ms(s_.connect_timeout);
     o.ping_interval = seconds_to_ms(s_.ping_interval);
     o.max_message_size = s_.max_message_size;
-    // (TLS: --insecure / --ca, and --deflate, set their options here.)
+    o.deflate.enabled = s_.deflate;
+    // (TLS: --insecure / --ca set their options here.)
 
     const sigset_t signals = block_stop_signals();
     signal_fd_ = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -106,6 +107,7 @@ class ConnectApp {
     client_->on_open([this](Connection& c) {
       std::string extra;
       if (!c.subprotocol().empty()) extra = " (subprotocol " + c.subprotocol() + ")";
+      for (const auto& e : c.extensions()) extra += " (extension " + e.to_string() + ")";
       status("connected to ", s_.url + extra);
       std::lock_guard lock(mutex_);
       phase_ = Phase::open;

@@ -71,6 +71,8 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
                   "ping a connection silent for this many seconds; 0 = never (default: 20)")
       ->check(number_above_zero(true))
       ->type_name("SECONDS");
+  cmd->add_flag("--deflate", s.deflate,
+                "accept permessage-deflate (RFC 7692) from clients that offer it; messages of 256 bytes or more are compressed");
   auto* q = cmd->add_flag("-q,--quiet", s.quiet, "no log line per connection (the listening line and errors remain)");
   auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message received and sent, and every ping and pong received");
   q->excludes(v);
@@ -122,6 +124,7 @@ void add_connect(CLI::App& app, ConnectSettings& s) {
                             "64 KiB from a pipe) is one message; --execute messages are sent as binary");
   echo->excludes(bin);
   cmd->add_flag("--raw", s.raw, "print binary messages as raw bytes (no newline added) instead of hex");
+  cmd->add_flag("--deflate", s.deflate, "offer permessage-deflate (RFC 7692); used when the server accepts it");
   cmd->add_flag("-q,--quiet", s.quiet, "no status lines on stderr (errors remain)");
 }
 
@@ -164,6 +167,7 @@ void add_bench(CLI::App& app, BenchSettings& s) {
       ->type_name("SECONDS");
   cmd->add_option("-H,--header", s.headers, "an extra request header \"Name: value\" (repeatable)")->type_name("HEADER");
   cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable)")->type_name("NAME");
+  cmd->add_flag("--deflate", s.deflate, "offer permessage-deflate (RFC 7692): every message is compressed when the server accepts");
   cmd->add_flag("--json", s.json, "print the summary as one JSON object on stdout (progress line off)");
 }
 

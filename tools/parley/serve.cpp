@@ -85,8 +85,8 @@ class ServeApp {
     o.ping_interval = seconds_to_ms(s.ping_interval);
     o.allowed_origins = s.origins;
     o.subprotocols = s.subprotocols;
-    // (TLS certificates and permessage-deflate options go here once the
-    // library has them.)
+    o.deflate.enabled = s.deflate;
+    // (TLS certificates go here once the library has them.)
     return o;
   }
 
