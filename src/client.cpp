@@ -155,7 +155,7 @@ void Connection::begin_attempt() {
   last_close_ = CloseCode::abnormal;
   socket_.reset();
   response_.reset();
-  started_ = last_receive_ = hub_.loop().now();
+  started_ = last_receive_ = last_message_ = hub_.loop().now();
   pending_ = std::make_unique<Pending>(protocol::HeadParser::Kind::response, hub_.settings().http_limits);
   auto made = protocol::make_request(*client_);
   if (!made) {
@@ -234,7 +234,7 @@ void Connection::response_data(std::span<std::uint8_t> data) {
   state_ = ConnectionState::open;
   attempts_ = 0;
   redirects_ = 0;
-  last_receive_ = hub_.loop().now();
+  last_receive_ = last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
   if (cb.open) cb.open(*this);
   if (state_ == ConnectionState::open && !early.empty()) {

@@ -94,7 +94,7 @@ void detail::ConnectionDeleter::operator()(Connection* c) const noexcept { delet
 
 Connection::Connection(detail::Hub& hub, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket)
     : hub_(hub), engine_(hub.settings().engine, *this), id_(id) {
-  started_ = last_receive_ = hub_.loop().now();
+  started_ = last_receive_ = last_message_ = hub_.loop().now();
   pending_ = std::make_unique<Pending>(role() == Role::server ? protocol::HeadParser::Kind::request
                                                               : protocol::HeadParser::Kind::response,
                                        hub_.settings().http_limits);
@@ -201,7 +201,13 @@ Error Connection::close(CloseCode code, std::string_view reason) {
   user_closed_ = true;
   switch (state_) {
     case ConnectionState::handshake:
-      teardown();
+      if (role() == Role::client) {
+        // The application is waiting for on_open or on_error: it gets the latter.
+        fail_handshake(Error(std::make_error_code(std::errc::operation_canceled),
+                             "closed by the application before the handshake completed"));
+      } else {
+        teardown();
+      }
       return {};
     case ConnectionState::open:
       break;
@@ -226,15 +232,23 @@ void Connection::terminate() {
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "terminated");
   }
-  // At once, as documented: no FIN and wait for the peer's EOF (teardown's
-  // graceful path), which kept the socket for up to close_timeout.
-  if (socket_) socket_->close();
-  teardown();
+  state_ = ConnectionState::closed;
+  pending_.reset();
+  if (!socket_ || !socket_->is_open()) return finished();
+  // At once, without a close handshake or waiting for the peer: what is
+  // already queued (e.g. the 101 of a connection terminated in on_open)
+  // goes out with this iteration's flush, and the socket closes in the next
+  // iteration. Input meanwhile is ignored.
+  draining_ = true;
+  hub_.loop().add_timer(net::Millis{0}, [hub = &hub_, id = id_] {
+    if (Connection* c = hub->find(id)) c->finished();
+  });
 }
 
 // -- events from the engine --
 
 void Connection::on_message(Opcode type, std::string_view payload) {
+  last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
   if (type == Opcode::text) {
     if (cb.text) cb.text(*this, payload);
@@ -244,6 +258,7 @@ void Connection::on_message(Opcode type, std::string_view payload) {
 }
 
 bool Connection::on_ping(std::string_view payload) {
+  last_message_ = hub_.loop().now();  // the peer's own keep-alive counts as activity
   const auto& cb = hub_.callbacks();
   return cb.ping ? cb.ping(*this, payload) : true;
 }
@@ -361,7 +376,7 @@ void Connection::sweep(net::Clock::time_point now) {
       if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - ping_sent_ >= s.pong_timeout) {
         report_close(CloseCode::abnormal, "keep-alive ping unanswered");
         finished();
-      } else if (s.idle_timeout.count() > 0 && now - last_receive_ >= s.idle_timeout) {
+      } else if (s.idle_timeout.count() > 0 && now - last_message_ >= s.idle_timeout) {
         (void)close(CloseCode::going_away, "idle timeout");
       } else if (!ping_outstanding_ && s.ping_interval.count() > 0 && now - last_receive_ >= s.ping_interval) {
         if (engine_.ping() == Error{}) {
@@ -475,7 +490,7 @@ void Connection::finish_handshake(HandshakeReply reply) {
   std::string early = std::move(p.early);
   pending_.reset();
   state_ = ConnectionState::open;
-  last_receive_ = hub_.loop().now();
+  last_receive_ = last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
   if (cb.open) cb.open(*this);
   if (state_ == ConnectionState::open && !early.empty()) {

@@ -292,7 +292,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   unsigned redirects_ = 0;                             // (client) redirects followed for this attempt
   CloseCode last_close_ = CloseCode::abnormal;
   net::Clock::time_point started_{};
-  net::Clock::time_point last_receive_{};
+  net::Clock::time_point last_receive_{};  // any bytes: proves the peer alive (keep-alive)
+  net::Clock::time_point last_message_{};  // a message or ping from the peer: activity (idle timeout)
   net::Clock::time_point ping_sent_{};
   ConnectionState state_ = ConnectionState::handshake;
   bool ping_outstanding_ = false;

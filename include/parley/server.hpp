@@ -55,8 +55,9 @@ struct ServerOptions {
   /// A client must complete its upgrade request within this time or be
   /// dropped (slowloris). Default 10000 ms.
   Millis handshake_timeout{10000};
-  /// A connection that receives nothing for this long is closed with 1001
-  /// (going away). 0 = never. Default 0.
+  /// A connection that receives no message (and no ping) for this long is
+  /// closed with 1001 (going away); pongs answering the server's own
+  /// keep-alive pings do not count. 0 = never. Default 0.
   Millis idle_timeout{0};
   /// Keep-alive (the seed's `silence_max`): a connection silent for this
   /// long is pinged; 0 = no pings. Default 20000 ms (as Python websockets).

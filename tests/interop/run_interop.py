@@ -40,14 +40,7 @@ START_TIMEOUT = 15  # seconds: a server must print its port within this
 # being fixed. Remove an entry once its bug is fixed.
 # direction: "to-parley" = the peer's client against parley's server,
 #            "from-parley" = parley's client against the peer's server.
-TERMINATE_IN_ON_OPEN = (
-    "Connection::terminate() called in on_open closes the socket at once and discards the buffered "
-    "101 response: the peer sees its handshake fail (no HTTP response) instead of an open connection "
-    "dropped (1006)")
-KNOWN_FAILURES = {
-    ("node", "to-parley", "close-server-abrupt"): TERMINATE_IN_ON_OPEN,
-    ("python", "to-parley", "close-server-abrupt"): TERMINATE_IN_ON_OPEN,
-}
+KNOWN_FAILURES = {}
 
 PEERS = {
     "node": {
