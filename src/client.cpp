@@ -165,7 +165,7 @@ void Connection::begin_attempt() {
   pending_->key = std::move(made->key);
   pending_->offered_subprotocols = client_->subprotocols;
   pending_->offered_extensions = client_->extensions;
-  request_ = std::move(made->request);
+  request_ = std::make_unique<Request>(std::move(made->request));
   pending_->connecting = net::connect(
       hub_.loop(), client_->uri.host(), client_->uri.port(), hub_.settings().connect_timeout,
       [this](Result<std::unique_ptr<net::TcpSocket>> r) {
@@ -178,7 +178,7 @@ void Connection::begin_attempt() {
 void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
   attach(std::move(socket));
   started_ = hub_.loop().now();  // the handshake timeout counts from here
-  socket_->write(request_.serialize());
+  socket_->write(request_->serialize());
 }
 
 void Connection::response_data(std::span<std::uint8_t> data) {

@@ -122,6 +122,11 @@ std::size_t Connection::buffered_amount() const noexcept {
 
 ConnectionState Connection::state() const noexcept { return state_; }
 
+const Request& Connection::request() const noexcept {
+  static const Request none;
+  return request_ ? *request_ : none;
+}
+
 // -- sending --
 
 SendResult Connection::checked(Error e) {
@@ -459,9 +464,9 @@ void Connection::handle_request() {
   } else {
     subprotocol_ = protocol::select_subprotocol(valid->subprotocols, s.subprotocols).value_or("");
   }
-  request_ = std::move(req);
+  request_ = std::make_unique<Request>(std::move(req));
   if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
-  HandshakeReply reply = cb.handshake(*this, request_);
+  HandshakeReply reply = cb.handshake(*this, *request_);
   // The hook may have closed or terminated the connection: `p` is gone then.
   if (!pending_) return;
   if (reply.kind() == HandshakeReply::Kind::defer) {
@@ -493,6 +498,9 @@ void Connection::finish_handshake(HandshakeReply reply) {
   last_receive_ = last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
   if (cb.open) cb.open(*this);
+  // The request's head is most of an idle connection's memory: unless the
+  // application asked to keep it, it is gone once on_open has seen it.
+  if (!hub_.settings().keep_request) request_.reset();
   if (state_ == ConnectionState::open && !early.empty()) {
     receive(reinterpret_cast<std::uint8_t*>(early.data()), early.size());
   }

@@ -60,6 +60,7 @@ struct Settings {
   bool fatal = false;
   bool nodelay = true;
   protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
+  bool keep_request = false;         // (server) keep Connection::request() after on_open
   // client side
   net::Millis connect_timeout{10000};
   unsigned max_redirects = 5;

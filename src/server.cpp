@@ -42,6 +42,7 @@ Settings settings_from(const ServerOptions& o) {
   s.subprotocols = o.subprotocols;
   s.fatal = o.fatal;
   s.deflate = o.deflate;
+  s.keep_request = o.keep_request;
   return s;
 }
 

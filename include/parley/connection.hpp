@@ -204,8 +204,10 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   const net::Endpoint& remote_endpoint() const noexcept { return remote_; }
   /// This end's address and port.
   const net::Endpoint& local_endpoint() const noexcept { return local_; }
-  /// The opening handshake's request: received (server) or sent (client).
-  const Request& request() const noexcept { return request_; }
+  /// The opening handshake's request: sent (client), or received (server:
+  /// until `on_open` returns, for the whole connection with
+  /// `ServerOptions::keep_request`; empty afterwards otherwise).
+  const Request& request() const noexcept;
   /// (Client) the server's answer to the opening handshake — status,
   /// headers, and for a refusal the body (at most `max_head_size` bytes) —
   /// once it arrived; nullptr before, and on the server side. Read it in
@@ -281,7 +283,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   std::uint64_t id_;
   net::Endpoint remote_;
   net::Endpoint local_;
-  Request request_;
+  std::unique_ptr<Request> request_;  // null once freed (see request())
   std::string subprotocol_;
   std::vector<Extension> extensions_;
   std::any metadata_;

@@ -81,6 +81,13 @@ struct ServerOptions {
   /// What a send does once the limit is passed. Default drop (refuse).
   BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
 
+  /// Keep each connection's upgrade request (`Connection::request()`:
+  /// headers, cookies, query) for its whole life. Default false: the
+  /// request is available in `on_handshake` and `on_open` and then freed —
+  /// it is most of an idle connection's memory; copy what you need into
+  /// `metadata` (as uWebSockets users do with their user data).
+  bool keep_request = false;
+
   /// Origins allowed to connect (exact, case-insensitive match on the
   /// `Origin` header, e.g. "https://example.com"); others get 403. Empty =
   /// any origin, and requests without Origin (non-browser clients). Default empty.

@@ -84,8 +84,13 @@ void append_frame(std::string& out, Opcode op, std::string_view payload, bool fi
   out.resize(start + hs + payload.size());
 }
 
+const Error& FrameParser::error() const noexcept {
+  static const Error none;
+  return error_ ? *error_ : none;
+}
+
 FrameParser::Chunk FrameParser::fail(ProtocolError e, std::string message) {
-  error_ = Error(e, std::move(message));
+  error_ = std::make_unique<Error>(e, std::move(message));
   return Chunk{Chunk::Kind::error};
 }
 

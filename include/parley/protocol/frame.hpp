@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -107,7 +108,7 @@ class PARLEY_EXPORT FrameParser {
   /// Payload bytes of the current frame not yet returned.
   std::uint64_t remaining() const noexcept { return remaining_; }
   /// Why the stream is invalid, after an `error` chunk.
-  const Error& error() const noexcept { return error_; }
+  const Error& error() const noexcept;
   /// Changes the RSV bits accepted from now on (after extension negotiation).
   void set_allowed_rsv(std::uint8_t rsv) noexcept { options_.allowed_rsv = rsv; }
   /// Changes the per-frame limit in bytes (0 = none) from the next header on.
@@ -124,7 +125,7 @@ class PARLEY_EXPORT FrameParser {
   std::uint8_t staged_len_ = 0;
   std::uint8_t mask_phase_ = 0;
   bool in_payload_ = false;
-  Error error_;
+  std::unique_ptr<Error> error_;  // set once the stream is invalid (kept off the idle footprint)
 };
 
 /// One whole frame as a value (the seed's `WebSocket::Frame`): for building
