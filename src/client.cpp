@@ -381,6 +381,7 @@ Result<ConnectionHandle> Client::connect(std::string_view uri_text) {
   hs.subprotocols = st.options.subprotocols;
   hs.cookie = st.options.cookie;
   hs.headers = st.options.headers;
+  hs.version = st.options.version;
   if (st.options.deflate.enabled) hs.extensions.push_back(protocol::make_deflate_offer(st.options.deflate));
   // Options that make_request would refuse are refused here, synchronously.
   if (auto check = protocol::make_request(hs); !check) return fail(check.error());

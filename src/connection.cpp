@@ -444,10 +444,12 @@ void Connection::handle_request() {
     if (cb.error) cb.error(this, valid.error());
     return respond_and_close(protocol::make_error_response(valid.error()));
   }
-  if (!s.allowed_origins.empty()) {
+  if (!s.allowed_origins.empty() || cb.origin) {
     const auto& origin = valid->origin;
-    const bool allowed = origin && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
-                                               [&](const std::string& o) { return iequals(o, *origin); });
+    const bool allowed =
+        cb.origin ? cb.origin(*this, origin.value_or(""))
+                  : origin && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
+                                          [&](const std::string& o) { return iequals(o, *origin); });
     if (!allowed) {
       Error e(HandshakeError::forbidden_origin, "origin '" + std::string(origin.value_or("")) + "' is not allowed");
       if (cb.error) cb.error(this, e);

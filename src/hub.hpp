@@ -26,6 +26,7 @@ namespace parley::detail {
 /// The user's callbacks (all optional), shared by every loop.
 struct Callbacks {
   std::function<bool(const net::Endpoint&)> accept;
+  std::function<bool(Connection&, std::string_view)> origin;
   std::function<HandshakeReply(Connection&, const Request&)> handshake;
   std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
   std::function<Response(const Request&)> http;

@@ -53,6 +53,9 @@ struct ClientOptions {
   std::string cookie;
   /// More request headers (not Upgrade, Connection or Sec-WebSocket-*).
   protocol::Headers headers;
+  /// Sec-WebSocket-Version to send (the seed's `version`): 13, or 8 or 7
+  /// for servers of the late hybi drafts (same framing). Default 13.
+  int version = 13;
 
   /// Event-loop threads; connections are spread over them. Default 1.
   unsigned threads = 1;

@@ -134,6 +134,10 @@ class PARLEY_EXPORT Server {
   /// A TCP connection arrived (before any handshake byte is read). Return
   /// false to drop it at once. Default: accept.
   void on_accept(std::function<bool(const net::Endpoint& remote)> fn);
+  /// Decides whether a request's Origin ("" when it sent none) may connect
+  /// (the seed's `on_origin`); false answers 403. Replaces the
+  /// `allowed_origins` list when set. Runs before `on_handshake`.
+  void on_origin(std::function<bool(Connection&, std::string_view origin)> fn);
   /// The upgrade request arrived and passed RFC 6455 validation, the
   /// origin allow-list and subprotocol selection. `request` has the method,
   /// target, path, query parameters, headers, cookies and origin; the

@@ -157,6 +157,10 @@ Result<ClientRequest> make_request(const ClientHandshake& options, std::string_v
   for (const Extension& e : options.extensions) {
     if (!e.valid()) return Error(HandshakeError::bad_extension_header, "invalid extension offer '" + e.to_string() + "'");
   }
+  if (options.version != 13 && options.version != 8 && options.version != 7) {
+    return Error(HandshakeError::unsupported_version,
+                 "version " + std::to_string(options.version) + " is not spoken (13, 8 and 7 share RFC 6455 framing)");
+  }
   if (!Headers::valid_value(options.origin)) return Error(HandshakeError::malformed, "invalid Origin value");
   if (!Headers::valid_value(options.cookie)) return Error(HandshakeError::malformed, "invalid Cookie value");
   for (const Headers::Field& f : options.headers) {
@@ -177,7 +181,7 @@ Result<ClientRequest> make_request(const ClientHandshake& options, std::string_v
   h.add("Upgrade", "websocket");
   h.add("Connection", "Upgrade");
   h.add("Sec-WebSocket-Key", key);
-  h.add("Sec-WebSocket-Version", "13");
+  h.add("Sec-WebSocket-Version", std::to_string(options.version));
   if (!options.origin.empty()) h.add("Origin", options.origin);
   if (!options.subprotocols.empty()) {
     std::string list;

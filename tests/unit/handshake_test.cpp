@@ -131,6 +131,24 @@ TEST(Handshake, MakeRequestWire) {
   EXPECT_NE(make_request(opts)->key, make_request(opts)->key);  // fresh keys
 }
 
+TEST(Handshake, MakeRequestVersion) {
+  ClientHandshake opts;
+  opts.uri = *Uri::parse("ws://example.com/");
+  for (int v : {13, 8, 7}) {
+    opts.version = v;
+    auto req = make_request(opts, kKey);
+    ASSERT_TRUE(req) << v;
+    EXPECT_EQ(req->request.headers.get("Sec-WebSocket-Version"), std::to_string(v));
+    EXPECT_TRUE(validate_request(req->request)) << v;  // parley's server speaks all three
+  }
+  for (int v : {0, 6, 12, 14}) {
+    opts.version = v;
+    auto req = make_request(opts, kKey);
+    ASSERT_FALSE(req) << v;
+    EXPECT_EQ(req.error(), HandshakeError::unsupported_version);
+  }
+}
+
 TEST(Handshake, MakeRequestExtraHeaders) {
   ClientHandshake opts;
   opts.uri = *Uri::parse("ws://10.0.0.1/");

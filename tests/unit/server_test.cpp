@@ -689,6 +689,41 @@ TEST(ServerHandshake, RequestDetailsAreVisible) {
   EXPECT_EQ(open_path, "/chat/room");
 }
 
+TEST(ServerHandshake, OnOriginDecides) {
+  ServerOptions o = loopback();
+  o.allowed_origins = {"https://listed.example"};  // replaced by the callback
+  Server server(o);
+  Events ev;
+  ev.attach_echo(server);
+  std::mutex m;
+  std::vector<std::string> seen;
+  server.on_origin([&](Connection&, std::string_view origin) {
+    std::lock_guard l(m);
+    seen.emplace_back(origin);
+    return origin.ends_with(".trusted.example");
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+    EXPECT_EQ(c.handshake("/", {"Origin: https://listed.example"}).status, 403);
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  {
+    RawWsClient c;
+    ASSERT_TRUE(open_ws(c, server.port(), "/", {"Origin: https://app.trusted.example"}));
+  }
+  {
+    RawWsClient c;  // no Origin: the callback sees ""
+    ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+    EXPECT_EQ(c.handshake("/").status, 403);
+  }
+  EXPECT_TRUE(ev.wait_opened(1));
+  std::lock_guard l(m);
+  EXPECT_EQ(seen, (std::vector<std::string>{"https://listed.example", "https://app.trusted.example", ""}));
+}
+
 TEST(ServerHandshake, OriginAllowList) {
   ServerOptions o = loopback();
   o.allowed_origins = {"https://good.example"};

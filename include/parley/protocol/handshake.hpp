@@ -61,6 +61,10 @@ struct ClientHandshake {
   std::vector<std::string> subprotocols;
   /// Extensions offered, in order of preference (Sec-WebSocket-Extensions).
   std::vector<Extension> extensions;
+  /// Sec-WebSocket-Version to send: 13 (RFC 6455), or 8 or 7 (the late
+  /// hybi drafts, same framing) for old servers; anything else is refused
+  /// with `unsupported_version`. The seed's `version`. Default 13.
+  int version = 13;
   /// The raw Cookie header value ("must be properly formatted", as in the
   /// seed: `a=1; b=2`); empty: none.
   std::string cookie;
