@@ -27,41 +27,18 @@ struct ClientState {
 namespace {
 
 Settings settings_from(const ClientOptions& o) {
-  Settings s;
-  s.engine.role = Role::client;
-  s.engine.max_message_size = o.max_message_size;
-  s.engine.max_frame_size = o.max_frame_size;
-  s.engine.max_fragments = o.max_fragments;
-  s.engine.close_timeout = o.close_timeout;
-  s.http_limits = o.http_limits;
-  s.handshake_timeout = o.handshake_timeout;
-  s.ping_interval = o.ping_interval;
-  s.pong_timeout = o.pong_timeout;
-  s.close_timeout = o.close_timeout;
-  s.max_buffered_amount = o.max_buffered_amount;
-  s.backpressure_policy = o.backpressure_policy;
-  s.fatal = o.fatal;
-  s.nodelay = o.nodelay;
+  Settings s = common_settings(o, Role::client);
   s.connect_timeout = o.connect_timeout;
   s.max_redirects = o.max_redirects;
   s.reconnect = o.reconnect;
-  s.deflate = o.deflate;
   return s;
 }
 
 Error validate(const ClientOptions& o) {
+  if (Error e = validate_common(o)) return e;
   auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
-  if (o.threads == 0 || o.threads > 1024) return invalid("threads must be 1-1024");
-  for (auto t : {o.connect_timeout, o.handshake_timeout, o.close_timeout, o.ping_interval, o.pong_timeout}) {
-    if (t.count() < 0) return invalid("timeouts must not be negative");
-  }
-  if (o.connect_timeout.count() == 0 || o.handshake_timeout.count() == 0) {
+  if (o.connect_timeout.count() <= 0 || o.handshake_timeout.count() <= 0) {
     return invalid("connect_timeout and handshake_timeout must be positive");
-  }
-  if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
-  if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
-  if (o.deflate.enabled) {
-    if (Error e = o.deflate.validate()) return e;
   }
   const ReconnectOptions& rc = o.reconnect;
   if (rc.enabled && (rc.initial_delay.count() < 0 || rc.max_delay < rc.initial_delay || rc.multiplier < 1.0 ||

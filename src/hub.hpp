@@ -93,6 +93,46 @@ struct Connection::Pending {
 
 namespace parley::detail {
 
+/// The settings that ServerOptions and ClientOptions spell alike.
+template <class Options>
+Settings common_settings(const Options& o, Role role) {
+  Settings s;
+  s.engine.role = role;
+  s.engine.max_message_size = o.max_message_size;
+  s.engine.max_frame_size = o.max_frame_size;
+  s.engine.max_fragments = o.max_fragments;
+  s.engine.close_timeout = o.close_timeout;
+  s.http_limits = o.http_limits;
+  s.handshake_timeout = o.handshake_timeout;
+  s.ping_interval = o.ping_interval;
+  s.pong_timeout = o.pong_timeout;
+  s.close_timeout = o.close_timeout;
+  s.max_buffered_amount = o.max_buffered_amount;
+  s.backpressure_policy = o.backpressure_policy;
+  s.fatal = o.fatal;
+  s.nodelay = o.nodelay;
+  s.deflate = o.deflate;
+  return s;
+}
+
+/// The checks that ServerOptions and ClientOptions share: an Error
+/// (`std::errc::invalid_argument`) naming the first bad value.
+template <class Options>
+Error validate_common(const Options& o) {
+  auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
+  if (o.threads == 0 || o.threads > 1024) return invalid("threads must be 1-1024");
+  for (auto t : {o.handshake_timeout, o.ping_interval, o.pong_timeout, o.close_timeout}) {
+    if (t.count() < 0) return invalid("timeouts must not be negative");
+  }
+  if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
+  if (o.http_limits.max_head_size == 0 || o.http_limits.max_line_size == 0 || o.http_limits.max_headers == 0) {
+    return invalid("http_limits must be positive");
+  }
+  if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
+  if (o.deflate.enabled) return o.deflate.validate();
+  return {};
+}
+
 /// State shared by all hubs of one Server or Client.
 struct Shared {
   Settings settings;

@@ -23,47 +23,20 @@ struct ServerState {
 namespace {
 
 Settings settings_from(const ServerOptions& o) {
-  Settings s;
-  s.engine.role = Role::server;
-  s.engine.max_message_size = o.max_message_size;
-  s.engine.max_frame_size = o.max_frame_size;
-  s.engine.max_fragments = o.max_fragments;
-  s.engine.close_timeout = o.close_timeout;
-  s.http_limits = o.http_limits;
-  s.handshake_timeout = o.handshake_timeout;
+  Settings s = common_settings(o, Role::server);
   s.idle_timeout = o.idle_timeout;
-  s.ping_interval = o.ping_interval;
-  s.pong_timeout = o.pong_timeout;
-  s.close_timeout = o.close_timeout;
   s.max_connections = o.max_connections;
-  s.max_buffered_amount = o.max_buffered_amount;
-  s.backpressure_policy = o.backpressure_policy;
   s.allowed_origins = o.allowed_origins;
   s.subprotocols = o.subprotocols;
-  s.fatal = o.fatal;
-  s.deflate = o.deflate;
   s.keep_request = o.keep_request;
   return s;
 }
 
-Error invalid(std::string message) {
-  return Error(std::make_error_code(std::errc::invalid_argument), std::move(message));
-}
-
 Error validate(const ServerOptions& o) {
-  if (o.threads == 0 || o.threads > 1024) return invalid("threads must be 1-1024");
+  if (Error e = validate_common(o)) return e;
+  auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
   if (o.backlog <= 0) return invalid("backlog must be positive");
-  for (auto t : {o.handshake_timeout, o.idle_timeout, o.ping_interval, o.pong_timeout, o.close_timeout, o.tick_period}) {
-    if (t.count() < 0) return invalid("timeouts must not be negative");
-  }
-  if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
-  if (o.http_limits.max_head_size == 0 || o.http_limits.max_line_size == 0 || o.http_limits.max_headers == 0) {
-    return invalid("http_limits must be positive");
-  }
-  if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
-  if (o.deflate.enabled) {
-    if (Error e = o.deflate.validate()) return e;
-  }
+  if (o.idle_timeout.count() < 0 || o.tick_period.count() < 0) return invalid("timeouts must not be negative");
   return {};
 }
 
