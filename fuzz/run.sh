@@ -4,7 +4,7 @@
 # stays clean). Exits non-zero when any fuzzer finds a crash, leak or timeout;
 # the reproducer is left in the fuzzer's work directory.
 set -euo pipefail
-dir=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [JOBS]}
+dir=$(cd "${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [JOBS]}" && pwd)  # absolute: each fuzzer runs in its own work dir
 seconds=${2:-30}
 jobs=${3:-2}
 here=$(cd "$(dirname "$0")" && pwd)

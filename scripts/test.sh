@@ -40,7 +40,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 stage "clang TSan build + threaded tests"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPARLEY_WERROR=ON \
-  -DPARLEY_SANITIZE=thread -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF >/dev/null
+  -DPARLEY_SANITIZE=thread -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF -DPARLEY_BUILD_TOOLS=OFF >/dev/null
 cmake --build build/tsan -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build/tsan -j "$jobs" --timeout 600 -R '^(Net|Server|Client)'
 
@@ -72,7 +72,8 @@ if [ "$fuzz_seconds" != 0 ]; then
   # not only the fuzz targets.
   cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DPARLEY_SANITIZE=address,undefined \
-    -DPARLEY_BUILD_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF >/dev/null
+    -DPARLEY_BUILD_FUZZ=ON -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF \
+    -DPARLEY_BUILD_TOOLS=OFF >/dev/null
   cmake --build build/fuzz -j "$jobs"
   fuzz/run.sh build/fuzz/fuzz "$fuzz_seconds" "$jobs"
 fi
