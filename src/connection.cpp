@@ -142,18 +142,24 @@ SendResult Connection::checked(Error e) {
   return {SendStatus::dropped, std::move(e)};
 }
 
-SendResult Connection::send(MessageType type, std::string_view data) {
-  return send_fragment_or_whole(type, data, true, false);
+SendResult Connection::send(MessageType type, std::string_view data, protocol::Compression compression) {
+  return send_fragment_or_whole(type, data, true, false, compression);
 }
 
-SendResult Connection::send_text(std::string_view text) { return send(MessageType::text, text); }
-SendResult Connection::send_binary(std::string_view bytes) { return send(MessageType::binary, bytes); }
-
-SendResult Connection::send_fragment(MessageType type, std::string_view data, bool fin) {
-  return send_fragment_or_whole(type, data, fin, true);
+SendResult Connection::send_text(std::string_view text, protocol::Compression compression) {
+  return send(MessageType::text, text, compression);
+}
+SendResult Connection::send_binary(std::string_view bytes, protocol::Compression compression) {
+  return send(MessageType::binary, bytes, compression);
 }
 
-SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment) {
+SendResult Connection::send_fragment(MessageType type, std::string_view data, bool fin,
+                                     protocol::Compression compression) {
+  return send_fragment_or_whole(type, data, fin, true, compression);
+}
+
+SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment,
+                                              protocol::Compression compression) {
   if (state_ != ConnectionState::open) return checked(Error(UsageError::not_open));
   if (buffered_amount() > hub_.settings().max_buffered_amount) {
     if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
@@ -161,7 +167,8 @@ SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view
     }
     return checked(Error(UsageError::buffer_full));
   }
-  return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin) : engine_.send(opcode_of(type), data));
+  return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin, compression)
+                          : engine_.send(opcode_of(type), data, compression));
 }
 
 SendResult Connection::ping(std::string_view payload) {

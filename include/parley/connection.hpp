@@ -165,17 +165,23 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Sends a text message (the caller guarantees it is UTF-8).
-  SendResult send_text(std::string_view text);
-  /// Sends a binary message.
-  SendResult send_binary(std::string_view bytes);
-  /// Sends a message of `type`.
-  SendResult send(MessageType type, std::string_view data);
+  /// Sends a text message (the caller guarantees it is UTF-8). With
+  /// permessage-deflate negotiated, `compression` decides whether it is
+  /// compressed (default: when at least `compression_threshold` bytes).
+  SendResult send_text(std::string_view text, protocol::Compression compression = protocol::Compression::automatic);
+  /// Sends a binary message (`compression` as for send_text).
+  SendResult send_binary(std::string_view bytes, protocol::Compression compression = protocol::Compression::automatic);
+  /// Sends a message of `type` (`compression` as for send_text).
+  SendResult send(MessageType type, std::string_view data,
+                  protocol::Compression compression = protocol::Compression::automatic);
   /// Streams a large message in parts: the first call starts a message of
   /// `type`, later calls (same `type`) continue it, `fin = true` ends it.
   /// Other messages cannot be sent in between (UsageError::bad_fragment_sequence);
-  /// pings and pongs can.
-  SendResult send_fragment(MessageType type, std::string_view data, bool fin);
+  /// pings and pongs can. With permessage-deflate, the first call's
+  /// `compression` decides for the whole message (`automatic` compresses:
+  /// the size is not known in advance).
+  SendResult send_fragment(MessageType type, std::string_view data, bool fin,
+                           protocol::Compression compression = protocol::Compression::automatic);
   /// Sends a ping (payload at most 125 bytes).
   SendResult ping(std::string_view payload = {});
   /// Sends an unsolicited pong (payload at most 125 bytes).
@@ -267,7 +273,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   // Open connection.
   void receive(std::uint8_t* data, std::size_t size);
   SendResult checked(Error e);
-  SendResult send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment);
+  SendResult send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment,
+                                    protocol::Compression compression);
   void flush_engine();
   void report_close(CloseCode code, std::string_view reason);
   void teardown();

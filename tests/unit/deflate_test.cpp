@@ -318,3 +318,76 @@ TEST(DeflateEngine, InflatedTextIsValidatedAndBounded) {
     EXPECT_EQ(p.server_events.errors, std::vector<int>{1009});  // ... but refused past the limit
   }
 }
+
+// ---- through Server and Client ----------------------------------------------
+
+#include "parley/client.hpp"
+#include "parley/server.hpp"
+
+TEST(DeflateApi, ServerAndClientNegotiateAndEcho) {
+  using namespace std::chrono_literals;
+  ServerOptions so;
+  so.host = "127.0.0.1";
+  so.port = 0;
+  so.deflate.enabled = true;
+  so.deflate.server_no_context_takeover = true;
+  Server server(so);
+  std::mutex m;
+  std::string server_ext;
+  server.on_open([&](Connection& c) {
+    std::lock_guard l(m);
+    server_ext = c.extensions().empty() ? "" : c.extensions()[0].to_string();
+  });
+  server.on_text([](Connection& c, std::string_view t) {
+    c.send_text(t);                                // compressed (above the threshold)
+    c.send_text(t, Compression::never);           // as is
+  });
+  ASSERT_FALSE(server.start());
+
+  ClientOptions co;
+  co.deflate.enabled = true;
+  co.deflate.client_max_window_bits = 10;
+  BlockingClient client(co);
+  ASSERT_FALSE(client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/"));
+  const std::optional<Response> response = client.handshake_response();
+  ASSERT_TRUE(response);
+  const auto answer = response->headers.get("Sec-WebSocket-Extensions");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(*answer, "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
+  std::string json;
+  for (int i = 0; i < 500; ++i) json += R"({"seq":)" + std::to_string(i) + R"(,"kind":"tick"},)";
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_FALSE(client.send_text(json));
+    for (int copy = 0; copy < 2; ++copy) {
+      auto reply = client.receive(5s);
+      ASSERT_TRUE(reply) << reply.error().message();
+      EXPECT_EQ(reply->data, json);
+    }
+  }
+  {
+    std::lock_guard l(m);
+    EXPECT_EQ(server_ext, "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
+  }
+  EXPECT_FALSE(client.close());
+  server.stop();
+}
+
+TEST(DeflateApi, NoAgreementMeansNoCompression) {
+  using namespace std::chrono_literals;
+  ServerOptions so;
+  so.host = "127.0.0.1";
+  so.port = 0;  // deflate off
+  Server server(so);
+  server.on_text([](Connection& c, std::string_view t) { c.send_text(t); });
+  ASSERT_FALSE(server.start());
+  ClientOptions co;
+  co.deflate.enabled = true;
+  BlockingClient client(co);
+  ASSERT_FALSE(client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/"));
+  EXPECT_FALSE(client.handshake_response()->headers.has("Sec-WebSocket-Extensions"));
+  ASSERT_FALSE(client.send_text(std::string(5000, 'q')));
+  auto reply = client.receive(5s);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data.size(), 5000u);
+  server.stop();
+}
