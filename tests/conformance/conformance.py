@@ -11,7 +11,9 @@ role "client": the harness is a fuzzing *server* on 127.0.0.1 (port 0) that
 connects to, one process per case (the Autobahn fuzzingserver URL scheme;
 /getCaseCount and /updateReports are answered too).
 
-Both parley commands run with their default options. Standard library only;
+Both parley commands run with their default options, plus `--deflate` for
+the permessage-deflate categories 12 and 13 (deflate_cases.py: a second
+`parley serve --deflate`; `parley connect --deflate`). Standard library only;
 nothing here uses parley's code. Every process is stopped by its PID and
 every wait is bounded. Exit status: 0 when no case is FAILED (FAILED-KNOWN
 cases do not count), 1 otherwise, 2 for bad arguments.
@@ -33,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import wire  # noqa: E402
 from cases import CASES, FAILED, INFORMATIONAL, NON_STRICT, OK  # noqa: E402
+import deflate_cases  # noqa: E402,F401  (appends categories 12 and 13 to CASES)
 
 FAILED_KNOWN = "FAILED-KNOWN"
 VERDICTS = [OK, NON_STRICT, INFORMATIONAL, FAILED, FAILED_KNOWN]
@@ -45,8 +48,6 @@ KNOWN_FAILURES = {
 }
 
 SKIPPED = {
-    12: "permessage-deflate (RFC 7692) is not implemented yet",
-    13: "permessage-deflate (RFC 7692) is not implemented yet",
 }
 
 RUN_ERRORS = []       # problems outside any case (e.g. parley serve's exit status); they fail the run
@@ -146,10 +147,11 @@ def execute(case, ch, role):
 
 
 class ParleyServer:
-    def __init__(self, parley, tmp):
+    def __init__(self, parley, tmp, extra=()):
         self.log_path = os.path.join(tmp, "serve-%d.log" % time.monotonic_ns())
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([parley, "serve", "--echo", "--port", "0", "--quiet"],
+        self.extra = list(extra)
+        self.proc = subprocess.Popen([parley, "serve", "--echo", "--port", "0", "--quiet"] + self.extra,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         self.port = None
         deadline = time.monotonic() + 10
@@ -189,9 +191,26 @@ class ParleyServer:
         return problem
 
 
+def deflate_of(case):
+    return getattr(case, "deflate", None)
+
+
 def run_server_role(parley, cases, tmp, verbose, start):
+    """Cases 1-10 against `parley serve --echo`; 12 and 13 (permessage-deflate)
+    against a second one started with `--deflate`."""
     results = []
-    server = ParleyServer(parley, tmp)
+    plain = [c for c in cases if deflate_of(c) is None]
+    dfl = [c for c in cases if deflate_of(c) is not None]
+    if plain:
+        results += run_server_cases(parley, plain, tmp, verbose, start, [])
+    if dfl:
+        results += run_server_cases(parley, dfl, tmp, verbose, start, ["--deflate"])
+    return results
+
+
+def run_server_cases(parley, cases, tmp, verbose, start, extra):
+    results = []
+    server = ParleyServer(parley, tmp, extra)
     try:
         for case in cases:
             t0 = time.monotonic()
@@ -199,7 +218,9 @@ def run_server_role(parley, cases, tmp, verbose, start):
                 results.append(result(case, FAILED, "not run: the run's time budget (%.0f s) was used up" % BUDGET, 0))
                 continue
             try:
-                ch = wire.client_handshake("127.0.0.1", server.port, "/", timeout=10)
+                d = deflate_of(case)
+                ch = wire.client_handshake("127.0.0.1", server.port, "/", timeout=10,
+                                           extensions=d.offer if d else None, negotiate=d.negotiate if d else None)
                 verdict, reason = execute(case, ch, "server")
             except Exception as e:  # a handshake failure or a harness error is a FAILED case
                 verdict, reason = FAILED, "%s: %s" % (type(e).__name__, e)
@@ -209,7 +230,7 @@ def run_server_role(parley, cases, tmp, verbose, start):
                 verdict, reason = FAILED, "parley serve exited (status %s) during the case; %s" % (
                     server.proc.returncode, server.text()[-300:])
                 RUN_ERRORS.append(server.stop() or "parley serve exited during case %s" % case.id)
-                server = ParleyServer(parley, tmp)
+                server = ParleyServer(parley, tmp, extra)
             results.append(result(case, verdict, reason, time.monotonic() - t0))
             progress(results[-1], "server", verbose)
     finally:
@@ -256,7 +277,8 @@ def run_client_role(parley, cases, tmp, verbose, start):
             url = "ws://127.0.0.1:%d/runCase?case=%d&agent=parley" % (port, n)
             log_path = os.path.join(tmp, "connect-%d.log" % n)
             with open(log_path, "wb") as log:
-                proc = subprocess.Popen([parley, "connect", "--echo", "--quiet", url],
+                d = deflate_of(case)
+                proc = subprocess.Popen([parley, "connect", "--echo", "--quiet"] + (["--deflate"] if d else []) + [url],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
             exit_note = ""
             try:
@@ -268,11 +290,15 @@ def run_client_role(parley, cases, tmp, verbose, start):
                     sock = None
                 if sock is not None:
                     try:
-                        ch, target = wire.server_handshake(sock, timeout=10)
+                        ch, target = wire.server_handshake(sock, timeout=10, answer=d.respond if d else None)
                         want = "/runCase?case=%d&agent=parley" % n
+                        bad_offer = deflate_cases.check_offer(ch) if d else None
                         if target != want:
                             ch.shutdown()
                             verdict, reason = FAILED, "request target %r, expected %r" % (target, want)
+                        elif bad_offer:
+                            ch.shutdown()
+                            verdict, reason = FAILED, bad_offer
                         else:
                             verdict, reason = execute(case, ch, "client")
                     except Exception as e:
@@ -285,7 +311,8 @@ def run_client_role(parley, cases, tmp, verbose, start):
                     exit_note = "exit %d" % rc
                     if rc < 0:
                         verdict, reason = FAILED, "parley connect died with signal %d; %s" % (-rc, reason)
-                    elif rc not in (0, 5):   # 0: closed normally, 5: closed with an error code or 1006
+                    elif rc not in getattr(case, "exit_codes", (0, 5)):
+                        # 0: closed normally, 5: closed with an error code or 1006, 4: handshake failed
                         verdict, reason = FAILED, "parley connect exited with status %d (%s); %s" % (
                             rc, tail(log_path), reason)
                 except subprocess.TimeoutExpired:
@@ -332,8 +359,12 @@ def check_control(parley, listener, port, path, want, count):
 # ---- results ------------------------------------------------------------------------
 
 
+def rfc_of(case):
+    return case.rfc if case.rfc.startswith("RFC ") else "RFC 6455 " + case.rfc
+
+
 def result(case, verdict, reason, duration):
-    return {"id": case.id, "category": case.category, "description": case.desc, "rfc": "RFC 6455 " + case.rfc,
+    return {"id": case.id, "category": case.category, "description": case.desc, "rfc": rfc_of(case),
             "verdict": verdict, "reason": reason, "duration": round(duration, 3)}
 
 
@@ -397,7 +428,7 @@ def main():
     cases = [c for c in CASES if not args.cases or re.match(args.cases + r"$", c.id)]
     if args.list:
         for c in cases:
-            print("%-8s %-28s %s" % (c.id, "RFC 6455 " + c.rfc, c.desc))
+            print("%-8s %-28s %s" % (c.id, rfc_of(c), c.desc))
         return 0
     if not cases:
         print("no case matches %r" % args.cases)
@@ -413,7 +444,8 @@ def main():
         for role in (["server", "client"] if args.role == "both" else [args.role]):
             t0 = time.monotonic()
             runner = run_server_role if role == "server" else run_client_role
-            results = runner(args.parley, cases, tmp, args.verbose, started)
+            mine = [c for c in cases if role in getattr(c, "roles", (role,))]
+            results = runner(args.parley, mine, tmp, args.verbose, started)
             stale += ["%s %s" % (role, i) for i in apply_known(results, role)]
             roles[role] = {"seconds": round(time.monotonic() - t0, 1), "summary": summarize(results), "cases": results}
     elapsed = time.monotonic() - started

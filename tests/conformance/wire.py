@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -70,10 +71,12 @@ def valid_close_code(code):
 class Event:
     """What the peer sent: message (text/binary, whole), ping, pong."""
 
-    __slots__ = ("kind", "payload", "frames", "t")
+    __slots__ = ("kind", "payload", "frames", "t", "compressed", "wire_size")
 
-    def __init__(self, kind, payload, frames=1):
+    def __init__(self, kind, payload, frames=1, compressed=False, wire_size=None):
         self.kind, self.payload, self.frames, self.t = kind, payload, frames, time.monotonic()
+        self.compressed = compressed     # permessage-deflate: RSV1 was set on its first frame
+        self.wire_size = len(payload) if wire_size is None else wire_size   # payload bytes on the wire
 
     def key(self):
         return (self.kind, self.payload)
@@ -92,6 +95,57 @@ class ProtocolViolation(Exception):
     pass
 
 
+class Pmd:
+    """permessage-deflate (RFC 7692) as agreed, seen from the harness: what
+    it sends is compressed with `send_bits` (and a fresh compressor per
+    message when `send_reset`); what the peer sends is decompressed with
+    `recv_bits` (a back-reference more than 2^recv_bits + 32 bytes back is
+    rejected)
+    and, when `recv_reset`, with a fresh inflater per message, so a peer
+    that kept its context where it had agreed not to fails to decode."""
+
+    def __init__(self, send_bits=15, send_reset=False, recv_bits=15, recv_reset=False):
+        self.send_bits, self.send_reset = send_bits, send_reset
+        self.recv_bits, self.recv_reset = recv_bits, recv_reset
+        self._deflater = None
+        self._inflater = None
+
+    def __repr__(self):
+        return "Pmd(send %d bits%s, receive %d bits%s)" % (
+            self.send_bits, " reset" if self.send_reset else "", self.recv_bits, " reset" if self.recv_reset else "")
+
+    def compress(self, data):
+        """The compressed payload of one message (7.2.1: the 00 00 ff ff tail
+        removed), or None when the agreed window is 8 bits, which zlib
+        cannot compress with (the harness then sends it uncompressed)."""
+        if self.send_bits < 9:
+            return None
+        if self._deflater is None or self.send_reset:
+            self._deflater = zlib.compressobj(6, zlib.DEFLATED, -self.send_bits)
+        out = self._deflater.compress(bytes(data)) + self._deflater.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    def decompress(self, data):
+        """Raises zlib.error when the peer's bytes do not decode under the
+        agreed parameters."""
+        if self._inflater is None or self.recv_reset or self._inflater.eof:
+            self._inflater = zlib.decompressobj(-self.recv_bits)
+        data = bytes(data) + b"\x00\x00\xff\xff"
+        if self.recv_bits >= 15:
+            return self._inflater.decompress(data)
+        # zlib checks a back-reference against the window only when it
+        # reaches beyond the current output buffer: inflating 32 bytes per
+        # call makes any distance over 2^bits + 32 an error.
+        out = []
+        while True:
+            chunk = self._inflater.decompress(data, 32)
+            out.append(chunk)
+            data = self._inflater.unconsumed_tail
+            if not data and len(chunk) < 32:
+                return b"".join(out)
+
+
 class Channel:
     """One WebSocket connection, after the handshake, seen from the harness.
 
@@ -101,10 +155,12 @@ class Channel:
     pings and pongs; close frames and EOF are recorded as state.
     """
 
-    def __init__(self, sock, role, leftover=b""):
+    def __init__(self, sock, role, leftover=b"", pmd=None):
         self.sock = sock
         self.role = role
         self.mask = role == "client"
+        self.pmd = pmd             # Pmd when permessage-deflate was agreed
+        self.extensions = None     # the other side's Sec-WebSocket-Extensions (offer or answer), as sent
         self.cond = threading.Condition()
         self.events = []           # Event, in arrival order
         self.peer_pings = []       # pings the peer sent on its own (not compared)
@@ -149,6 +205,21 @@ class Channel:
 
     def send_frame(self, opcode, payload=b"", fin=True, rsv=0, chop=None, delay=0.0):
         return self.send(self.frame(opcode, payload, fin, rsv), chop, delay)
+
+    def message_frames(self, opcode, data, frag=None, compress=True):
+        """The frames of one message: compressed with the agreed parameters
+        when `compress` and permessage-deflate is on (RSV1 on the first frame
+        only, 7692 6.1), split into frames of `frag` payload bytes."""
+        rsv = 0
+        if compress and self.pmd is not None:
+            packed = self.pmd.compress(data)
+            if packed is not None:
+                data, rsv = packed, 4
+        if not frag or len(data) <= frag:
+            return self.frame(opcode, data, True, rsv)
+        parts = [data[i:i + frag] for i in range(0, len(data), frag)]
+        return b"".join(self.frame(opcode if i == 0 else CONT, p, i == len(parts) - 1, rsv if i == 0 else 0)
+                        for i, p in enumerate(parts))
 
     def send_close(self, code=None, reason=b"", raw=None):
         payload = raw if raw is not None else close_payload(code, reason)
@@ -211,7 +282,7 @@ class Channel:
             self.cond.notify_all()
 
     def _read_loop(self):
-        frag_op, frag_parts, frag_count = None, [], 0
+        frag_op, frag_parts, frag_count, frag_comp = None, [], 0, False
         try:
             while True:
                 b0, b1 = self._take(2)
@@ -236,8 +307,12 @@ class Channel:
                     self._violation("5.1: the server sent a masked %s frame" % OPNAMES.get(op, op))
                 if self.role == "server" and not masked:
                     self._violation("5.1/5.3: the client sent an unmasked %s frame" % OPNAMES.get(op, op))
-                if rsv:
+                if rsv and (self.pmd is None or rsv != 4):
                     self._violation("5.2: RSV bits %d set with no extension negotiated" % rsv)
+                elif rsv and op >= 8:
+                    self._violation("RFC 7692 6.1: RSV1 on a %s frame" % OPNAMES.get(op, op))
+                elif rsv and op == CONT:
+                    self._violation("RFC 7692 6.1: RSV1 on a continuation frame")
                 if self.close_frame is not None:
                     with self.cond:
                         self.after_close.append(OPNAMES.get(op, op))
@@ -277,6 +352,7 @@ class Channel:
                     if frag_op is not None:
                         self._violation("5.4: new %s message inside a fragmented one" % OPNAMES[op])
                     frag_op, frag_parts, frag_count = op, [payload], 1
+                    frag_comp = bool(rsv & 4) and self.pmd is not None
                 elif op == CONT:
                     if frag_op is None:
                         self._violation("5.4: continuation frame with no message started")
@@ -288,14 +364,21 @@ class Channel:
                     continue
                 if fin:
                     data = b"".join(frag_parts)
+                    wire_size = len(data)
                     kind = "text" if frag_op == TEXT else "binary"
+                    if frag_comp:
+                        try:
+                            data = self.pmd.decompress(data)
+                        except zlib.error as e:
+                            self._violation("RFC 7692 7.2.2: a compressed %s message of %d bytes does not inflate "
+                                            "under the agreed parameters (%r): %s" % (kind, wire_size, self.pmd, e))
                     if kind == "text":
                         try:
                             data.decode("utf-8")
                         except UnicodeDecodeError:
                             self._violation("8.1: text message is not valid UTF-8")
-                    self._event(Event(kind, data, frag_count))
-                    frag_op, frag_parts, frag_count = None, [], 0
+                    self._event(Event(kind, data, frag_count, frag_comp, wire_size))
+                    frag_op, frag_parts, frag_count, frag_comp = None, [], 0, False
         except (EOFError, OSError):
             pass
         finally:
@@ -342,13 +425,17 @@ def tokens(headers, name):
     return [t.strip().lower() for v in headers.get(name, []) for t in v.split(",")]
 
 
-def client_handshake(host, port, path, timeout=10):
-    """Connects and upgrades (4.1); returns a Channel or raises ValueError."""
+def client_handshake(host, port, path, timeout=10, extensions=None, negotiate=None):
+    """Connects and upgrades (4.1); returns a Channel or raises ValueError.
+    `extensions`: a Sec-WebSocket-Extensions offer to send; `negotiate`
+    (called with the answer's header values, a list) checks the answer and
+    returns the Pmd to use, or None (raises ValueError on a bad answer)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         key = base64.b64encode(os.urandom(16)).decode()
+        ext = "Sec-WebSocket-Extensions: %s\r\n" % extensions if extensions else ""
         req = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n") % (path, host, port, key)
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n") % (path, host, port, key, ext)
         sock.sendall(req.encode())
         head, rest = read_head(sock, timeout)
         lines = head.split("\r\n")
@@ -362,16 +449,24 @@ def client_handshake(host, port, path, timeout=10):
             raise ValueError("4.1: no Connection: Upgrade in the 101")
         if h.get("sec-websocket-accept", [""])[0] != accept_key(key):
             raise ValueError("4.1: wrong Sec-WebSocket-Accept")
-        if h.get("sec-websocket-extensions"):
+        answer = h.get("sec-websocket-extensions", [])
+        pmd = None
+        if negotiate is not None:
+            pmd = negotiate(answer)
+        elif answer:
             raise ValueError("4.1: extension accepted that was not offered")
-        return Channel(sock, "client", rest)
+        ch = Channel(sock, "client", rest, pmd)
+        ch.extensions = answer
+        return ch
     except BaseException:
         sock.close()
         raise
 
 
-def server_handshake(sock, timeout=10):
-    """Reads the client's upgrade request, answers 101 (4.2); returns (Channel, target)."""
+def server_handshake(sock, timeout=10, answer=None):
+    """Reads the client's upgrade request, answers 101 (4.2); returns (Channel,
+    target). `answer` (called with the offer's Sec-WebSocket-Extensions
+    values, a list) returns (the extensions answer or None, the Pmd or None)."""
     head, rest = read_head(sock, timeout)
     lines = head.split("\r\n")
     parts = lines[0].split(" ")
@@ -396,6 +491,11 @@ def server_handshake(sock, timeout=10):
     if problems:
         sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         raise ValueError("4.1: " + "; ".join(problems))
+    offer = h.get("sec-websocket-extensions", [])
+    ext, pmd = answer(offer) if answer is not None else (None, None)
+    ext = "Sec-WebSocket-Extensions: %s\r\n" % ext if ext else ""
     sock.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key)).encode())
-    return Channel(sock, "server", rest), parts[1]
+                  "Sec-WebSocket-Accept: %s\r\n%s\r\n" % (accept_key(key), ext)).encode())
+    ch = Channel(sock, "server", rest, pmd)
+    ch.extensions = offer
+    return ch, parts[1]
