@@ -181,12 +181,28 @@ SendResult Connection::pong(std::string_view payload) {
   return checked(engine_.pong(payload));
 }
 
-void Connection::send_prepared(const std::string& frame) {
+void Connection::send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed) {
   if (state_ != ConnectionState::open || engine_.sending_fragmented() ||
       buffered_amount() > hub_.settings().max_buffered_amount) {
     return;
   }
-  socket_->write(frame);
+  const protocol::MessageDeflate* d = engine_.deflate();
+  if (d == nullptr || !d->can_compress() || message.data.size() < d->threshold()) {
+    socket_->write(message.plain);
+  } else if (!d->stateless_send()) {
+    // Its compressor keeps context between messages: only it can encode.
+    if (engine_.send(opcode_of(message.type), message.data)) return;
+    flush_engine();
+  } else {
+    auto it = std::find_if(compressed.begin(), compressed.end(),
+                           [&](const auto& f) { return f.first == d->send_config(); });
+    if (it == compressed.end()) {
+      std::string frame;
+      if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return;
+      it = compressed.insert(compressed.end(), {d->send_config(), std::move(frame)});
+    }
+    socket_->write(it->second);
+  }
   if (buffered_amount() > hub_.settings().max_buffered_amount) note_over_limit();
 }
 

@@ -55,8 +55,9 @@ void Hub::retire(Connection& c) {
   });
 }
 
-void Hub::broadcast(const std::string& frame) {
-  for_each_open([&](Connection& c) { c.send_prepared(frame); });
+void Hub::broadcast(const Broadcast& message) {
+  CompressedFrames compressed;
+  for_each_open([&](Connection& c) { c.send_broadcast(message, compressed); });
 }
 
 void Hub::start_sweeper() {

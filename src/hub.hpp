@@ -93,6 +93,13 @@ struct Connection::Pending {
 
 namespace parley::detail {
 
+/// A message sent to many connections, and its uncompressed frame.
+struct Broadcast {
+  MessageType type = MessageType::text;
+  std::string data;
+  std::string plain;  // the frame without compression, valid for every connection
+};
+
 /// The settings that ServerOptions and ClientOptions spell alike.
 template <class Options>
 Settings common_settings(const Options& o, Role role) {
@@ -169,9 +176,10 @@ class Hub : public std::enable_shared_from_this<Hub> {
       if (c->state() == ConnectionState::open) f(*c);
     }
   }
-  /// Queues an encoded frame on every open connection of this loop that
-  /// can take it (not mid-fragmented-send, not over its buffer limit).
-  void broadcast(const std::string& frame);
+  /// Queues a message on every open connection of this loop that can take
+  /// it (not mid-fragmented-send, not over its buffer limit), encoding it
+  /// once per distinct stateless compression setting.
+  void broadcast(const Broadcast& message);
   /// Closes the listener, closes every connection (1001) and stops the
   /// loop once they are gone or `close_timeout` has passed.
   void shutdown();

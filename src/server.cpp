@@ -204,10 +204,15 @@ std::vector<ConnectionHandle> Server::connections() const {
 }
 
 void Server::broadcast(MessageType type, std::string_view data) {
-  auto frame = std::make_shared<std::string>();
-  protocol::append_frame(*frame, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary, data);
+  // Encoded once for every connection without compression; each loop adds
+  // one compressed encoding per distinct stateless compression setting.
+  auto message = std::make_shared<detail::Broadcast>();
+  message->type = type;
+  message->data.assign(data);
+  protocol::append_frame(message->plain, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary,
+                         data);
   for (auto& hub : state_->group.hubs) {
-    auto run = [hub, frame] { hub->broadcast(*frame); };
+    auto run = [hub, message] { hub->broadcast(*message); };
     if (hub->loop().in_loop_thread()) {
       run();
     } else {

@@ -114,6 +114,8 @@ class Hub;
 struct ConnectionDeleter {
   void operator()(Connection* c) const noexcept;
 };
+struct Broadcast;
+using CompressedFrames = std::vector<std::pair<std::uint32_t, std::string>>;
 }  // namespace detail
 
 /// A thread-safe, copyable reference to a connection that may outlive it.
@@ -279,7 +281,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void report_close(CloseCode code, std::string_view reason);
   void teardown();
   void sweep(net::Clock::time_point now);
-  void send_prepared(const std::string& frame);
+  void send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed);
   void note_over_limit();
   void check_drain();
 

@@ -175,16 +175,10 @@ MessageDeflate::MessageDeflate(const DeflateParams& params, const DeflateOptions
 
 MessageDeflate::~MessageDeflate() = default;
 
-Error MessageDeflate::compress(std::string_view piece, bool fin, std::string& out) {
-  if (!deflater_) {
-    auto s = std::make_unique<Stream>();
-    if (deflateInit2(&s->z, level_, Z_DEFLATED, -static_cast<int>(send_bits_), mem_level_, Z_DEFAULT_STRATEGY) != Z_OK) {
-      return Error(std::make_error_code(std::errc::not_enough_memory), "deflateInit2 failed");
-    }
-    s->deflating = true;
-    deflater_ = std::move(s);
-  }
-  z_stream& z = deflater_->z;
+namespace {
+
+// Runs `piece` through a deflate stream with Z_SYNC_FLUSH, appending to `out`.
+Error run_deflate(z_stream& z, std::string_view piece, std::string& out) {
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
   z.avail_in = static_cast<uInt>(piece.size());
   std::size_t pos = out.size();
@@ -202,11 +196,61 @@ Error MessageDeflate::compress(std::string_view piece, bool fin, std::string& ou
     if (z.avail_out != 0) break;  // all input consumed and flushed
   }
   out.resize(pos);
-  if (fin) {
-    // Z_SYNC_FLUSH ends with an empty stored block, 00 00 ff ff: removed.
-    if (out.size() >= 4 && std::string_view(out).substr(out.size() - 4) == kTail) out.resize(out.size() - 4);
-    if (send_reset_) deflateReset(&z);
+  return {};
+}
+
+// One compressor per thread and configuration (uWebSockets' "shared
+// compressor"): a message compressed without context takeover starts from
+// an empty window anyway, so every connection of the thread can use the
+// same zlib state — compressed whole, with a reset — instead of each
+// holding its own (about 256 KiB at 15 bits and memLevel 8).
+z_stream* shared_deflater(int bits, int level, int mem_level) {
+  struct Entry {
+    int bits, level, mem_level;
+    z_stream z{};
+    ~Entry() { deflateEnd(&z); }
+  };
+  thread_local std::vector<std::unique_ptr<Entry>> pool;
+  for (auto& e : pool) {
+    if (e->bits == bits && e->level == level && e->mem_level == mem_level) return &e->z;
   }
+  auto e = std::make_unique<Entry>();
+  e->bits = bits;
+  e->level = level;
+  e->mem_level = mem_level;
+  if (deflateInit2(&e->z, level, Z_DEFLATED, -bits, mem_level, Z_DEFAULT_STRATEGY) != Z_OK) return nullptr;
+  pool.push_back(std::move(e));
+  return &pool.back()->z;
+}
+
+}  // namespace
+
+Error MessageDeflate::compress(std::string_view piece, bool fin, std::string& out) {
+  const std::size_t start = out.size();
+  if (send_reset_ && fin && !mid_message_) {
+    // A whole message without context takeover: the thread's shared stream.
+    z_stream* z = shared_deflater(send_bits_, level_, mem_level_);
+    if (z == nullptr) return Error(std::make_error_code(std::errc::not_enough_memory), "deflateInit2 failed");
+    Error e = run_deflate(*z, piece, out);
+    deflateReset(z);
+    if (e) return e;
+  } else {
+    if (!deflater_) {
+      auto s = std::make_unique<Stream>();
+      if (deflateInit2(&s->z, level_, Z_DEFLATED, -static_cast<int>(send_bits_), mem_level_, Z_DEFAULT_STRATEGY) !=
+          Z_OK) {
+        return Error(std::make_error_code(std::errc::not_enough_memory), "deflateInit2 failed");
+      }
+      s->deflating = true;
+      deflater_ = std::move(s);
+    }
+    if (Error e = run_deflate(deflater_->z, piece, out)) return e;
+    mid_message_ = !fin;
+    if (fin && send_reset_) deflater_.reset();  // a streamed message without context takeover: nothing to keep
+  }
+  // Z_SYNC_FLUSH ends with an empty stored block, 00 00 ff ff: removed from
+  // the message's last piece.
+  if (fin && out.size() - start >= 4 && std::string_view(out).substr(out.size() - 4) == kTail) out.resize(out.size() - 4);
   return {};
 }
 

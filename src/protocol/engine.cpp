@@ -231,13 +231,15 @@ void Engine::fail(const Error& e) {
   handler_.on_protocol_error(e);
 }
 
-void Engine::append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) {
+void Engine::append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) { frame_into(out_, op, payload, fin, rsv); }
+
+void Engine::frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const {
   if (options_.role == Role::client) {
     std::uint8_t key[4];
     random_mask_key(key);
-    append_frame(out_, op, payload, fin, rsv, key);
+    append_frame(out, op, payload, fin, rsv, key);
   } else {
-    append_frame(out_, op, payload, fin, rsv);
+    append_frame(out, op, payload, fin, rsv);
   }
 }
 
@@ -257,15 +259,19 @@ std::string& scratch() {
 }  // namespace
 
 Error Engine::send(Opcode type, std::string_view payload, Compression compression) {
+  return encode(type, payload, compression, out_);
+}
+
+Error Engine::encode(Opcode type, std::string_view payload, Compression compression, std::string& out) {
   if (state_ != EngineState::open) return UsageError::not_open;
   if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
   if (sending_type_ != Opcode::continuation) return UsageError::bad_fragment_sequence;
   if (compress_next(payload.size(), compression)) {
     std::string& packed = scratch();
     if (Error e = deflate_->compress(payload, true, packed)) return e;
-    append(type, packed, true, rsv1);
+    frame_into(out, type, packed, true, rsv1);
   } else {
-    append(type, payload, true);
+    frame_into(out, type, payload, true, 0);
   }
   return {};
 }

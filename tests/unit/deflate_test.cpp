@@ -2,7 +2,9 @@
 // engine's RSV1 handling.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -390,4 +392,48 @@ TEST(DeflateApi, NoAgreementMeansNoCompression) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->data.size(), 5000u);
   server.stop();
+}
+
+TEST(DeflateApi, BroadcastReachesMixedConnections) {
+  using namespace std::chrono_literals;
+  for (bool stateless : {true, false}) {
+    ServerOptions so;
+    so.host = "127.0.0.1";
+    so.port = 0;
+    so.deflate.enabled = true;
+    so.deflate.server_no_context_takeover = stateless;
+    Server server(so);
+    std::atomic<int> opened{0};
+    server.on_open([&](Connection&) { ++opened; });
+    ASSERT_FALSE(server.start());
+    const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+    ClientOptions with;
+    with.deflate.enabled = true;
+    ClientOptions narrow = with;
+    narrow.deflate.server_max_window_bits = 9;  // another sending configuration
+    std::vector<std::unique_ptr<BlockingClient>> clients;
+    const std::vector<ClientOptions> kinds = {with, with, narrow, ClientOptions{}};  // the last: no compression
+    for (const ClientOptions& o : kinds) {
+      clients.push_back(std::make_unique<BlockingClient>(o));
+      ASSERT_FALSE(clients.back()->connect(url));
+    }
+    for (int i = 0; i < 200 && opened < 4; ++i) std::this_thread::sleep_for(5ms);
+    ASSERT_EQ(opened, 4);
+    std::string json;
+    for (int i = 0; i < 400; ++i) json += R"({"user":)" + std::to_string(i % 7) + R"(,"text":"hello"},)";
+    for (int round = 0; round < 2; ++round) {
+      server.broadcast(MessageType::text, json);
+      server.broadcast(MessageType::binary, "short");
+      for (auto& c : clients) {
+        auto big = c->receive(5s);
+        ASSERT_TRUE(big) << big.error().message();
+        EXPECT_EQ(big->data, json);
+        auto small = c->receive(5s);
+        ASSERT_TRUE(small) << small.error().message();
+        EXPECT_EQ(small->data, "short");
+        EXPECT_EQ(small->type, MessageType::binary);
+      }
+    }
+    server.stop();
+  }
 }

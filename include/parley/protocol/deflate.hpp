@@ -110,11 +110,23 @@ class PARLEY_EXPORT MessageDeflate {
   bool can_compress() const noexcept { return send_bits_ >= 9; }
   /// The threshold in bytes from the options.
   std::size_t threshold() const noexcept { return threshold_; }
+  /// True when what this side sends does not depend on earlier messages (no
+  /// context takeover): a message compressed once can then be sent as is
+  /// to every connection with the same `send_config()` (broadcast).
+  bool stateless_send() const noexcept { return send_reset_; }
+  /// The compression settings of what this side sends, as one number:
+  /// connections with equal values produce equal bytes when stateless.
+  std::uint32_t send_config() const noexcept {
+    return static_cast<std::uint32_t>(send_bits_) << 16 | static_cast<std::uint32_t>(level_) << 8 |
+           static_cast<std::uint32_t>(mem_level_);
+  }
 
   /// Compresses a piece of an outgoing message (a whole message is one
   /// piece with `fin`), appending the compressed bytes to `out`: the
   /// `00 00 ff ff` tail of the final piece is removed (RFC 7692 §7.2.1).
-  /// Errors only if zlib fails (out of memory).
+  /// Without context takeover, a whole message is compressed by a
+  /// compressor shared by the thread (so an idle connection holds no
+  /// compressor at all). Errors only if zlib fails (out of memory).
   Error compress(std::string_view piece, bool fin, std::string& out);
 
   /// Decompresses a piece of an incoming compressed message, appending to
@@ -137,7 +149,8 @@ class PARLEY_EXPORT MessageDeflate {
   std::size_t threshold_;
   std::uint8_t send_bits_;
   std::uint8_t receive_bits_;
-  bool send_reset_;     // no context takeover on what we send
+  bool send_reset_;     // no context takeover on what we send (whole messages use the thread's shared compressor)
+  bool mid_message_ = false;  // a streamed message is being compressed
   bool receive_reset_;  // no context takeover on what we receive
 };
 

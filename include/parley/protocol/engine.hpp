@@ -113,6 +113,12 @@ class PARLEY_EXPORT Engine {
   /// caller's contract). Errors: UsageError::not_open, bad_opcode,
   /// bad_fragment_sequence (a fragmented send is in progress).
   Error send(Opcode type, std::string_view payload, Compression compression = Compression::automatic);
+  /// As `send`, but appends the frame to `out` instead of the engine's
+  /// output (the engine's state is the same as after `send`). A server's
+  /// frames are unmasked, so when compression is stateless (see
+  /// `MessageDeflate::stateless_send`) the bytes can be shared by every
+  /// connection with the same settings: a broadcast encodes once.
+  Error encode(Opcode type, std::string_view payload, Compression compression, std::string& out);
   /// Queues one fragment of a message that is streamed in parts: the first
   /// call's `type` (text or binary) starts the message, later calls continue
   /// it (their `type` must be the same), and `fin = true` ends it. Control
@@ -171,6 +177,7 @@ class PARLEY_EXPORT Engine {
   void fail(const Error& e);
   void fail(ProtocolError e, std::string message);
   void append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv = 0);
+  void frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const;
   bool compress_next(std::size_t size, Compression compression) const noexcept;
 
   EngineOptions options_;
