@@ -40,7 +40,24 @@ START_TIMEOUT = 15  # seconds: a server must print its port within this
 # being fixed. Remove an entry once its bug is fixed.
 # direction: "to-parley" = the peer's client against parley's server,
 #            "from-parley" = parley's client against the peer's server.
+# Compression legs: direction "to-parley:VARIANT" / "from-parley:VARIANT".
 KNOWN_FAILURES = {}
+
+# permessage-deflate (RFC 7692): legs run again with compression on both
+# sides, on a subset of the cases. deflate-negotiated checks the answer
+# (Sec-WebSocket-Extensions) has permessage-deflate and `expect`.
+DEFLATE_CASES = ["deflate-negotiated", "text-126", "text-64KiB", "text-1MiB", "binary-64KiB", "binary-1MiB",
+                 "text-fragmented", "binary-fragmented", "large-fragmented", "receive-fragmented", "many-messages",
+                 "close-client-normal", "close-server-normal", "close-after-large"]
+# (peer, variant, the peer's switches, what the answer must contain)
+DEFLATE_VARIANTS = [
+    ("node", "deflate", ["--deflate"], ["permessage-deflate"]),
+    ("node", "deflate-snct", ["--deflate=serverNoContextTakeover"],
+     ["permessage-deflate", "server_no_context_takeover"]),
+    ("node", "deflate-cnct", ["--deflate=clientNoContextTakeover"],
+     ["permessage-deflate", "client_no_context_takeover"]),
+    ("python", "deflate", [], ["permessage-deflate"]),   # websockets compresses by default
+]
 
 PEERS = {
     "node": {
@@ -200,6 +217,50 @@ def run_client(argv, tmp, label, on_line=None, timeout=LEG_TIMEOUT):
     return plan, version, results, problem
 
 
+def run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp):
+    """A compression leg: parley with --deflate, the peer with `peer_args`,
+    the DEFLATE_CASES; deflate-negotiated must show `expect` in the answer."""
+    spec = PEERS[peer]
+    label = "%s-%s-%s" % (peer, direction, variant)
+    leg = {"peer": peer, "direction": "%s:%s" % (direction, variant), "cases": {}, "problem": "", "versions": {}}
+    server = None
+    start = time.monotonic()
+    try:
+        if direction == "to-parley":
+            server = Server([args.server, "--deflate"], tmp, label + "-server")
+            client_argv = spec["client"](server.url) + peer_args + DEFLATE_CASES
+        else:
+            server = Server(spec["server"]() + peer_args, tmp, label + "-server")
+            client_argv = [args.client, server.url, "--deflate"] + DEFLATE_CASES
+        plan, version, results, problem = run_client(client_argv, tmp, label + "-client")
+        if not server.alive():
+            problem = ("the server died (status %s) during the run; stderr: %s"
+                       % (server.proc.returncode, tail(server.err_path))) + ("; " + problem if problem else "")
+        leg["problem"] = problem
+        for case in plan:
+            r = results.get(case)
+            leg["cases"][case] = r if r else {"case": case, "ok": False, "detail": "no result: " + problem, "ms": 0}
+        r = leg["cases"].get("deflate-negotiated")
+        if r and r["ok"]:
+            missing = [t for t in expect if t not in r["detail"]]
+            if missing:
+                leg["cases"]["deflate-negotiated"] = dict(r, ok=False, detail="the answer %r lacks %s" % (
+                    r["detail"], ", ".join(missing)))
+        stopped = server.stop()
+        server = None
+        if stopped:
+            leg["problem"] = (leg["problem"] + "; " if leg["problem"] else "") + stopped
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        leg["problem"] = str(e)
+    finally:
+        if server:
+            stopped = server.stop()
+            if stopped:
+                leg["problem"] = (leg["problem"] + "; " if leg["problem"] else "") + stopped
+    leg["seconds"] = round(time.monotonic() - start, 1)
+    return leg
+
+
 def run_leg(peer, direction, args, tmp):
     """One peer, one direction: returns a dict with the cases' outcomes."""
     spec = PEERS[peer]
@@ -266,7 +327,9 @@ def run_leg(peer, direction, args, tmp):
 
 def direction_label(peer, direction):
     name = PEERS[peer]["name"].split()[-1]
-    return ("%s client → parley server" % name) if direction == "to-parley" else ("parley client → %s server" % name)
+    direction, _, variant = direction.partition(":")
+    label = ("%s client → parley server" % name) if direction == "to-parley" else ("parley client → %s server" % name)
+    return label + (" (%s)" % variant if variant else "")
 
 
 def main():
@@ -288,9 +351,70 @@ def main():
                 leg = run_leg(peer, direction, args, tmp) if not why else {
                     "peer": peer, "direction": direction, "cases": {}, "problem": why, "versions": {}, "seconds": 0}
                 legs.append(leg)
+            for vpeer, variant, peer_args, expect in DEFLATE_VARIANTS:
+                if vpeer != peer:
+                    continue
+                for direction in ("to-parley", "from-parley"):
+                    leg = run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp) if not why else {
+                        "peer": peer, "direction": "%s:%s" % (direction, variant), "cases": {}, "problem": why,
+                        "versions": {}, "seconds": 0}
+                    legs.append(leg)
     elapsed = time.monotonic() - began
 
-    # The matrix: one row per case, one column per leg.
+    # The matrices: one row per case, one column per leg; the compression legs apart.
+    plain = [l for l in legs if ":" not in l["direction"]]
+    compressed = [l for l in legs if ":" in l["direction"]]
+    tables = [matrix(group, xfails, xpasses, failures) for group in (plain, compressed) if group]
+    problems = ["[%s | %s] %s" % (PEERS[l["peer"]]["name"], direction_label(l["peer"], l["direction"]), l["problem"])
+                for l in legs if l["problem"]]
+
+    versions = {}
+    for leg in legs:
+        versions.update(leg["versions"])
+    for cases, columns, rows in tables:
+        if args.markdown:
+            print("| case | " + " | ".join(columns) + " |")
+            print("|---|" + "---|" * len(columns))
+            for row in rows:
+                print("| " + " | ".join(row) + " |")
+        else:
+            width = max([len(c) for c in cases] + [4])
+            for i, c in enumerate(columns):
+                print("  [%d] %s" % (i + 1, c))
+            print("%-*s  %s" % (width, "case", "  ".join("[%d]  " % (i + 1) for i in range(len(columns)))))
+            for row in rows:
+                print("%-*s  %s" % (width, row[0], "  ".join("%-5s" % v for v in row[1:])))
+        print()
+    print("versions: %s; %s" % (", ".join("%s %s" % kv for kv in sorted(versions.items())),
+                                ", ".join("%s %.1fs" % ("%s/%s" % (l["peer"], l["direction"]), l["seconds"])
+                                          for l in legs)))
+    for l in compressed:
+        r = l["cases"].get("deflate-negotiated")
+        if r and r["ok"]:
+            print("negotiated [%s]: %s" % (direction_label(l["peer"], l["direction"]), r["detail"]))
+    for line in xfails:
+        print("XFAIL " + line)
+    for line in problems:
+        print("ERROR " + line)
+    for line in failures:
+        print("FAIL  " + line)
+    for line in xpasses:
+        print("XPASS " + line)
+    total = sum(len(l["cases"]) for l in legs)
+    print("%d case runs: %d failed, %d known failures, %d errors, in %.1f s"
+          % (total, len(failures), len(xfails), len(problems), elapsed))
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"versions": versions, "seconds": round(elapsed, 1), "legs": legs,
+                       "known_failures": ["%s/%s/%s: %s" % (k + (v,)) for k, v in KNOWN_FAILURES.items()]},
+                      f, indent=1, ensure_ascii=False)
+    return 1 if failures or problems else 0
+
+
+def matrix(legs, xfails, xpasses, failures):
+    """(cases, column labels, rows) of one group of legs; collects the
+    outcomes into xfails, xpasses and failures."""
     cases = []
     for leg in legs:
         cases += [c for c in leg["cases"] if c not in cases]
@@ -316,46 +440,7 @@ def main():
                 row.append("FAIL")
                 failures.append("%s: %s" % (where, r["detail"]))
         rows.append(row)
-    problems = ["[%s | %s] %s" % (PEERS[l["peer"]]["name"], direction_label(l["peer"], l["direction"]), l["problem"])
-                for l in legs if l["problem"]]
-
-    versions = {}
-    for leg in legs:
-        versions.update(leg["versions"])
-    if args.markdown:
-        print("| case | " + " | ".join(columns) + " |")
-        print("|---|" + "---|" * len(columns))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        width = max([len(c) for c in cases] + [4])
-        for i, c in enumerate(columns):
-            print("  [%d] %s" % (i + 1, c))
-        print("%-*s  %s" % (width, "case", "  ".join("[%d]  " % (i + 1) for i in range(len(columns)))))
-        for row in rows:
-            print("%-*s  %s" % (width, row[0], "  ".join("%-5s" % v for v in row[1:])))
-    print()
-    print("versions: %s; %s" % (", ".join("%s %s" % kv for kv in sorted(versions.items())),
-                                ", ".join("%s %.1fs" % ("%s/%s" % (l["peer"], l["direction"]), l["seconds"])
-                                          for l in legs)))
-    for line in xfails:
-        print("XFAIL " + line)
-    for line in problems:
-        print("ERROR " + line)
-    for line in failures:
-        print("FAIL  " + line)
-    for line in xpasses:
-        print("XPASS " + line)
-    total = sum(len(l["cases"]) for l in legs)
-    print("%d case runs: %d failed, %d known failures, %d errors, in %.1f s"
-          % (total, len(failures), len(xfails), len(problems), elapsed))
-
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"versions": versions, "seconds": round(elapsed, 1), "legs": legs,
-                       "known_failures": ["%s/%s/%s: %s" % (k + (v,)) for k, v in KNOWN_FAILURES.items()]},
-                      f, indent=1, ensure_ascii=False)
-    return 1 if failures or problems else 0
+    return cases, columns, rows
 
 
 if __name__ == "__main__":

@@ -46,7 +46,11 @@ function withTimeout(promise, ms, what) {
 // A ws connection with queues of its messages and pongs, and its close.
 class Peer {
   constructor(path, protocols) {
-    this.ws = new WebSocket(BASE + path, protocols, { maxPayload: 64 << 20, handshakeTimeout: 10000 });
+    const options = { maxPayload: 64 << 20, handshakeTimeout: 10000 };
+    if (DEFLATE) options.perMessageDeflate = DEFLATE;
+    this.ws = new WebSocket(BASE + path, protocols, options);
+    this.extensions = null; // the Sec-WebSocket-Extensions of the server's 101
+    this.ws.once('upgrade', (res) => { this.extensions = res.headers['sec-websocket-extensions'] ?? ''; });
     this.messages = [];
     this.pongs = [];
     this.waiters = [];
@@ -395,8 +399,22 @@ async function closeServerAfterBurst() {
   check(c.code === 1000 && c.reason === 'burst done', `closed with ${c.code} ${c.reason}`);
 }
 
+// With --deflate: the server accepted permessage-deflate; a compressible
+// message goes both ways. The detail is the answer (run_interop.py checks it).
+async function deflateNegotiated() {
+  const p = await open('/echo');
+  const ext = p.extensions ?? '';
+  check(ext.includes('permessage-deflate'), `no permessage-deflate in the answer: '${ext}'`);
+  const data = textOf(20000);
+  p.ws.send(data);
+  const m = await p.next(30000);
+  check(!m.isBinary && m.data.toString() === data, 'echo differs');
+  await p.done();
+  return ext;
+}
+
 // Run only when named (the driver runs them on their own).
-const ALONE = [['close-server-shutdown', closeServerShutdown]];
+const ALONE = [['close-server-shutdown', closeServerShutdown], ['deflate-negotiated', deflateNegotiated]];
 
 const CASES = [
   ...['text', 'binary'].flatMap((kind) => SIZES.map(([label, n]) => [`${kind}-${label}`, sized(kind, n)])),
@@ -433,7 +451,12 @@ const CASES = [
 ];
 
 BASE = process.argv[2].replace(/\/$/, '');
-const wanted = process.argv.slice(3);
+// --deflate[=serverNoContextTakeover|clientNoContextTakeover]: perMessageDeflate
+// on (with that option); without it, ws's default (on, not required).
+const flags = process.argv.slice(3).filter((a) => a.startsWith('--deflate'));
+const DEFLATE = flags.length === 0 ? null : Object.fromEntries(
+  flags.map((f) => f.split('=')[1]).filter(Boolean).map((k) => [k, true]));
+const wanted = process.argv.slice(3).filter((a) => !a.startsWith('--'));
 const cases = [
   ...CASES.filter(([n]) => wanted.length === 0 || wanted.includes(n)),
   ...ALONE.filter(([n]) => wanted.includes(n)),
@@ -444,7 +467,8 @@ for (const [name, fn] of cases) {
   let ok = true;
   let detail = '';
   try {
-    await withTimeout(fn(), 60000, 'the case');
+    const note = await withTimeout(fn(), 60000, 'the case');
+    if (typeof note === 'string') detail = note;
   } catch (e) {
     ok = false;
     detail = e instanceof Failure ? e.message : `${e.name}: ${e.message}`;

@@ -1,6 +1,6 @@
 // The Node `ws` peer as a server, for parley's client to connect to.
 //
-//     node ws_server.mjs
+//     node ws_server.mjs [--deflate[=serverNoContextTakeover|clientNoContextTakeover]]
 //
 // Listens on 127.0.0.1, port 0, and prints {"port": N} on stdout. Behaves by
 // the request path as tests/interop/README.md says (/echo, /close,
@@ -16,10 +16,17 @@ const FRAG_BINARY = Buffer.concat(Array(4).fill(Buffer.from([...Array(256).keys(
 const REFUSAL_BODY = 'forbidden by interop test';
 const records = new Map(); // id -> {close: [code, reason] | null, subprotocol, echoed: n}
 
+// --deflate[=serverNoContextTakeover|clientNoContextTakeover]: accept
+// permessage-deflate (with that option); without it, ws's default (off).
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--deflate'));
+const perMessageDeflate = flags.length === 0 ? false : Object.fromEntries(
+  flags.map((f) => f.split('=')[1]).filter(Boolean).map((k) => [k, true]));
+
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: 0,
   maxPayload: 64 << 20,
+  perMessageDeflate,
   // The first of the client's offers that this server speaks (as parley does).
   handleProtocols: (offered) => [...offered].find((p) => SUBPROTOCOLS.includes(p)) ?? false,
   verifyClient: (info, done) => {

@@ -1,8 +1,10 @@
 // parley as the client of the interop tests: runs the client cases of
 // tests/interop/README.md against a peer's server.
 //
-//     parley_interop_client ws://127.0.0.1:PORT [case ...]
+//     parley_interop_client ws://127.0.0.1:PORT [--deflate] [case ...]
 //
+// --deflate: offer permessage-deflate (RFC 7692); the case
+// deflate-negotiated reports the server's answer as its detail.
 // Prints one JSON line per case on stdout: first {"plan": [...]}, then
 // {"case": name, "ok": bool, "detail": str, "ms": n}. Every wait is bounded.
 #include <parley/parley.hpp>
@@ -31,6 +33,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 std::string base;  // ws://127.0.0.1:PORT
+bool deflate = false;  // --deflate: offer permessage-deflate (RFC 7692)
+std::string note;      // a passing case's detail
 
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -76,12 +80,14 @@ class Peer {
     parley::ClientOptions o;
     o.subprotocols = std::move(subprotocols);
     o.close_timeout = 5000ms;
+    o.deflate.enabled = deflate;
     client_ = std::make_unique<parley::Client>(o);
     auto st = state_;
     client_->on_open([st](parley::Connection& c) {
       st->update([&] {
         st->opened = true;
         st->subprotocol = c.subprotocol();
+        st->extensions = parley::protocol::Extension::join(c.extensions());
       });
     });
     client_->on_text([st](parley::Connection&, std::string_view d) {
@@ -156,6 +162,10 @@ class Peer {
     std::lock_guard lock(state_->m);
     return state_->subprotocol;
   }
+  std::string extensions() {
+    std::lock_guard lock(state_->m);
+    return state_->extensions;
+  }
   std::optional<parley::Response> response() {
     std::lock_guard lock(state_->m);
     return state_->response;
@@ -171,6 +181,7 @@ class Peer {
     std::condition_variable cv;
     bool opened = false;
     std::string subprotocol;
+    std::string extensions;  // the negotiated Sec-WebSocket-Extensions
     std::optional<std::string> error;
     std::optional<parley::Response> response;
     std::optional<std::pair<int, std::string>> closed;
@@ -270,6 +281,22 @@ void echo_one(parley::MessageType type, const std::string& data) {
   check(m.data == data,
         "echo differs: " + std::to_string(m.data.size()) + " bytes back for " + std::to_string(data.size()) + " sent");
   p.done();
+}
+
+// With --deflate: the server's answer accepted permessage-deflate; a
+// compressible message goes both ways. Its detail is the answer, which
+// run_interop.py checks for the parameters it expects.
+void deflate_negotiated() {
+  Peer p;
+  p.open("/echo");
+  const std::string ext = p.extensions();
+  check(ext.find("permessage-deflate") != std::string::npos, "no permessage-deflate in the answer: '" + ext + "'");
+  const std::string data = text_of(20000);
+  p.send_text(data);
+  const Message m = p.next(30s);
+  check(m.type == parley::MessageType::text && m.data == data, "echo differs");
+  p.done();
+  note = ext;
 }
 
 void send_fragments(Peer& p, parley::MessageType type, std::vector<std::string> parts) {
@@ -575,7 +602,7 @@ void close_server_shutdown() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: parley_interop_client ws://127.0.0.1:PORT [case ...]\n");
+    std::fprintf(stderr, "usage: parley_interop_client ws://127.0.0.1:PORT [--deflate] [case ...]\n");
     return 2;
   }
   base = argv[1];
@@ -634,9 +661,15 @@ int main(int argc, char** argv) {
 
   // Run only when named (the driver runs them on their own).
   const std::vector<std::pair<std::string, std::function<void()>>> alone{
-      {"close-server-shutdown", close_server_shutdown}};
+      {"close-server-shutdown", close_server_shutdown}, {"deflate-negotiated", deflate_negotiated}};
 
-  std::vector<std::string> wanted(argv + 2, argv + argc);
+  std::vector<std::string> wanted;
+  for (int i = 2; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--deflate")
+      deflate = true;
+    else
+      wanted.emplace_back(argv[i]);
+  }
   std::string plan;
   std::vector<std::pair<std::string, std::function<void()>>> run;
   for (auto& c : cases) {
@@ -655,8 +688,10 @@ int main(int argc, char** argv) {
     const auto start = Clock::now();
     bool ok = true;
     std::string detail;
+    note.clear();
     try {
       fn();
+      detail = note;
     } catch (const std::exception& e) {
       ok = false;
       detail = e.what();

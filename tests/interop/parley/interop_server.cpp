@@ -2,8 +2,9 @@
 // by the request path as tests/interop/README.md says (/echo, /close,
 // /terminate, /ping, /fragments, /refuse, /report), for the peers' clients.
 //
-//     parley_interop_server
+//     parley_interop_server [--deflate]
 //
+// --deflate: accept permessage-deflate (RFC 7692) from clients that offer it.
 // Listens on 127.0.0.1, port 0, prints {"port": N} on stdout, and runs until
 // SIGTERM/SIGINT or until stdin closes.
 #include <parley/parley.hpp>
@@ -57,7 +58,7 @@ void echoed(parley::Connection& conn, const parley::SendResult& r) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   // SIGTERM/SIGINT are taken by sigwait below; block them before any thread starts.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -71,6 +72,14 @@ int main() {
   options.threads = 2;  // two loops with SO_REUSEPORT listeners, as a production server runs
   options.ping_interval = parley::Millis{0};  // only the pings the cases send
   options.subprotocols = {"chat.v2", "chat.v1"};
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--deflate") {
+      options.deflate.enabled = true;
+    } else {
+      std::fprintf(stderr, "usage: parley_interop_server [--deflate]\n");
+      return 2;
+    }
+  }
   parley::Server server(options);
 
   server.on_handshake([](parley::Connection& conn, const parley::Request& req) {

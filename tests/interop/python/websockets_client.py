@@ -383,17 +383,36 @@ CASES = [("%s-%s" % (kind, label), sized(kind, n)) for kind in ("text", "binary"
 ]
 
 
+async def deflate_negotiated():
+    """The server accepted permessage-deflate (websockets offers it by
+    default); a compressible message goes both ways. Returns the answer,
+    which run_interop.py checks."""
+    async with connect("/echo") as ws:
+        ext = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        check("permessage-deflate" in ext, "no permessage-deflate in the answer: %r" % ext)
+        data = text_of(20000)
+        await ws.send(data)
+        got = await asyncio.wait_for(ws.recv(), 30)
+        check(got == data, "echo differs")
+    return ext
+
+
+ALONE.append(("deflate-negotiated", deflate_negotiated))   # run only when named
+
+
 async def main():
     global BASE
     BASE = sys.argv[1].rstrip("/")
-    wanted = sys.argv[2:]
+    wanted = [a for a in sys.argv[2:] if not a.startswith("--")]   # --deflate: compression is on by default
     cases = [(n, f) for n, f in CASES if not wanted or n in wanted] + [(n, f) for n, f in ALONE if n in wanted]
     print(json.dumps({"plan": [n for n, _ in cases], "version": websockets.__version__}), flush=True)
     for name, fn in cases:
         start = time.monotonic()
         ok, detail = True, ""
         try:
-            await asyncio.wait_for(fn(), 60)
+            note = await asyncio.wait_for(fn(), 60)
+            if isinstance(note, str):
+                detail = note
         except asyncio.TimeoutError:
             ok, detail = False, "timed out"
         except Failure as e:
