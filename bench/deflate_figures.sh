@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The permessage-deflate memory figures of issue 7: the server's RSS growth
+# per idle connection, with N connections (default 1000) held by another
+# process, for each deflate setting. Each connection first exchanges a few
+# compressed ~1 KiB JSON messages with the echo server (zlib state is
+# allocated on first use), then sits idle. Prints a table; asserts nothing.
+#
+#   [MESSAGES=3] bench/deflate_figures.sh [BUILD_DIR] [N] [SETTINGS...]
+#
+# SETTINGS default to: none default small tiny nct nct-small (see
+# bench/load/deflate_memory.cpp for what each is).
+set -euo pipefail
+build=${1:-build/dflbench}
+n=${2:-1000}
+shift $(( $# > 2 ? 2 : $# ))
+settings=("$@")
+[ ${#settings[@]} -gt 0 ] || settings=(none default small tiny nct nct-small)
+prog=$build/bench/parley_deflate_memory
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+tmp=$(mktemp -d)
+
+printf '%-10s %12s %12s %10s %14s\n' setting "before KiB" "after KiB" negotiated "B/idle conn"
+for s in "${settings[@]}"; do
+  "$prog" server "$s" >"$tmp/server.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  url=
+  for _ in $(seq 100); do
+    url=$(grep -o 'ws://127.0.0.1:[0-9]*/' "$tmp/server.log" | head -1) || true
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "$s: server did not start"; cat "$tmp/server.log"; exit 1; }
+  sleep 0.3
+  before=$(rss_kib "$server_pid")
+  coproc HOLD { "$prog" client "$url" "$n" "$s" "${MESSAGES:-3}"; }
+  pids+=("$HOLD_PID")
+  read -r line <&"${HOLD[0]}" || true
+  case "${line:-}" in
+    "ready $n negotiated "*) negotiated=${line##* } ;;
+    *) echo "$s: could not ready $n connections: ${line:-nothing}"; exit 1 ;;
+  esac
+  sleep 0.5
+  after=$(rss_kib "$server_pid")
+  awk -v s="$s" -v a="$after" -v b="$before" -v n="$n" -v k="$negotiated" \
+    'BEGIN { printf "%-10s %12d %12d %10d %14.0f\n", s, b, a, k, (a - b) * 1024 / n }'
+  # shellcheck disable=SC1083,SC2093
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" || true
+  kill "$server_pid"
+  wait "$server_pid" || true
+done
+rm -rf "$tmp"
