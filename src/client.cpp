@@ -31,11 +31,20 @@ Settings settings_from(const ClientOptions& o) {
   s.connect_timeout = o.connect_timeout;
   s.max_redirects = o.max_redirects;
   s.reconnect = o.reconnect;
+  if (o.deflate.enabled) {
+    s.deflate_offers.push_back(o.deflate);
+    s.deflate_offers.insert(s.deflate_offers.end(), o.deflate_fallbacks.begin(), o.deflate_fallbacks.end());
+  }
   return s;
 }
 
 Error validate(const ClientOptions& o) {
   if (Error e = validate_common(o)) return e;
+  if (o.deflate.enabled) {
+    for (const protocol::DeflateOptions& offer : o.deflate_fallbacks) {
+      if (Error e = offer.validate()) return e;
+    }
+  }
   auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
   if (o.connect_timeout.count() <= 0 || o.handshake_timeout.count() <= 0) {
     return invalid("connect_timeout and handshake_timeout must be positive");
@@ -199,10 +208,19 @@ void Connection::response_data(std::span<std::uint8_t> data) {
   response_ = std::make_unique<Response>(std::move(head));
   if (!ok) return fail_handshake(ok.error());
   for (const Extension& e : ok->extensions) {
-    // validate_response admitted only offered extensions: permessage-deflate.
-    auto params = protocol::accept_deflate_response(e, hub_.settings().deflate);
+    // validate_response admitted only offered extensions: permessage-deflate,
+    // answering one of our offers — the first the answer is valid for.
+    Result<protocol::DeflateParams> params = Error(HandshakeError::unrequested_extension);
+    const protocol::DeflateOptions* chosen = nullptr;
+    for (const protocol::DeflateOptions& offer : hub_.settings().deflate_offers) {
+      params = protocol::accept_deflate_response(e, offer);
+      if (params) {
+        chosen = &offer;
+        break;
+      }
+    }
     if (!params) return fail_handshake(params.error());
-    engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*params, hub_.settings().deflate, false));
+    engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*params, *chosen, false));
   }
   subprotocol_ = std::move(ok->subprotocol);
   extensions_ = std::move(ok->extensions);
@@ -359,7 +377,9 @@ Result<ConnectionHandle> Client::connect(std::string_view uri_text) {
   hs.cookie = st.options.cookie;
   hs.headers = st.options.headers;
   hs.version = st.options.version;
-  if (st.options.deflate.enabled) hs.extensions.push_back(protocol::make_deflate_offer(st.options.deflate));
+  for (const protocol::DeflateOptions& offer : st.shared.settings.deflate_offers) {
+    hs.extensions.push_back(protocol::make_deflate_offer(offer));
+  }
   // Options that make_request would refuse are refused here, synchronously.
   if (auto check = protocol::make_request(hs); !check) return fail(check.error());
 

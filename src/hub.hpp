@@ -66,6 +66,7 @@ struct Settings {
   net::Millis connect_timeout{10000};
   unsigned max_redirects = 5;
   ReconnectOptions reconnect;
+  std::vector<protocol::DeflateOptions> deflate_offers;  // (client) every offer, in order (empty: none)
 };
 
 }  // namespace parley::detail

@@ -100,6 +100,12 @@ struct ClientOptions {
   /// window, context-takeover, level, memLevel and `compression_threshold`
   /// (bytes) settings are documented in `protocol::DeflateOptions`.
   protocol::DeflateOptions deflate;
+  /// More permessage-deflate offers, sent after `deflate`'s in this order of
+  /// preference (e.g. a small-window, no-context-takeover fallback); the
+  /// server accepts at most one, and the client uses the settings of the
+  /// first offer its answer is valid for. Used only when `deflate.enabled`.
+  /// Default none.
+  std::vector<protocol::DeflateOptions> deflate_fallbacks;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
   /// `fatal`), from start(), connect() and dropped sends. Default false.
   bool fatal = false;

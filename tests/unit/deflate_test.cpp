@@ -437,3 +437,54 @@ TEST(DeflateApi, BroadcastReachesMixedConnections) {
     server.stop();
   }
 }
+
+TEST(DeflateApi, ClientSendsSeveralOffersInOrder) {
+  using namespace std::chrono_literals;
+  ServerOptions so;
+  so.host = "127.0.0.1";
+  so.port = 0;
+  so.deflate.enabled = true;
+  Server server(so);
+  std::mutex m;
+  std::string offered, answered;
+  server.on_handshake([&](Connection&, const Request& r) {
+    std::lock_guard l(m);
+    offered = std::string(r.headers.get("Sec-WebSocket-Extensions").value_or(""));
+    return HandshakeReply::accept();
+  });
+  server.on_open([&](Connection& c) {
+    std::lock_guard l(m);
+    answered = c.extensions().at(0).to_string();
+  });
+  server.on_text([](Connection& c, std::string_view t) { c.send_text(t); });
+  ASSERT_FALSE(server.start());
+  ClientOptions co;
+  co.deflate.enabled = true;
+  co.deflate.server_max_window_bits = 10;
+  DeflateOptions fallback;
+  fallback.enabled = true;
+  fallback.client_no_context_takeover = true;
+  co.deflate_fallbacks.push_back(fallback);
+  BlockingClient client(co);
+  ASSERT_FALSE(client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/"));
+  ASSERT_FALSE(client.send_text(std::string(3000, 'w')));
+  auto reply = client.receive(5s);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->data, std::string(3000, 'w'));
+  std::lock_guard l(m);
+  EXPECT_EQ(offered,
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits, "
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits");
+  EXPECT_EQ(answered, "permessage-deflate; server_max_window_bits=10");  // the first offer won
+  server.stop();
+}
+
+TEST(DeflateApi, BadFallbackIsRefusedAtStart) {
+  ClientOptions co;
+  co.deflate.enabled = true;
+  DeflateOptions bad;
+  bad.server_max_window_bits = 16;
+  co.deflate_fallbacks.push_back(bad);
+  Client client(co);
+  EXPECT_TRUE(client.start());
+}
