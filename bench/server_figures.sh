@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The server figures of the runtime issue, measured on this machine:
 #  1. user-space memory (RSS growth) per idle plain connection, with N idle
-#     connections (default 10000) held by another process;
+#     connections (default 10000) held by another process
+#     (parley_deflate_memory's client, without compression and messages);
 #  2. single-core echo throughput: `parley serve --echo` pinned to CPU 0,
 #     `parley bench` (100 connections x 16-byte messages, 32 in flight)
 #     pinned to CPU 1.
@@ -13,7 +14,7 @@ build=${1:-build/gcc}
 n=${2:-10000}
 seconds=${3:-5}
 parley=$build/tools/parley/parley
-idle=$build/bench/parley_idle_connections
+idle=$build/bench/parley_deflate_memory
 ulimit -n "$(ulimit -Hn)"
 
 pids=()
@@ -39,10 +40,10 @@ echo "== idle connections: $n"
 start_server "$tmp/serve.log" "$parley" serve --echo --port 0 --quiet --ping-interval 0
 sleep 0.3
 before=$(rss_kib "$server_pid")
-coproc HOLD { "$idle" "ws://127.0.0.1:$port/" "$n" 2; }
+coproc HOLD { "$idle" client "ws://127.0.0.1:$port/" "$n" none 0; }
 pids+=("$HOLD_PID")
 read -r line <&"${HOLD[0]}" || true
-if [ "${line:-}" != "open $n" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
+if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
 sleep 0.5
 after=$(rss_kib "$server_pid")
 echo "server RSS before: ${before} KiB, with $n idle connections: ${after} KiB"
