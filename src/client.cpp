@@ -85,7 +85,6 @@ Result<protocol::Uri> resolve_location(const protocol::Uri& current, std::string
   if (current.secure() && !uri->secure()) {
     return Error(HandshakeError::bad_uri, "refusing to follow a redirect from wss:// to ws:// (" + target + ")");
   }
-  if (uri->secure()) return Error(HandshakeError::bad_uri, "redirect to wss:// needs TLS, which this build lacks");
   return uri;
 }
 
@@ -162,6 +161,9 @@ void Connection::begin_attempt() {
 }
 
 void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
+  if (client_->uri.secure()) {
+    if (Error e = socket->start_tls(*hub_.settings().tls, client_->uri.host())) return fail_handshake(e);
+  }
   attach(std::move(socket));
   started_ = hub_.loop().now();  // the handshake timeout counts from here
   socket_->write(request_->serialize());
@@ -348,6 +350,9 @@ Error Client::start() {
   if (st.started) return {};
   if (Error e = detail::validate(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
+  auto tls = net::TlsContext::client(st.options.tls);
+  if (!tls) return fail(tls.error());
+  st.shared.settings.tls = std::move(*tls);
   if (Error e = st.group.create(st.options.threads)) {
     st.group.hubs.clear();
     return fail(e);
@@ -366,10 +371,9 @@ Result<ConnectionHandle> Client::connect(std::string_view uri_text) {
   if (Error e = start()) return e;
   auto uri = protocol::Uri::parse(uri_text);
   if (!uri) return fail(uri.error());
-  if (uri->secure()) {
-    return fail(Error(HandshakeError::bad_uri, "wss:// needs TLS, which this build of parley does not have yet"));
+  if (uri->scheme() != "ws" && uri->scheme() != "wss") {
+    return fail(Error(HandshakeError::bad_uri, "the scheme must be ws:// or wss://"));
   }
-  if (uri->scheme() != "ws") return fail(Error(HandshakeError::bad_uri, "the scheme must be ws:// or wss://"));
   protocol::ClientHandshake hs;
   hs.uri = *uri;
   hs.origin = st.options.origin;

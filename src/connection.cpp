@@ -347,8 +347,19 @@ void Connection::on_eof(net::TcpSocket&) {
   teardown();
 }
 
+std::optional<net::TlsInfo> Connection::tls() const {
+  if (!socket_) return std::nullopt;
+  return socket_->tls_info();
+}
+
 void Connection::on_error(net::TcpSocket&, const Error& error) {
   if (state_ == ConnectionState::handshake && role() == Role::client) return fail_handshake(error);
+  if (state_ == ConnectionState::handshake && error.code().category() == tls_category()) {
+    // (Server) a TLS failure before the WebSocket handshake: the
+    // application's error event hears of it (bad certificates, plain HTTP).
+    const auto& cb = hub_.callbacks();
+    if (cb.error) cb.error(this, error);
+  }
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "connection lost");
   }

@@ -81,8 +81,34 @@ class UsageCategory final : public std::error_category {
   }
 };
 
+class TlsCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "parley.tls"; }
+  std::string message(int ev) const override {
+    switch (static_cast<TlsError>(ev)) {
+      case TlsError::handshake_failed: return "TLS handshake failed";
+      case TlsError::not_tls: return "the peer does not speak TLS";
+      case TlsError::closed: return "connection closed during the TLS handshake";
+      case TlsError::certificate_expired: return "certificate has expired";
+      case TlsError::certificate_not_yet_valid: return "certificate is not yet valid";
+      case TlsError::certificate_untrusted: return "certificate is not signed by a trusted CA";
+      case TlsError::certificate_name_mismatch: return "certificate does not match the host name";
+      case TlsError::certificate_invalid: return "certificate verification failed";
+      case TlsError::certificate_required: return "a client certificate is required";
+      case TlsError::bad_configuration: return "invalid TLS configuration";
+      case TlsError::protocol_error: return "TLS protocol error";
+    }
+    return "unknown TLS error";
+  }
+};
+
 }  // namespace
 
+const std::error_category& tls_category() noexcept {
+  static const TlsCategory c;
+  return c;
+}
+std::error_code make_error_code(TlsError e) noexcept { return {static_cast<int>(e), tls_category()}; }
 const std::error_category& usage_category() noexcept {
   static const UsageCategory c;
   return c;

@@ -18,6 +18,7 @@
 #include "parley/connection.hpp"
 #include "parley/net/loop.hpp"
 #include "parley/net/tcp.hpp"
+#include "parley/net/tls.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/http.hpp"
 
@@ -62,6 +63,8 @@ struct Settings {
   bool nodelay = true;
   protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
   bool keep_request = false;         // (server) keep Connection::request() after on_open
+  std::shared_ptr<net::TlsContext> tls;  // (server) set: every accepted connection speaks TLS;
+                                         // (client) used for wss:// URIs
   // client side
   net::Millis connect_timeout{10000};
   unsigned max_redirects = 5;

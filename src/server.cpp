@@ -88,6 +88,11 @@ Error Server::start() {
   if (st.started) return fail(Error(std::make_error_code(std::errc::operation_in_progress), "server already started"));
   if (Error e = detail::validate(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
+  if (!st.options.tls.cert_file.empty()) {
+    auto tls = net::TlsContext::server(st.options.tls);
+    if (!tls) return fail(tls.error());
+    st.shared.settings.tls = std::move(*tls);
+  }
   if (Error e = st.group.create(st.options.threads)) return fail(e);
 
   net::ListenOptions lo;
@@ -121,6 +126,19 @@ Error Server::start() {
   st.started = true;
   st.group.launch();
   return {};
+}
+
+Error Server::reload_tls() {
+  detail::ServerState& st = *state_;
+  std::shared_ptr<net::TlsContext> tls;
+  {
+    std::lock_guard lock(st.mutex);
+    tls = st.shared.settings.tls;
+  }
+  Error e = tls ? tls->reload()
+                : Error(std::make_error_code(std::errc::invalid_argument), "reload_tls: the server is not running with TLS");
+  if (e && st.options.fatal) throw Exception(e);
+  return e;
 }
 
 Error Server::run() {

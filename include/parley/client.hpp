@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "parley/close_code.hpp"
+#include "parley/net/tls.hpp"
 #include "parley/connection.hpp"
 #include "parley/error.hpp"
 #include "parley/export.hpp"
@@ -106,6 +107,13 @@ struct ClientOptions {
   /// first offer its answer is valid for. Used only when `deflate.enabled`.
   /// Default none.
   std::vector<protocol::DeflateOptions> deflate_fallbacks;
+  /// TLS for `wss://` URIs: the server's certificate is verified against
+  /// the system trust store (or `tls.ca_file` / `tls.ca_dir`) and the URI's
+  /// host name or IP by default; `tls.insecure` turns that off (dangerous),
+  /// `tls.cert_file` sends a client certificate. See
+  /// `net::TlsClientOptions`. A failed verification is a TlsError saying
+  /// why (expired, wrong host, unknown CA). Default: verify.
+  net::TlsClientOptions tls;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
   /// `fatal`), from start(), connect() and dropped sends. Default false.
   bool fatal = false;
@@ -153,10 +161,10 @@ class PARLEY_EXPORT Client {
   /// Validates the options and starts the loop threads (done by the first
   /// connect() otherwise).
   Error start();
-  /// Opens a connection to `uri` (`ws://host[:port]/path?query`; host names,
-  /// IPv4, `[IPv6]`). Returns its handle at once; `on_open` or `on_error`
-  /// follows on a loop thread. Errors returned here: a bad URI, `wss://`
-  /// (TLS comes in a later release), bad options. Thread-safe.
+  /// Opens a connection to `uri` (`ws://` or `wss://host[:port]/path?query`;
+  /// host names, IPv4, `[IPv6]`). Returns its handle at once; `on_open` or
+  /// `on_error` follows on a loop thread. Errors returned here: a bad URI,
+  /// bad options (TLS files included). Thread-safe.
   Result<ConnectionHandle> connect(std::string_view uri);
   /// Closes every connection (1001) and waits for their close frames (at
   /// most `close_timeout`), then ends the threads. Thread-safe; from a

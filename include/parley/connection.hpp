@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -212,6 +213,11 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   const net::Endpoint& remote_endpoint() const noexcept { return remote_; }
   /// This end's address and port.
   const net::Endpoint& local_endpoint() const noexcept { return local_; }
+  /// For a TLS connection (`wss://`) once its TLS handshake is done: the
+  /// version, cipher, SNI name and the peer's certificate (a server sees
+  /// the client's certificate with mutual TLS, from `on_handshake` on).
+  /// nullopt for plain connections, and once the socket is closed.
+  std::optional<net::TlsInfo> tls() const;
   /// The opening handshake's request: sent (client), or received (server:
   /// until `on_open` returns, for the whole connection with
   /// `ServerOptions::keep_request`; empty afterwards otherwise).

@@ -85,6 +85,24 @@ enum class HandshakeError {
   too_many_redirects,         ///< (client) more 3xx redirects than `max_redirects`
 };
 
+/// A failed TLS connection or TLS setting. Category: `tls_category()`
+/// ("parley.tls"). Where a close code is reported for it (`on_close` of a
+/// connection that never opened, the `parley` command), it is 1015
+/// (`WS_TLS_HANDSHAKE_FAIL`, RFC 6455 §7.4.1: never sent on the wire).
+enum class TlsError {
+  handshake_failed = 1,       ///< the TLS handshake failed (protocol error, alert, no shared cipher or version)
+  not_tls,                    ///< the peer does not speak TLS (e.g. plain HTTP to a TLS port, or a plain server)
+  closed,                     ///< the peer closed the connection during the TLS handshake
+  certificate_expired,        ///< (verification) the peer's certificate has expired
+  certificate_not_yet_valid,  ///< (verification) the peer's certificate is not valid yet
+  certificate_untrusted,      ///< (verification) the chain does not end at a trusted CA (unknown CA, self-signed)
+  certificate_name_mismatch,  ///< (verification) the certificate is not for the host name or IP connected to
+  certificate_invalid,        ///< (verification) any other reason the peer's certificate was refused
+  certificate_required,       ///< (server, mTLS) the client sent no certificate and one is required
+  bad_configuration,          ///< a certificate, key or CA file that cannot be loaded, a key that does not match, a bad cipher list
+  protocol_error,             ///< a TLS record that cannot be decrypted or parsed after the handshake
+};
+
 }  // namespace parley
 
 namespace std {
@@ -94,6 +112,8 @@ template <>
 struct is_error_code_enum<parley::HandshakeError> : true_type {};
 template <>
 struct is_error_code_enum<parley::UsageError> : true_type {};
+template <>
+struct is_error_code_enum<parley::TlsError> : true_type {};
 }  // namespace std
 
 namespace parley {
@@ -105,6 +125,8 @@ PARLEY_EXPORT const std::error_category& handshake_category() noexcept;
 
 /// The category of UsageError codes.
 PARLEY_EXPORT const std::error_category& usage_category() noexcept;
+/// The category of TlsError codes.
+PARLEY_EXPORT const std::error_category& tls_category() noexcept;
 
 /// Makes a `std::error_code` of parley's protocol category.
 PARLEY_EXPORT std::error_code make_error_code(ProtocolError e) noexcept;
@@ -112,6 +134,8 @@ PARLEY_EXPORT std::error_code make_error_code(ProtocolError e) noexcept;
 PARLEY_EXPORT std::error_code make_error_code(HandshakeError e) noexcept;
 /// Makes a `std::error_code` of parley's usage category.
 PARLEY_EXPORT std::error_code make_error_code(UsageError e) noexcept;
+/// Makes a `std::error_code` of parley's TLS category.
+PARLEY_EXPORT std::error_code make_error_code(TlsError e) noexcept;
 
 /// The close code a connection is failed with for a protocol error
 /// (RFC 6455 §7.4.1): 1002, 1007 or 1009.
@@ -145,6 +169,7 @@ class PARLEY_EXPORT Error {
   friend bool operator==(const Error& a, ProtocolError b) noexcept { return a.code_ == make_error_code(b); }
   friend bool operator==(const Error& a, HandshakeError b) noexcept { return a.code_ == make_error_code(b); }
   friend bool operator==(const Error& a, UsageError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, TlsError b) noexcept { return a.code_ == make_error_code(b); }
 
  private:
   std::error_code code_;

@@ -15,6 +15,7 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
+#include "parley/net/tls.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
 
@@ -101,6 +102,14 @@ struct ServerOptions {
   /// window, context-takeover, level, memLevel and `compression_threshold`
   /// (bytes) settings are documented in `protocol::DeflateOptions`.
   protocol::DeflateOptions deflate;
+  /// TLS (`wss://`): on when `tls.cert_file` is set, for every connection
+  /// of the server; certificate, key, SNI certificates, client
+  /// certificates (mTLS), versions and ciphers are documented in
+  /// `net::TlsServerOptions`. A bad file is an Error from start(). The TLS
+  /// handshake counts towards `handshake_timeout`; its failures (bad client
+  /// certificate, plain HTTP sent to the TLS port, ...) reach `on_error`.
+  /// Default off.
+  net::TlsServerOptions tls;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
   /// `fatal`): from start()/run(), and from sends of its connections that
   /// are dropped. Default false.
@@ -215,6 +224,14 @@ class PARLEY_EXPORT Server {
   void watch_writable(int fd, std::function<void(int fd)> fn);
   /// Stops watching `fd` (both directions). Thread-safe.
   void unwatch(int fd);
+
+  /// Reads the TLS certificate, key and CA files again (after a renewal)
+  /// and uses them for every connection accepted from now on; open
+  /// connections are not disturbed. Thread-safe. Errors: the server has
+  /// no TLS or is not started (std::errc::invalid_argument), or a file
+  /// cannot be loaded (TlsError::bad_configuration; the certificates in
+  /// use stay).
+  Error reload_tls();
 
   /// The options the server was made with.
   const ServerOptions& options() const noexcept;

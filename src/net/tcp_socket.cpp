@@ -12,36 +12,12 @@
 #include <limits>
 
 #include "parley/net/tcp.hpp"
+#include "socket_guard.hpp"
 #include "sys.hpp"
 
 namespace parley::net {
 
 using detail::sys_error;
-
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-// The Guard below deliberately stores the address of a local in the socket;
-// it is removed when the Guard ends (or the socket is gone by then).
-#pragma GCC diagnostic ignored "-Wdangling-pointer"
-#endif
-
-// Marks the stack frame of a callback of this socket: if the socket is
-// destroyed inside the callback, the destructor sets `destroyed` and the
-// dispatching code returns without touching the object again.
-struct TcpSocket::Guard {
-  TcpSocket* socket;
-  Guard* outer;
-  bool destroyed = false;
-  explicit Guard(TcpSocket* s) noexcept : socket(s), outer(s->guard_) { s->guard_ = this; }
-  ~Guard() {
-    if (destroyed) {
-      if (outer) outer->destroyed = true;
-    } else {
-      socket->guard_ = outer;
-    }
-  }
-  Guard(const Guard&) = delete;
-  Guard& operator=(const Guard&) = delete;
-};
 
 TcpSocket::TcpSocket(Loop& loop, int fd) noexcept : loop_(&loop), fd_(fd) {}
 
@@ -73,13 +49,10 @@ void TcpSocket::close() noexcept {
   flags_ = static_cast<std::uint16_t>(flags_ & ~(kInEpoll | kInFlushList | kBackpressure));
   events_ = 0;
   release_buffer();
+  if (tls_) tls_free();
 }
 
-void TcpSocket::release_buffer() noexcept {
-  if (out_) loop_->give_block(out_, out_cap_);
-  out_ = nullptr;
-  out_cap_ = out_head_ = out_tail_ = 0;
-}
+void TcpSocket::release_buffer() noexcept { out_.release(*loop_); }
 
 Error TcpSocket::set_nodelay(bool on) noexcept {
   int v = on ? 1 : 0;
@@ -155,6 +128,7 @@ void TcpSocket::on_io(std::uint32_t events) {
 }
 
 void TcpSocket::handle_readable() {
+  if (tls_) return tls_readable();
   // One read per readiness event (level-triggered: if more is waiting, the
   // next iteration reports it), so a busy peer cannot starve the others.
   ssize_t n;
@@ -184,52 +158,70 @@ void TcpSocket::fail(int err, const char* what) {
 
 // ---- output --------------------------------------------------------------------
 
+// ---- the byte queue -------------------------------------------------------------
+
+namespace detail {
+
+bool ByteQueue::reserve(Loop& loop, std::size_t n) {
+  const std::size_t len = size();
+  if (n > std::numeric_limits<std::uint32_t>::max() - len) return false;
+  if (!buf) {
+    if (n <= Loop::kBlockSize) {
+      buf = loop.take_block();
+      cap = Loop::kBlockSize;
+    } else {
+      buf = new std::uint8_t[n];
+      cap = static_cast<std::uint32_t>(n);
+    }
+    head = tail = 0;
+    return true;
+  }
+  if (cap - tail >= n) return true;
+  if (len + n <= cap && head >= len) {
+    // Compact: the bytes moved are fewer than the bytes freed (amortized O(1)).
+    std::memmove(buf, buf + head, len);
+    head = 0;
+    tail = static_cast<std::uint32_t>(len);
+    return true;
+  }
+  std::size_t grown_cap = static_cast<std::size_t>(cap) * 2;
+  if (grown_cap < len + n) grown_cap = len + n;
+  if (grown_cap > std::numeric_limits<std::uint32_t>::max()) grown_cap = std::numeric_limits<std::uint32_t>::max();
+  auto* grown = new std::uint8_t[grown_cap];
+  std::memcpy(grown, buf + head, len);
+  loop.give_block(buf, cap);
+  buf = grown;
+  cap = static_cast<std::uint32_t>(grown_cap);
+  head = 0;
+  tail = static_cast<std::uint32_t>(len);
+  return true;
+}
+
+void ByteQueue::append(std::span<const std::uint8_t> bytes) noexcept {
+  if (bytes.empty()) return;
+  std::memcpy(buf + tail, bytes.data(), bytes.size());
+  tail += static_cast<std::uint32_t>(bytes.size());
+}
+
+void ByteQueue::release(Loop& loop) noexcept {
+  if (buf) loop.give_block(buf, cap);
+  buf = nullptr;
+  cap = head = tail = 0;
+}
+
+}  // namespace detail
+
+// ---- output --------------------------------------------------------------------
+
 bool TcpSocket::reserve(std::size_t n) {
   if (fd_ < 0 || (flags_ & kShutdownWanted)) return false;
-  const std::size_t len = out_tail_ - out_head_;
-  if (n > std::numeric_limits<std::uint32_t>::max() - len) return false;
-  if (!out_) {
-    if (n <= Loop::kBlockSize) {
-      out_ = loop_->take_block();
-      out_cap_ = Loop::kBlockSize;
-    } else {
-      out_ = new std::uint8_t[n];
-      out_cap_ = static_cast<std::uint32_t>(n);
-    }
-    out_head_ = out_tail_ = 0;
-    return true;
-  }
-  if (out_cap_ - out_tail_ >= n) return true;
-  if (len + n <= out_cap_ && out_head_ >= len) {
-    // Compact: the bytes moved are fewer than the bytes freed (amortized O(1)).
-    std::memmove(out_, out_ + out_head_, len);
-    out_head_ = 0;
-    out_tail_ = static_cast<std::uint32_t>(len);
-    return true;
-  }
-  std::size_t cap = static_cast<std::size_t>(out_cap_) * 2;
-  if (cap < len + n) cap = len + n;
-  if (cap > std::numeric_limits<std::uint32_t>::max()) cap = std::numeric_limits<std::uint32_t>::max();
-  auto* grown = new std::uint8_t[cap];
-  std::memcpy(grown, out_ + out_head_, len);
-  loop_->give_block(out_, out_cap_);
-  out_ = grown;
-  out_cap_ = static_cast<std::uint32_t>(cap);
-  out_head_ = 0;
-  out_tail_ = static_cast<std::uint32_t>(len);
-  return true;
+  return out_.reserve(*loop_, n);
 }
 
 void TcpSocket::schedule_flush() {
   if (flags_ & (kInFlushList | kBackpressure)) return;  // backpressure: EPOLLOUT will flush
   flags_ |= kInFlushList;
   loop_->schedule_flush(token_);
-}
-
-void TcpSocket::append(std::span<const std::uint8_t> data) noexcept {
-  if (data.empty()) return;
-  std::memcpy(out_ + out_tail_, data.data(), data.size());
-  out_tail_ += static_cast<std::uint32_t>(data.size());
 }
 
 // Sends a then b with one send/writev; returns how many bytes the kernel
@@ -264,7 +256,8 @@ bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::u
   if (fd_ < 0 || (flags_ & kShutdownWanted)) return false;
   const std::size_t total = head.size() + body.size();
   if (total == 0) return true;
-  if (out_tail_ == out_head_ && total >= kDirectWriteSize && !(flags_ & kBackpressure)) {
+  if (tls_) return tls_write(head, body);
+  if (out_.empty() && total >= kDirectWriteSize && !(flags_ & kBackpressure)) {
     std::size_t sent = send_direct(head, body);
     if (sent >= head.size()) {
       body = body.subspan(sent - head.size());
@@ -275,21 +268,24 @@ bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::u
     if (head.empty() && body.empty()) return true;
   }
   if (!reserve(head.size() + body.size())) return false;
-  append(head);
-  append(body);
+  out_.append(head);
+  out_.append(body);
   schedule_flush();
   return true;
 }
 
 std::span<std::uint8_t> TcpSocket::prepare(std::size_t n) {
-  if (!reserve(n)) return {};
-  return {out_ + out_tail_, out_cap_ - out_tail_};
+  if (fd_ < 0 || (flags_ & kShutdownWanted)) return {};
+  detail::ByteQueue& q = tls_ ? tls_plaintext() : out_;  // with TLS, plaintext waits for encryption
+  if (!q.reserve(*loop_, n)) return {};
+  return {q.buf + q.tail, q.cap - q.tail};
 }
 
 void TcpSocket::commit(std::size_t n) {
-  if (!out_) return;
-  if (n > out_cap_ - out_tail_) n = out_cap_ - out_tail_;
-  out_tail_ += static_cast<std::uint32_t>(n);
+  detail::ByteQueue& q = tls_ ? tls_plaintext() : out_;
+  if (!q.buf) return;
+  if (n > q.cap - q.tail) n = q.cap - q.tail;
+  q.tail += static_cast<std::uint32_t>(n);
   schedule_flush();  // even for 0 bytes: the flush gives an unused block back
 }
 
@@ -302,12 +298,13 @@ void TcpSocket::shutdown_write() {
 void TcpSocket::flush() {
   flags_ = static_cast<std::uint16_t>(flags_ & ~kInFlushList);
   if (fd_ < 0) return;
-  const std::size_t len = out_tail_ - out_head_;
-  if (len == 0 && out_ && !(flags_ & kBackpressure)) release_buffer();  // prepare() without data
+  if (tls_ && !tls_encrypt()) return;
+  const std::size_t len = out_.size();
+  if (len == 0 && out_.buf && !(flags_ & kBackpressure)) release_buffer();  // prepare() without data
   if (len > 0) {
     ssize_t n;
     do {
-      n = ::send(fd_, out_ + out_head_, len, MSG_NOSIGNAL);
+      n = ::send(fd_, out_.data(), len, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     ++loop_->stats_.send_calls;
     if (n < 0) {
@@ -319,7 +316,7 @@ void TcpSocket::flush() {
       n = 0;
     }
     loop_->stats_.bytes_sent += static_cast<std::uint64_t>(n);
-    out_head_ += static_cast<std::uint32_t>(n);
+    out_.head += static_cast<std::uint32_t>(n);
     if (static_cast<std::size_t>(n) < len) {
       // The kernel's buffer is full: wait for EPOLLOUT.
       if (!(flags_ & kBackpressure)) {
@@ -337,10 +334,11 @@ void TcpSocket::flush() {
         handler_->on_drain(*this);
         if (guard.destroyed || fd_ < 0) return;
       }
-      if (out_tail_ != out_head_) return;  // on_drain wrote more: already scheduled
+      if (!out_.empty() || (tls_ && tls_buffered() != 0)) return;  // on_drain wrote more: already scheduled
     }
   }
-  if ((flags_ & (kShutdownWanted | kShutdownDone)) == kShutdownWanted && out_tail_ == out_head_) {
+  if ((flags_ & (kShutdownWanted | kShutdownDone)) == kShutdownWanted && out_.empty() &&
+      (!tls_ || tls_ready_to_shut())) {
     flags_ |= kShutdownDone;
     ::shutdown(fd_, SHUT_WR);
   }

@@ -121,6 +121,7 @@ class BenchApp {
     o.max_buffered_amount = static_cast<std::size_t>(std::max<std::uint64_t>(window, 16u << 20));
     o.deflate.enabled = s_.deflate;
     o.deflate.compression_threshold = 0;  // a benchmark of compression compresses every message
+    apply_client_tls(s_.tls, o);
 
     block_stop_signals();  // SIGINT/SIGTERM end the run early (sigtimedwait below)
     sigset_t signals;

@@ -1,11 +1,6 @@
 // The settings and entry points of the `parley` subcommands. main.cpp fills
 // these structs from the command line (CLI11); each command lives in its own
 // file and knows nothing of argument parsing.
-//
-// TLS (`--tls-cert/--tls-key`, `--insecure`, `--ca`) is not in the library
-// yet: when it lands it becomes fields here (a `TlsSettings` beside the
-// limits), flags in main.cpp, and one place each where the library's options
-// are built.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +28,19 @@ struct ServeSettings {
   double idle_timeout = 0;     ///< seconds, 0 = never
   double ping_interval = 20;   ///< seconds, 0 = never
   bool deflate = false;  ///< accept permessage-deflate
+  std::string tls_cert;       ///< PEM chain: serve wss:// ("" = plain ws://)
+  std::string tls_key;        ///< PEM key ("" = in tls_cert)
+  std::string tls_client_ca;  ///< CAs of required client certificates ("" = none asked)
   bool quiet = false;
   bool verbose = false;
+};
+
+/// The TLS flags of the client commands (connect, bench).
+struct ClientTlsSettings {
+  std::string ca;    ///< trusted CAs (PEM) instead of the system store
+  std::string cert;  ///< client certificate (PEM chain)
+  std::string key;   ///< its key ("" = in cert)
+  bool insecure = false;
 };
 
 struct ConnectSettings {
@@ -52,6 +58,7 @@ struct ConnectSettings {
   bool binary = false;
   bool raw = false;
   bool deflate = false;  ///< offer permessage-deflate
+  ClientTlsSettings tls;
   bool quiet = false;
 };
 
@@ -69,6 +76,7 @@ struct BenchSettings {
   std::vector<std::string> headers;
   std::vector<std::string> subprotocols;
   bool deflate = false;  ///< offer permessage-deflate
+  ClientTlsSettings tls;
   bool json = false;
 };
 

@@ -120,6 +120,13 @@ sigset_t block_stop_signals() {
   return set;
 }
 
+void apply_client_tls(const ClientTlsSettings& flags, parley::ClientOptions& options) {
+  options.tls.ca_file = flags.ca;
+  options.tls.insecure = flags.insecure;
+  options.tls.cert_file = flags.cert;
+  options.tls.key_file = flags.key;
+}
+
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());

@@ -8,7 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include <parley/client.hpp>
 #include <parley/close_code.hpp>
+
+#include "commands.hpp"
 
 namespace parley_cli {
 
@@ -54,6 +57,9 @@ std::string timestamp();
 /// that every thread started later inherits the mask) and returns that set;
 /// the signals are then received with sigwait/sigtimedwait or a signalfd.
 sigset_t block_stop_signals();
+
+/// Copies the --ca/--insecure/--cert/--key flags into the client's options.
+void apply_client_tls(const ClientTlsSettings& flags, parley::ClientOptions& options);
 
 /// Writes a whole buffer to a file descriptor (retrying on EINTR and short
 /// writes); false on error.

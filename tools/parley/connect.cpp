@@ -69,7 +69,7 @@ class ConnectApp {
     o.ping_interval = seconds_to_ms(s_.ping_interval);
     o.max_message_size = s_.max_message_size;
     o.deflate.enabled = s_.deflate;
-    // (TLS: --insecure / --ca set their options here.)
+    apply_client_tls(s_.tls, o);
 
     const sigset_t signals = block_stop_signals();
     signal_fd_ = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -238,6 +238,9 @@ class ConnectApp {
 
   int finish_failed(const parley::Error& e) const {
     std::fprintf(stderr, "parley connect: cannot connect to %s: %s\n", s_.url.c_str(), e.message().c_str());
+    if (e.code().category() == parley::tls_category()) {
+      std::fprintf(stderr, "parley connect: closed %s\n", describe_close(CloseCode::tls_handshake, "").c_str());
+    }
     return e.code().category() == parley::handshake_category() && e != parley::HandshakeError::timeout
                ? exit_handshake_failed
                : exit_connect_failed;

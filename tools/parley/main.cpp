@@ -73,21 +73,41 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       ->type_name("SECONDS");
   cmd->add_flag("--deflate", s.deflate,
                 "accept permessage-deflate (RFC 7692) from clients that offer it; messages of 256 bytes or more are compressed");
+  auto* cert = cmd->add_option("--tls-cert", s.tls_cert,
+                               "serve wss:// with this PEM certificate chain (leaf first); SIGHUP reloads it")
+                   ->type_name("FILE");
+  cmd->add_option("--tls-key", s.tls_key, "the PEM private key of --tls-cert (default: read from --tls-cert)")
+      ->type_name("FILE")
+      ->needs(cert);
+  cmd->add_option("--tls-client-ca", s.tls_client_ca,
+                  "require client certificates signed by these CAs (PEM; mutual TLS)")
+      ->type_name("FILE")
+      ->needs(cert);
   auto* q = cmd->add_flag("-q,--quiet", s.quiet, "no log line per connection (the listening line and errors remain)");
   auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message received and sent, and every ping and pong received");
   q->excludes(v);
 }
 
+void add_client_tls(CLI::App& cmd, ClientTlsSettings& s) {
+  auto* ca = cmd.add_option("--ca", s.ca, "wss://: trust the CAs in this PEM file instead of the system's")->type_name("FILE");
+  auto* insecure = cmd.add_flag("-k,--insecure", s.insecure,
+                                "wss://: DANGER: accept any server certificate, for any name (no verification)");
+  ca->excludes(insecure);
+  auto* cert = cmd.add_option("--cert", s.cert, "wss://: send this client certificate (PEM chain) when asked")
+                   ->type_name("FILE");
+  cmd.add_option("--key", s.key, "the PEM private key of --cert (default: read from --cert)")->type_name("FILE")->needs(cert);
+}
+
 void add_connect(CLI::App& app, ConnectSettings& s) {
   CLI::App* cmd = app.add_subcommand("connect", "Open a WebSocket connection: stdin lines out, messages in to stdout");
   cmd->footer(std::string(
-      "Open a WebSocket connection to URL (ws://host[:port]/path?query). Each line read from\n"
+      "Open a WebSocket connection to URL (ws:// or wss://host[:port]/path?query). Each line read from\n"
       "stdin is sent as a text message; each message received is printed on stdout (text as\n"
       "is, binary as hex unless --raw), one per line. Status and errors go to stderr. At the\n"
       "end of stdin (or after --execute) it waits --wait seconds for replies, then closes\n"
       "with 1000. SIGINT/SIGTERM close the connection (1000); a second signal exits at once.\n\n") +
               exit_status_help);
-  cmd->add_option("url", s.url, "the server's URL, ws://host[:port]/path")->required();
+  cmd->add_option("url", s.url, "the server's URL, ws://host[:port]/path or wss://...")->required();
   cmd->add_option("-H,--header", s.headers, "an extra request header \"Name: value\" (repeatable)")->type_name("HEADER");
   cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable; in order of preference)")
       ->type_name("NAME");
@@ -125,6 +145,7 @@ void add_connect(CLI::App& app, ConnectSettings& s) {
   echo->excludes(bin);
   cmd->add_flag("--raw", s.raw, "print binary messages as raw bytes (no newline added) instead of hex");
   cmd->add_flag("--deflate", s.deflate, "offer permessage-deflate (RFC 7692); used when the server accepts it");
+  add_client_tls(*cmd, s.tls);
   cmd->add_flag("-q,--quiet", s.quiet, "no status lines on stderr (errors remain)");
 }
 
@@ -137,7 +158,7 @@ void add_bench(CLI::App& app, BenchSettings& s) {
       "(send to echo, per message), errors and reconnects. A live progress line goes to stderr\n"
       "when it is a terminal. Runs for -d seconds (default 10) or until -n messages are echoed.\n"
       "Exit status 0 when there were no errors, 1 otherwise, 3 when no connection opened.\n");
-  cmd->add_option("url", s.url, "the echo server's URL, ws://host[:port]/path")->required();
+  cmd->add_option("url", s.url, "the echo server's URL, ws://host[:port]/path or wss://...")->required();
   cmd->add_option("-c,--connections", s.connections, "connections (default: 10)")->type_name("N")->check(bare(CLI::Range(1u, 1000000u)));
   cmd->add_option("-p,--pipeline", s.pipeline, "messages in flight per connection (default: 1)")
       ->type_name("N")
@@ -168,6 +189,7 @@ void add_bench(CLI::App& app, BenchSettings& s) {
   cmd->add_option("-H,--header", s.headers, "an extra request header \"Name: value\" (repeatable)")->type_name("HEADER");
   cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable)")->type_name("NAME");
   cmd->add_flag("--deflate", s.deflate, "offer permessage-deflate (RFC 7692): every message is compressed when the server accepts");
+  add_client_tls(*cmd, s.tls);
   cmd->add_flag("--json", s.json, "print the summary as one JSON object on stdout (progress line off)");
 }
 

@@ -86,7 +86,9 @@ class ServeApp {
     o.allowed_origins = s.origins;
     o.subprotocols = s.subprotocols;
     o.deflate.enabled = s.deflate;
-    // (TLS certificates go here once the library has them.)
+    o.tls.cert_file = s.tls_cert;
+    o.tls.key_file = s.tls_key;
+    o.tls.client_ca_file = s.tls_client_ca;
     return o;
   }
 
@@ -101,17 +103,34 @@ class ServeApp {
     }
     install_callbacks();
     const sigset_t signals = block_stop_signals();
+    sigset_t with_hup = signals;  // SIGHUP: reload the TLS certificate (blocked in every loop thread too)
+    sigaddset(&with_hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &with_hup, nullptr);
     if (parley::Error e = server_.start()) {
+      if (e.code().category() == parley::tls_category()) {
+        std::fprintf(stderr, "parley serve: %s\n", e.message().c_str());
+        return exit_failure;
+      }
       std::fprintf(stderr, "parley serve: cannot listen on %s:%u: %s\n", url_host(server_.options().host).c_str(),
                    static_cast<unsigned>(s_.port), e.message().c_str());
       return exit_failure;
     }
-    const std::string url = "ws://" + url_host(server_.options().host) + ":" + std::to_string(server_.port()) + "/";
+    const std::string url = (s_.tls_cert.empty() ? "ws://" : "wss://") + url_host(server_.options().host) + ":" +
+                            std::to_string(server_.port()) + "/";
     std::fprintf(stderr, "parley serve: listening on %s (%s)\n", url.c_str(), mode_text().c_str());
     std::fflush(stderr);
 
     int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
+    for (;;) {
+      if (sigwait(&with_hup, &sig) != 0) continue;
+      if (sig != SIGHUP) break;
+      if (s_.tls_cert.empty()) {
+        log("%s", "SIGHUP: nothing to reload (no --tls-cert)");
+      } else if (parley::Error e = server_.reload_tls()) {
+        log("SIGHUP: TLS certificate not reloaded, the old one stays: %s", e.message().c_str());
+      } else {
+        log("SIGHUP: TLS certificate reloaded from %s", s_.tls_cert.c_str());
+      }
     }
     log("stopping (%s): closing %zu connection(s) with 1001; a second signal stops at once",
         sig == SIGINT ? "SIGINT" : "SIGTERM", server_.connection_count());

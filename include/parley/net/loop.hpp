@@ -86,6 +86,7 @@ struct LoopStats {
 namespace detail {
 
 struct ConnectOp;
+struct ByteQueue;
 
 /// Something registered with epoll (sockets, listeners, watched fds, the
 /// wake-up eventfd, a pending connect). Internal.
@@ -219,6 +220,7 @@ class PARLEY_EXPORT Loop {
   friend class TcpSocket;
   friend class TcpListener;
   friend struct detail::ConnectOp;
+  friend struct detail::ByteQueue;
   struct Watcher;
   struct WakeHandler : detail::IoHandler {
     Loop* loop = nullptr;

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -45,8 +46,31 @@
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
 #include "parley/net/loop.hpp"
+#include "parley/net/tls.hpp"
 
 namespace parley::net {
+
+namespace detail {
+/// A byte queue [head, tail) in one contiguous buffer: a block of the
+/// loop's pool while it fits (Loop::kBlockSize), a heap buffer past that.
+/// Holds no memory after release(). Internal to TcpSocket.
+struct ByteQueue {
+  std::uint8_t* buf = nullptr;
+  std::uint32_t cap = 0;
+  std::uint32_t head = 0;
+  std::uint32_t tail = 0;
+  std::size_t size() const noexcept { return tail - head; }
+  bool empty() const noexcept { return tail == head; }
+  std::uint8_t* data() const noexcept { return buf + head; }
+  /// Makes room for `n` more bytes after `tail` (compacting or growing);
+  /// false if the queue would exceed 4 GiB - 1 bytes.
+  bool reserve(Loop& loop, std::size_t n);
+  /// Appends after reserve().
+  void append(std::span<const std::uint8_t> bytes) noexcept;
+  /// Gives the buffer back (to the loop's pool when it is a block).
+  void release(Loop& loop) noexcept;
+};
+}  // namespace detail
 
 /// A connected, non-blocking TCP socket (IPv4 or IPv6) bound to one Loop.
 /// Not copyable or movable (the loop refers to it by address).
@@ -120,8 +144,35 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   /// Queues the first `n` bytes written into the last prepare() span
   /// (0 is allowed: nothing is queued and the room is given back).
   void commit(std::size_t n);
-  /// Bytes queued and not yet taken by the kernel.
-  std::size_t buffered_amount() const noexcept { return out_tail_ - out_head_; }
+  /// Bytes queued and not yet taken by the kernel (with TLS: plaintext
+  /// not yet encrypted plus encrypted bytes not yet sent).
+  std::size_t buffered_amount() const noexcept { return out_.size() + (tls_ ? tls_buffered() : 0); }
+
+  /// Makes this a TLS connection (`wss://`): from now on on_data() gets
+  /// the decrypted bytes and write() takes plaintext, which is encrypted
+  /// at the end of the loop iteration (corked: what one iteration writes
+  /// goes out in as few TLS records as fit, 16 KiB each at most). Call it
+  /// before anything is read or written (right after accept or connect);
+  /// the TLS handshake runs on the loop, never blocking it, and what is
+  /// written before it completes is sent once it has. The role (server or
+  /// client) is the context's. `peer_name` (client): the host name sent
+  /// with SNI and checked against the server's certificate (an IP literal,
+  /// with or without brackets, is checked against its IP addresses and
+  /// sent no SNI); ignored by servers. A failed handshake closes the socket
+  /// and calls on_error() with a TlsError (see parley/error.hpp) whose
+  /// message says why ("certificate has expired", "does not match
+  /// localhost", "the peer does not speak TLS", ...). A server that gets
+  /// plain HTTP instead of TLS answers "400 Bad Request" before closing.
+  /// Errors returned here: the socket is closed or TLS already started
+  /// (UsageError-like EINVAL), or OpenSSL cannot make a session (ENOMEM).
+  Error start_tls(const TlsContext& context, std::string_view peer_name = {});
+  /// True once start_tls() was called.
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+  /// True once the TLS handshake has completed.
+  bool tls_established() const noexcept;
+  /// What the TLS session agreed on and the peer's certificate; nullopt
+  /// without TLS or before the handshake completed.
+  std::optional<TlsInfo> tls_info() const;
 
   /// Sends FIN once the queue has been flushed (shutdown(SHUT_WR)); further
   /// writes are refused. Reading continues. Idempotent.
@@ -160,6 +211,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   friend class TcpListener;
   friend struct detail::ConnectOp;
   struct Guard;
+  struct Tls;
+  friend struct TlsBio;
   enum : std::uint16_t {
     kPaused = 1,         // reading paused by the user
     kEof = 2,            // read returned 0
@@ -178,19 +231,26 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   void schedule_flush();
   bool reserve(std::size_t n);          // room for n more bytes in the output queue
   std::size_t send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
-  void append(std::span<const std::uint8_t> data) noexcept;  // after reserve()
   void release_buffer() noexcept;
+  // TLS (src/net/tls_socket.cpp)
+  std::size_t tls_buffered() const noexcept;
+  detail::ByteQueue& tls_plaintext() noexcept;
+  bool tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);
+  void tls_readable();
+  bool tls_encrypt();                   // before a flush: plaintext -> records; false if the socket failed
+  bool tls_ready_to_shut() const noexcept;
+  void tls_fail(const Error& error);    // sends what is queued (an alert) if it can, closes, on_error
+  void tls_free() noexcept;
   friend class Loop;
 
   Loop* loop_;
   Handler* handler_ = nullptr;
   Guard* guard_ = nullptr;            // set while a callback of this socket runs
   std::uint64_t token_ = 0;           // slot in the loop's table
-  std::uint8_t* out_ = nullptr;       // output queue: [out_head_, out_tail_) pending
-  std::uint32_t out_cap_ = 0;
-  std::uint32_t out_head_ = 0;
-  std::uint32_t out_tail_ = 0;
+  // (no_unique_address: fd_ goes into the queue's tail padding.)
+  [[no_unique_address]] detail::ByteQueue out_;  // output queue (the bytes on the wire: TLS records with TLS)
   int fd_;
+  Tls* tls_ = nullptr;                // TLS state, owned; null for plain TCP
   std::uint32_t events_ = 0;          // the epoll interest set last registered
   std::uint16_t flags_ = 0;
 };

@@ -1,0 +1,370 @@
+// src/net/tls_socket.cpp — TLS on a TcpSocket: OpenSSL over an in-memory BIO.
+//
+// Reading: ciphertext is received into the second half of the loop's
+// receive buffer, handed to OpenSSL through the BIO below, and the
+// plaintext OpenSSL gives back is decrypted into the first half and
+// delivered with on_data(). Writing: plaintext is queued (corked) and
+// encrypted when the socket is flushed at the end of the iteration; the
+// BIO appends the records to the socket's ordinary output queue, which is
+// sent as for plain TCP. OpenSSL never touches the file descriptor.
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "parley/net/tcp.hpp"
+#include "socket_guard.hpp"
+#include "sys.hpp"
+#include "tls_internal.hpp"
+
+namespace parley::net {
+
+using detail::sys_error;
+
+struct TcpSocket::Tls {
+  SSL* ssl = nullptr;
+  detail::ByteQueue plain;           // plaintext waiting for the handshake or the next flush
+  std::span<const std::uint8_t> in;  // ciphertext being fed to OpenSSL (during tls_readable)
+  std::string peer_name;             // (client) the name sent with SNI and verified
+  bool server = false;
+  bool established = false;
+  bool close_notify_sent = false;
+};
+
+// The BIO between OpenSSL and the socket: reads come from Tls::in, writes
+// go to the socket's output queue.
+struct TlsBio {
+  static TcpSocket& socket(BIO* b) { return *static_cast<TcpSocket*>(BIO_get_data(b)); }
+
+  static int write(BIO* b, const char* data, int len) {
+    BIO_clear_retry_flags(b);
+    if (len <= 0) return 0;
+    TcpSocket& s = socket(b);
+    if (!s.out_.reserve(*s.loop_, static_cast<std::size_t>(len))) return -1;
+    s.out_.append({reinterpret_cast<const std::uint8_t*>(data), static_cast<std::size_t>(len)});
+    return len;
+  }
+
+  static int read(BIO* b, char* out, int len) {
+    BIO_clear_retry_flags(b);
+    auto& in = socket(b).tls_->in;
+    if (in.empty()) {
+      BIO_set_retry_read(b);
+      return -1;
+    }
+    const std::size_t n = std::min(in.size(), static_cast<std::size_t>(len > 0 ? len : 0));
+    std::memcpy(out, in.data(), n);
+    in = in.subspan(n);
+    return static_cast<int>(n);
+  }
+
+  static long ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+  static int create(BIO* b) {
+    BIO_set_init(b, 1);
+    return 1;
+  }
+
+  static BIO_METHOD* method() {
+    // Made once, kept for the life of the process.
+    static BIO_METHOD* const m = [] {
+      BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "parley socket");
+      if (bm) {
+        BIO_meth_set_write(bm, write);
+        BIO_meth_set_read(bm, read);
+        BIO_meth_set_ctrl(bm, ctrl);
+        BIO_meth_set_create(bm, create);
+      }
+      return bm;
+    }();
+    return m;
+  }
+};
+
+namespace {
+
+TlsError verify_error_code(long v) {
+  switch (v) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return TlsError::certificate_expired;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return TlsError::certificate_not_yet_valid;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return TlsError::certificate_name_mismatch;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      return TlsError::certificate_untrusted;
+    default:
+      return TlsError::certificate_invalid;
+  }
+}
+
+std::string name_line(const X509_NAME* name) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (!mem) return {};
+  X509_NAME_print_ex(mem, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(mem, &data);
+  std::string out(data, n > 0 ? static_cast<std::size_t>(n) : 0);
+  BIO_free(mem);
+  return out;
+}
+
+std::string pem_of(X509* cert) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (!mem) return {};
+  PEM_write_bio_X509(mem, cert);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(mem, &data);
+  std::string out(data, n > 0 ? static_cast<std::size_t>(n) : 0);
+  BIO_free(mem);
+  return out;
+}
+
+constexpr std::string_view kPlainHttpReply =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 59\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "This port speaks TLS: connect with https:// or wss:// URLs\n";
+
+}  // namespace
+
+Error TcpSocket::start_tls(const TlsContext& context, std::string_view peer_name) {
+  if (fd_ < 0 || tls_) return sys_error(EINVAL, "start_tls: the socket is closed or already uses TLS");
+  BIO_METHOD* method = TlsBio::method();
+  if (!method) return sys_error(ENOMEM, "start_tls: BIO_meth_new");
+  ERR_clear_error();
+  auto* ctx = static_cast<SSL_CTX*>(context.acquire_native());
+  SSL* ssl = SSL_new(ctx);
+  SSL_CTX_free(ctx);  // the session holds its own reference
+  if (!ssl) return sys_error(ENOMEM, "SSL_new: " + detail::openssl_reason());
+  BIO* bio = BIO_new(method);
+  if (!bio) {
+    SSL_free(ssl);
+    return sys_error(ENOMEM, "start_tls: BIO_new");
+  }
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl, bio, bio);  // the session owns the BIO (one reference for both directions)
+  tls_ = new Tls;
+  tls_->ssl = ssl;
+  tls_->server = context.is_server();
+  if (tls_->server) {
+    SSL_set_accept_state(ssl);
+    return {};
+  }
+  SSL_set_connect_state(ssl);
+  std::string name(peer_name);
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  unsigned char addr[16];
+  const bool is_ip = inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
+  if (!name.empty() && !is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (context.verifies_peer() && !name.empty()) {
+    if (is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    } else {
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, name.c_str());
+    }
+  }
+  tls_->peer_name = std::move(name);
+  // The ClientHello goes out with the first flush.
+  (void)SSL_do_handshake(ssl);
+  ERR_clear_error();
+  schedule_flush();
+  return {};
+}
+
+bool TcpSocket::tls_established() const noexcept { return tls_ && tls_->established; }
+
+std::size_t TcpSocket::tls_buffered() const noexcept { return tls_->plain.size(); }
+
+detail::ByteQueue& TcpSocket::tls_plaintext() noexcept { return tls_->plain; }
+
+bool TcpSocket::tls_ready_to_shut() const noexcept { return !tls_->established || tls_->plain.empty(); }
+
+void TcpSocket::tls_free() noexcept {
+  tls_->plain.release(*loop_);
+  SSL_free(tls_->ssl);
+  delete tls_;
+  tls_ = nullptr;
+}
+
+bool TcpSocket::tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
+  detail::ByteQueue& q = tls_->plain;
+  if (!q.reserve(*loop_, head.size() + body.size())) return false;
+  q.append(head);
+  q.append(body);
+  schedule_flush();
+  return true;
+}
+
+// What went wrong, from OpenSSL's error queue and the verification result.
+static Error tls_error(SSL* ssl, bool server, bool established, const std::string& peer) {
+  const unsigned long e = ERR_peek_last_error();
+  const int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+  const long verify = SSL_get_verify_result(ssl);
+  std::string text = detail::openssl_reason();
+  const std::string who = server ? "TLS handshake with a client" : "TLS handshake with " + (peer.empty() ? "the server" : peer);
+  if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
+    return Error(verify_error_code(verify),
+                 who + " failed: certificate verify failed: " + X509_verify_cert_error_string(verify));
+  }
+  switch (reason) {
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+      return Error(TlsError::not_tls, who + " failed: the peer does not speak TLS (" + text + ")");
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      // (With TLS 1.3 the client learns it after its side of the handshake.)
+      return Error(TlsError::certificate_required, who + " failed: a client certificate is required (" + text + ")");
+    default:
+      if (established) return Error(TlsError::protocol_error, "TLS: " + text);
+      return Error(TlsError::handshake_failed, who + " failed: " + text);
+  }
+}
+
+void TcpSocket::tls_fail(const Error& error) {
+  if (tls_ && tls_->server && !tls_->established && error.code() == TlsError::not_tls) {
+    // Most likely plain HTTP sent to a TLS port: say so in HTTP.
+    out_.head = out_.tail;
+    if (out_.reserve(*loop_, kPlainHttpReply.size())) {
+      out_.append({reinterpret_cast<const std::uint8_t*>(kPlainHttpReply.data()), kPlainHttpReply.size()});
+    }
+  }
+  if (!out_.empty()) (void)send_direct({out_.data(), out_.size()}, {});  // the alert, if the kernel takes it now
+  close();
+  if (handler_) handler_->on_error(*this, error);
+}
+
+void TcpSocket::tls_readable() {
+  const std::size_t half = loop_->receive_buffer_size() / 2;
+  std::uint8_t* const plain = loop_->rbuf();
+  std::uint8_t* const cipher = plain + half;
+  ssize_t n;
+  do {
+    n = ::recv(fd_, cipher, half, 0);
+  } while (n < 0 && errno == EINTR);
+  ++loop_->stats_.recv_calls;
+  Tls& t = *tls_;
+  if (n == 0) {
+    if (!t.established) {
+      return tls_fail(Error(TlsError::closed, t.server ? "a client closed the connection during the TLS handshake"
+                                                       : "the server closed the connection during the TLS handshake"));
+    }
+    flags_ |= kEof;
+    update_interest();
+    handler_->on_eof(*this);
+    return;
+  }
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return fail(errno, "recv");
+  }
+  loop_->stats_.bytes_received += static_cast<std::uint64_t>(n);
+  t.in = {cipher, static_cast<std::size_t>(n)};
+  Guard guard(this);
+  std::size_t filled = 0;
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_read(t.ssl, plain + filled, static_cast<int>(half - filled));
+    int status = SSL_ERROR_NONE;
+    if (r > 0) {
+      filled += static_cast<std::size_t>(r);
+    } else {
+      status = SSL_get_error(t.ssl, r);
+    }
+    if (!t.established && SSL_is_init_finished(t.ssl)) t.established = true;
+    if (filled > 0 && (status != SSL_ERROR_NONE || filled == half)) {
+      // Deliver what was decrypted (a pause_reading() from the handler
+      // takes effect at the next read, as for plain TCP).
+      if (!handler_) return;
+      handler_->on_data(*this, {plain, filled});
+      if (guard.destroyed || fd_ < 0) return;
+      filled = 0;
+    }
+    if (status == SSL_ERROR_NONE) continue;
+    if (status == SSL_ERROR_WANT_READ) break;
+    t.in = {};
+    if (status == SSL_ERROR_ZERO_RETURN) {
+      // close_notify: the peer will send no more.
+      ERR_clear_error();
+      flags_ |= kEof;
+      update_interest();
+      if (!out_.empty()) schedule_flush();
+      if (handler_) handler_->on_eof(*this);
+      return;
+    }
+    return tls_fail(tls_error(t.ssl, t.server, t.established, t.peer_name));
+  }
+  t.in = {};
+  // Handshake records to send, or plaintext that waited for the handshake.
+  if (!out_.empty() || (t.established && !t.plain.empty())) schedule_flush();
+}
+
+bool TcpSocket::tls_encrypt() {
+  Tls& t = *tls_;
+  if (!t.plain.empty()) {
+    ERR_clear_error();
+    while (!t.plain.empty()) {
+      const int r = SSL_write(t.ssl, t.plain.data(), static_cast<int>(std::min<std::size_t>(t.plain.size(), 1u << 30)));
+      if (r > 0) {
+        t.plain.head += static_cast<std::uint32_t>(r);
+        continue;
+      }
+      if (SSL_get_error(t.ssl, r) == SSL_ERROR_WANT_READ) break;  // the handshake is not done yet
+      Guard guard(this);
+      tls_fail(tls_error(t.ssl, t.server, t.established, t.peer_name));
+      return false;
+    }
+    if (!t.established && SSL_is_init_finished(t.ssl)) t.established = true;
+    if (t.plain.empty()) t.plain.release(*loop_);
+  }
+  if ((flags_ & kShutdownWanted) && t.established && t.plain.empty() && !t.close_notify_sent) {
+    t.close_notify_sent = true;
+    ERR_clear_error();
+    (void)SSL_shutdown(t.ssl);
+    ERR_clear_error();
+  }
+  return true;
+}
+
+std::optional<TlsInfo> TcpSocket::tls_info() const {
+  if (!tls_ || !tls_->established) return std::nullopt;
+  SSL* ssl = tls_->ssl;
+  TlsInfo info;
+  info.version = SSL_get_version(ssl);
+  if (const char* c = SSL_get_cipher_name(ssl)) info.cipher = c;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  if (tls_->server) {
+    if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info.server_name = sni;
+  } else {
+    info.server_name = tls_->peer_name;
+  }
+  if (X509* peer = SSL_get0_peer_certificate(ssl)) {
+    info.peer_verified = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 && SSL_get_verify_result(ssl) == X509_V_OK;
+    info.peer_subject = name_line(X509_get_subject_name(peer));
+    info.peer_issuer = name_line(X509_get_issuer_name(peer));
+    info.peer_certificate_pem = pem_of(peer);
+  }
+  return info;
+}
+
+}  // namespace parley::net
