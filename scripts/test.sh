@@ -42,7 +42,7 @@ stage "clang TSan build + threaded tests"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPARLEY_WERROR=ON \
   -DPARLEY_SANITIZE=thread -DPARLEY_BUILD_BENCH=OFF -DPARLEY_BUILD_EXAMPLES=OFF -DPARLEY_BUILD_TOOLS=OFF >/dev/null
 cmake --build build/tsan -j "$jobs"
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build/tsan -j "$jobs" --timeout 600 -R '^(Net|Server|Client)'
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build/tsan -j "$jobs" --timeout 600 -R '^(Net|Server|Client|Tls)'
 
 stage "install + consumer project"
 prefix=$(mktemp -d)

@@ -10,7 +10,8 @@
 //     (default 3) JSON-like text messages of about 1 KiB and waits for their
 //     echoes (so the server's deflater and inflater are both allocated and
 //     used), then prints "ready N negotiated K" and holds every connection
-//     idle until stdin closes.
+//     idle until stdin closes. URL may be wss:// (the server's certificate
+//     is not verified: this measures a server of one's own).
 //
 // SETTING is one of:
 //   none      no permessage-deflate
@@ -102,6 +103,7 @@ int run_client(const std::string& url, long n, const parley::protocol::DeflateOp
   o.connect_timeout = std::chrono::seconds(30);
   o.handshake_timeout = std::chrono::seconds(30);
   o.deflate = d;
+  o.tls.insecure = true;  // wss:// URLs: a benchmark against its own self-signed server
   parley::Client client(o);
   std::mutex m;
   std::condition_variable cv;

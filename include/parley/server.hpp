@@ -232,6 +232,9 @@ class PARLEY_EXPORT Server {
   /// cannot be loaded (TlsError::bad_configuration; the certificates in
   /// use stay).
   Error reload_tls();
+  /// True when the server speaks TLS (`tls.cert_file` set; the seed's
+  /// `is_ssl`).
+  bool is_tls() const noexcept { return !options().tls.cert_file.empty(); }
 
   /// The options the server was made with.
   const ServerOptions& options() const noexcept;

@@ -97,11 +97,12 @@ struct EchoServer {
     return tls_seen;
   }
 
-  Server server;
+  // Declared before the server, so that they outlive its loop threads.
   std::mutex m;
   std::condition_variable cv;
   std::vector<Error> errors;
   std::optional<net::TlsInfo> tls_seen;
+  Server server;
 };
 
 /// Connects, sends `text`, and returns the echo (or the error).

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The TLS figures of the TLS issue, measured on this machine:
+#  1. user-space memory (RSS growth) of `parley serve --tls-cert` per idle
+#     wss:// connection, with N idle connections (default 1000) held by
+#     another process (parley_deflate_memory's client), next to the same
+#     figure for plain ws:// connections;
+#  2. single-core echo throughput, ws:// and wss://: `parley serve --echo`
+#     pinned to CPU 0, `parley bench` (100 connections x 16-byte messages,
+#     32 in flight; then 10 connections x 16 KiB, 4 in flight) pinned to
+#     CPU 1, and the wss/ws ratio.
+# The certificate is a throwaway self-signed P-256 one made with the
+# openssl command. Prints figures; asserts nothing.
+#
+#   bench/tls_figures.sh [BUILD_DIR] [N] [SECONDS]
+set -euo pipefail
+build=${1:-build/gcc}
+n=${2:-1000}
+seconds=${3:-5}
+parley=$build/tools/parley/parley
+idle=$build/bench/parley_deflate_memory
+ulimit -n "$(ulimit -Hn)"
+
+pids=()
+tmp=$(mktemp -d)
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+tls=(--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
+
+start_server() {  # start_server LOGFILE ARGS... ; sets server_pid, port
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 100); do
+    port=$(grep -o 'wss\?://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://') || true
+    [ -n "${port:-}" ] && return 0
+    sleep 0.1
+  done
+  echo "server did not start"; cat "$log"; exit 1
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+idle_figure() {  # idle_figure SCHEME [serve flags...]
+  local scheme=$1; shift
+  start_server "$tmp/serve-$scheme.log" "$parley" serve --echo --port 0 --quiet --ping-interval 0 "$@"
+  sleep 0.3
+  local before after line
+  before=$(rss_kib "$server_pid")
+  coproc HOLD { "$idle" client "$scheme://127.0.0.1:$port/" "$n" none 0; }
+  pids+=("$HOLD_PID")
+  read -r line <&"${HOLD[0]}" || true
+  if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
+  sleep 0.5
+  after=$(rss_kib "$server_pid")
+  awk -v s="$scheme" -v a="$after" -v b="$before" -v n="$n" \
+    'BEGIN { printf "%-4s %6d idle connections (handshake only): RSS %d -> %d KiB, %.0f bytes per connection\n", s, n, b, a, (a - b) * 1024 / n }'
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" || true
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+}
+
+echo "== memory per idle connection"
+idle_figure ws
+idle_figure wss "${tls[@]}"
+
+rate() {  # rate SCHEME CONNS PIPELINE SIZE [serve flags...] -> prints msg/s
+  local scheme=$1 c=$2 p=$3 size=$4; shift 4
+  start_server "$tmp/rate.log" taskset -c 0 "$parley" serve --echo --port 0 --quiet --ping-interval 0 "$@"
+  local k=()
+  [ "$scheme" = wss ] && k=(-k)
+  taskset -c 1 "$parley" bench "$scheme://127.0.0.1:$port/" -c "$c" -p "$p" -s "$size" -d "$seconds" --warmup 1 -t 1 \
+    --binary --json "${k[@]}" >"$tmp/bench.json"
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f %.1f %.0f" % (d["messages_per_sec"], d["mb_per_sec"], d["latency_us"]["p99"]))' "$tmp/bench.json"
+}
+
+echo
+echo "== echo throughput, server on CPU 0, load on CPU 1 (${seconds}s each)"
+printf '%-28s %14s %14s %12s %12s\n' load "ws msg/s" "wss msg/s" "wss/ws" "wss p99 us"
+for load in "100 32 16" "10 4 16384"; do
+  read -r c p size <<<"$load"
+  read -r ws_rate _ _ < <(rate ws "$c" "$p" "$size")
+  read -r wss_rate _ wss_p99 < <(rate wss "$c" "$p" "$size" "${tls[@]}")
+  awk -v l="${c} conns x ${size} B, ${p} in flight" -v a="$ws_rate" -v b="$wss_rate" -v p99="$wss_p99" \
+    'BEGIN { printf "%-28s %14d %14d %12.2f %12d\n", l, a, b, b / a, p99 }'
+done
