@@ -157,6 +157,7 @@ class PARLEY_EXPORT Error {
   Error(ProtocolError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
   Error(HandshakeError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
   Error(UsageError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+  Error(TlsError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
 
   /// The code; `code().category()` tells which layer failed.
   const std::error_code& code() const noexcept { return code_; }
@@ -198,6 +199,7 @@ class [[nodiscard]] Result {
   Result(ProtocolError e) : Result(Error(e)) {}
   Result(HandshakeError e) : Result(Error(e)) {}
   Result(UsageError e) : Result(Error(e)) {}
+  Result(TlsError e) : Result(Error(e)) {}
 
   /// True when a value is held.
   bool has_value() const noexcept { return v_.index() == 0; }

@@ -27,6 +27,7 @@ import time
 import unittest
 
 PARLEY = os.environ.get("PARLEY_BIN", "")
+MAKE_PKI = os.environ.get("PARLEY_MAKE_PKI", "")  # writes a test CA and certificates into a directory
 TIMEOUT = 20  # seconds: the bound of any single command
 
 
@@ -54,9 +55,9 @@ class Server:
         deadline = time.monotonic() + 10
         self.port = None
         while time.monotonic() < deadline and self.port is None:
-            m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)/", self.text())
+            m = re.search(r"listening on (wss?)://127\.0\.0\.1:(\d+)/", self.text())
             if m:
-                self.port = int(m.group(1))
+                self.scheme, self.port = m.group(1), int(m.group(2))
             elif self.proc.poll() is not None:
                 break
             else:
@@ -64,7 +65,7 @@ class Server:
         if self.port is None:
             self.stop()
             raise AssertionError("serve did not start: " + self.text())
-        self.url = "ws://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     def text(self):
         with open(self.log_path, "rb") as f:
@@ -265,11 +266,14 @@ class CliTest(unittest.TestCase):
         rc, out, _ = run("--version")
         self.assertEqual(rc, 0)
         self.assertRegex(out.decode(), r"^parley \d+\.\d+\.\d+\n$")
-        # No flag for a feature that does not exist yet.
-        for cmd in ("serve", "connect", "bench"):
+        # The TLS flags of each command.
+        flags = {"serve": (b"--tls-cert", b"--tls-key", b"--tls-client-ca"),
+                 "connect": (b"--ca", b"--insecure", b"--cert", b"--key"),
+                 "bench": (b"--ca", b"--insecure", b"--cert", b"--key")}
+        for cmd, wanted in flags.items():
             _, out, _ = run(cmd, "--help")
-            for flag in (b"--tls", b"--insecure", b"--ca"):
-                self.assertNotIn(flag, out)
+            for flag in wanted:
+                self.assertIn(flag, out, cmd)
 
     def test_unknown_flag(self):
         rc, out, err = run("connect", "--bogus", "ws://127.0.0.1:1/")
@@ -523,6 +527,108 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertGreater(json.loads(out)["errors"], 0)
 
+    # ---- TLS ----
+
+    def pki(self):
+        """The test PKI (tests/unit/test_certs.hpp's files) in a fresh directory."""
+        d = os.path.join(self.tmp, "pki")
+        os.mkdir(d)
+        subprocess.run([MAKE_PKI, d], check=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        return lambda name: os.path.join(d, name)
+
+    def tls_serve(self, pki, *args, cert="server-chain.pem", key="server.key"):
+        return self.serve("--echo", "--tls-cert", pki(cert), "--tls-key", pki(key), *args)
+
+    def test_tls_serve_and_connect(self):
+        pki = self.pki()
+        s = self.tls_serve(pki)
+        self.assertTrue(s.url.startswith("wss://"), s.url)
+        url = "wss://localhost:%d/" % s.port
+        rc, out, err = run("connect", url, "--ca", pki("ca.pem"), "-x", "hello", "-x", "tls")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode(), "hello\ntls\n")
+        # Verified against the system's CAs by default: refused, with the reason and 1015.
+        rc, out, err = run("connect", url, "-x", "hello")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("certificate verify failed", err)
+        self.assertIn("1015", err)
+        # -k turns verification off.
+        rc, out, err = run("connect", url, "-k", "-x", "insecure")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode(), "insecure\n")
+        # --ca and -k together make no sense.
+        rc, _, err = run("connect", url, "-k", "--ca", pki("ca.pem"), "-x", "x")
+        self.assertEqual(rc, 2, err)
+
+    def test_tls_wrong_host_and_expired(self):
+        pki = self.pki()
+        other = self.tls_serve(pki, cert="other-host.pem", key="other-host.key")
+        rc, _, err = run("connect", "wss://localhost:%d/" % other.port, "--ca", pki("ca.pem"), "-x", "x")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("hostname mismatch", err)
+        expired = self.tls_serve(pki, cert="expired.pem", key="expired.key")
+        rc, _, err = run("connect", "wss://127.0.0.1:%d/" % expired.port, "--ca", pki("ca.pem"), "-x", "x")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("expired", err)
+        self.assertTrue(expired.wait_for_log(r"error: TLS handshake with a client failed"), expired.text())
+
+    def test_tls_plain_http_gets_400(self):
+        pki = self.pki()
+        s = self.tls_serve(pki)
+        status, data = raw_http(s.port, "/")
+        self.assertEqual(status, 400)
+        self.assertIn(b"speaks TLS", data)
+        # A plain ws:// client is refused with that 400 too (handshake failure, exit 4).
+        rc, _, err = run("connect", "ws://127.0.0.1:%d/" % s.port, "-x", "x")
+        self.assertEqual(rc, 4, err)
+        self.assertIn("400", err)
+
+    def test_tls_bench(self):
+        pki = self.pki()
+        s = self.tls_serve(pki, "--quiet")
+        rc, out, err = run("bench", s.url + "/", "--ca", pki("ca.pem"), "-c", "8", "-p", "4", "-s", "2K", "-n", "2000",
+                           "--json", timeout=60)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["messages"], 2000)
+        self.assertEqual(r["errors"], 0)
+
+    def test_tls_client_certificates(self):
+        pki = self.pki()
+        s = self.tls_serve(pki, "--tls-client-ca", pki("ca.pem"))
+        url = "wss://localhost:%d/" % s.port
+        rc, _, err = run("connect", url, "--ca", pki("ca.pem"), "-x", "x")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("client certificate is required", err)
+        rc, out, err = run("connect", url, "--ca", pki("ca.pem"), "--cert", pki("client.pem"), "--key", pki("client.key"),
+                           "-x", "with a certificate")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode(), "with a certificate\n")
+
+    def test_tls_sighup_reloads_the_certificate(self):
+        pki = self.pki()
+        cert, key = os.path.join(self.tmp, "live.pem"), os.path.join(self.tmp, "live.key")
+        shutil.copy(pki("expired.pem"), cert)
+        shutil.copy(pki("expired.key"), key)
+        s = self.serve("--echo", "--tls-cert", cert, "--tls-key", key)
+        url = "wss://localhost:%d/" % s.port
+        rc, _, err = run("connect", url, "--ca", pki("ca.pem"), "-x", "x")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("expired", err)
+        shutil.copy(pki("server-chain.pem"), cert)
+        shutil.copy(pki("server.key"), key)
+        s.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(s.wait_for_log(r"SIGHUP: TLS certificate reloaded"), s.text())
+        rc, out, err = run("connect", url, "--ca", pki("ca.pem"), "-x", "renewed")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode(), "renewed\n")
+        self.assertIsNone(s.proc.poll(), "serve must keep running")
+
+    def test_tls_bad_certificate_file(self):
+        rc, _, err = run("serve", "--port", "0", "--tls-cert", os.path.join(self.tmp, "missing.pem"))
+        self.assertEqual(rc, 1, err)
+        self.assertIn("missing.pem", err)
+
     # ---- signals ----
 
     def test_second_signal_stops_at_once(self):
@@ -560,6 +666,9 @@ class CliTest(unittest.TestCase):
 if __name__ == "__main__":
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
         PARLEY = sys.argv.pop(1)
-    if not PARLEY or not os.access(PARLEY, os.X_OK):
-        sys.exit("usage: cli_test.py PATH_TO_PARLEY [unittest args] (or set PARLEY_BIN)")
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        MAKE_PKI = sys.argv.pop(1)
+    if not PARLEY or not os.access(PARLEY, os.X_OK) or not MAKE_PKI or not os.access(MAKE_PKI, os.X_OK):
+        sys.exit("usage: cli_test.py PATH_TO_PARLEY PATH_TO_MAKE_PKI [unittest args] "
+                 "(or set PARLEY_BIN and PARLEY_MAKE_PKI)")
     unittest.main(verbosity=2)

@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """Interop of parley with real peers — Node `ws` and Python `websockets` —
 in both directions: each peer's client against parley's server, and
-parley's client against each peer's server. The cases and the path protocol
-the servers share are in tests/interop/README.md.
+parley's client against each peer's server, over ws:// and wss://. The
+cases and the path protocol the servers share are in
+tests/interop/README.md.
 
     /usr/bin/python3 tests/interop/run_interop.py \\
         --server build/x/tests/interop/parley_interop_server \\
         --client build/x/tests/interop/parley_interop_client \\
+        --make-pki build/x/tests/parley_test_make_pki \\
         [--peer node|python] [--json results.json] [--markdown]
+
+The certificates of the TLS legs are made by parley_test_make_pki (no
+`openssl` command needed) in a temporary directory removed at the end.
 
 Everything listens on 127.0.0.1 on ephemeral ports; every process started
 is stopped by its PID; every wait is bounded. A missing peer (node, the ws
@@ -40,7 +45,8 @@ START_TIMEOUT = 15  # seconds: a server must print its port within this
 # being fixed. Remove an entry once its bug is fixed.
 # direction: "to-parley" = the peer's client against parley's server,
 #            "from-parley" = parley's client against the peer's server.
-# Compression legs: direction "to-parley:VARIANT" / "from-parley:VARIANT".
+# Compression and TLS legs: direction "to-parley:VARIANT" / "from-parley:VARIANT"
+# (e.g. "to-parley:tls", "from-parley:tls-expired").
 KNOWN_FAILURES = {}
 
 # permessage-deflate (RFC 7692): legs run again with compression on both
@@ -57,6 +63,25 @@ DEFLATE_VARIANTS = [
     ("node", "deflate-cnct", ["--deflate=clientNoContextTakeover"],
      ["permessage-deflate", "client_no_context_takeover"]),
     ("python", "deflate", [], ["permessage-deflate"]),   # websockets compresses by default
+]
+
+# TLS (wss://): the full legs run every case with the server presenting
+# server-chain.pem (CN=localhost, SAN IP:127.0.0.1) and the client trusting
+# ca.pem (verification on, name included). The refusal legs below run
+# cases that exist only for them; their detail must contain `expect`.
+TLS_FILES = ["ca.pem", "server-chain.pem", "server.key", "expired.pem", "expired.key",
+             "other-host.pem", "other-host.key"]
+# (peer, direction, variant, the server's certificate stem, cases, {case: what its detail must contain})
+TLS_REFUSALS = [
+    # parley's client, trusting the CA, against a peer server presenting an
+    # expired certificate: parley's error (category: message) says "expired".
+    ("node", "from-parley", "tls-expired", "expired", ["tls-expired"], {"tls-expired": ["parley.tls", "expired"]}),
+    ("python", "from-parley", "tls-expired", "expired", ["tls-expired"], {"tls-expired": ["parley.tls", "expired"]}),
+    # ws's client, trusting the CA, against parley's server presenting a
+    # certificate for example.invalid: Node refuses it for 127.0.0.1, and
+    # parley's server serves the next connection (asking for example.invalid).
+    ("node", "to-parley", "tls-other-host", "other-host", ["tls-name-mismatch", "tls-after-mismatch"],
+     {"tls-name-mismatch": ["ERR_TLS_CERT_ALTNAME_INVALID"]}),
 ]
 
 PEERS = {
@@ -125,7 +150,7 @@ def tail(path, n=2000):
 class Server:
     """A server process that prints {"port": N, "version": ...} first."""
 
-    def __init__(self, argv, tmp, label):
+    def __init__(self, argv, tmp, label, scheme="ws"):
         self.err_path = os.path.join(tmp, label + ".stderr")
         self.err = open(self.err_path, "wb")
         # stdin is a pipe: if this harness dies, the server sees EOF and stops.
@@ -147,7 +172,7 @@ class Server:
         except ValueError:
             self.stop()
             raise RuntimeError("the server did not start (%s): %s" % (" ".join(argv), tail(self.err_path)))
-        self.url = "ws://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
 
     def alive(self):
         return self.proc.poll() is None
@@ -220,6 +245,16 @@ def run_client(argv, tmp, label, on_line=None, timeout=LEG_TIMEOUT):
 def run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp):
     """A compression leg: parley with --deflate, the peer with `peer_args`,
     the DEFLATE_CASES; deflate-negotiated must show `expect` in the answer."""
+    parley_args = ["--deflate"]
+    server_args, client_args = (parley_args, peer_args) if direction == "to-parley" else (peer_args, parley_args)
+    return run_subset_leg(peer, direction, variant, server_args, client_args, DEFLATE_CASES,
+                          {"deflate-negotiated": expect}, args, tmp)
+
+
+def run_subset_leg(peer, direction, variant, server_args, client_args, cases, expect, args, tmp, scheme="ws"):
+    """A leg of the named `cases`: the server (parley's or the peer's, by
+    `direction`) started with `server_args`, the client with `client_args`;
+    expect = {case: [strings its detail must contain once it passed]}."""
     spec = PEERS[peer]
     label = "%s-%s-%s" % (peer, direction, variant)
     leg = {"peer": peer, "direction": "%s:%s" % (direction, variant), "cases": {}, "problem": "", "versions": {}}
@@ -227,11 +262,11 @@ def run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp):
     start = time.monotonic()
     try:
         if direction == "to-parley":
-            server = Server([args.server, "--deflate"], tmp, label + "-server")
-            client_argv = spec["client"](server.url) + peer_args + DEFLATE_CASES
+            server = Server([args.server] + server_args, tmp, label + "-server", scheme)
+            client_argv = spec["client"](server.url) + client_args + cases
         else:
-            server = Server(spec["server"]() + peer_args, tmp, label + "-server")
-            client_argv = [args.client, server.url, "--deflate"] + DEFLATE_CASES
+            server = Server(spec["server"]() + server_args, tmp, label + "-server", scheme)
+            client_argv = [args.client, server.url] + client_args + cases
         plan, version, results, problem = run_client(client_argv, tmp, label + "-client")
         if not server.alive():
             problem = ("the server died (status %s) during the run; stderr: %s"
@@ -240,12 +275,12 @@ def run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp):
         for case in plan:
             r = results.get(case)
             leg["cases"][case] = r if r else {"case": case, "ok": False, "detail": "no result: " + problem, "ms": 0}
-        r = leg["cases"].get("deflate-negotiated")
-        if r and r["ok"]:
-            missing = [t for t in expect if t not in r["detail"]]
-            if missing:
-                leg["cases"]["deflate-negotiated"] = dict(r, ok=False, detail="the answer %r lacks %s" % (
-                    r["detail"], ", ".join(missing)))
+        for case, wanted in expect.items():
+            r = leg["cases"].get(case)
+            if r and r["ok"]:
+                missing = [t for t in wanted if t not in r["detail"]]
+                if missing:
+                    leg["cases"][case] = dict(r, ok=False, detail="%r lacks %s" % (r["detail"], ", ".join(missing)))
         stopped = server.stop()
         server = None
         if stopped:
@@ -261,21 +296,25 @@ def run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp):
     return leg
 
 
-def run_leg(peer, direction, args, tmp):
-    """One peer, one direction: returns a dict with the cases' outcomes."""
+def run_leg(peer, direction, args, tmp, tls=None):
+    """One peer, one direction, every case: returns a dict with the cases'
+    outcomes. tls = (the server's switches, the client's switches): over
+    wss://, the leg's direction is then DIRECTION:tls."""
     spec = PEERS[peer]
-    label = "%s-%s" % (peer, direction)
-    leg = {"peer": peer, "direction": direction, "cases": {}, "problem": "", "versions": {}}
+    server_args, client_args = tls or ([], [])
+    scheme = "wss" if tls else "ws"
+    label = "%s-%s%s" % (peer, direction, "-tls" if tls else "")
+    leg = {"peer": peer, "direction": direction + (":tls" if tls else ""), "cases": {}, "problem": "", "versions": {}}
     server = None
     start = time.monotonic()
     try:
         if direction == "to-parley":
-            server = Server([args.server], tmp, label + "-server")
-            client_argv = spec["client"](server.url)
+            server = Server([args.server] + server_args, tmp, label + "-server", scheme)
+            client_argv = spec["client"](server.url) + client_args
             leg["versions"]["parley"] = server.version
         else:
-            server = Server(spec["server"](), tmp, label + "-server")
-            client_argv = [args.client, server.url]
+            server = Server(spec["server"]() + server_args, tmp, label + "-server", scheme)
+            client_argv = [args.client, server.url] + client_args
             leg["versions"][peer] = server.version
         plan, version, results, problem = run_client(client_argv, tmp, label + "-client")
         leg["versions"]["parley" if direction == "from-parley" else peer] = version
@@ -293,8 +332,9 @@ def run_leg(peer, direction, args, tmp):
         # close-server-shutdown: a fresh server, stopped (SIGTERM) while the
         # client is connected; the client must see 1001 (going away).
         case = "close-server-shutdown"
-        server = Server([args.server] if direction == "to-parley" else spec["server"](), tmp, label + "-shutdown")
-        argv = spec["client"](server.url) if direction == "to-parley" else [args.client, server.url]
+        server = Server(([args.server] if direction == "to-parley" else spec["server"]()) + server_args, tmp,
+                        label + "-shutdown", scheme)
+        argv = (spec["client"](server.url) if direction == "to-parley" else [args.client, server.url]) + client_args
         signalled = []
 
         def on_line(rec):
@@ -325,6 +365,46 @@ def run_leg(peer, direction, args, tmp):
     return leg
 
 
+def make_pki(make_pki_path, tmp):
+    """Makes the TLS legs' certificates in TMP/pki; returns (its path, "")
+    or (None, what went wrong)."""
+    pki = os.path.join(tmp, "pki")
+    os.mkdir(pki, 0o700)
+    try:
+        p = subprocess.run([make_pki_path, pki], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, "cannot make the certificates (%s): %s" % (make_pki_path, e)
+    missing = [f for f in TLS_FILES if not os.path.isfile(os.path.join(pki, f))]
+    if p.returncode != 0 or missing:
+        return None, "cannot make the certificates (%s exited with %s%s): %s" % (
+            make_pki_path, p.returncode, "; missing " + ", ".join(missing) if missing else "", p.stderr.strip())
+    return pki, ""
+
+
+def tls_legs(peer, args, tmp, pki, why):
+    """The TLS legs of one peer: both directions over wss:// with every case,
+    then the refusals of TLS_REFUSALS."""
+    legs = []
+    ca = ["--ca", os.path.join(pki or "", "ca.pem")]
+
+    def cert(stem):
+        chain = "server-chain" if stem == "server" else stem
+        return ["--tls-cert", os.path.join(pki or "", chain + ".pem"), "--tls-key", os.path.join(pki or "", stem + ".key")]
+
+    for direction in ("to-parley", "from-parley"):
+        legs.append(run_leg(peer, direction, args, tmp, (cert("server"), ca)) if not why else {
+            "peer": peer, "direction": direction + ":tls", "cases": {}, "problem": why, "versions": {}, "seconds": 0})
+    for rpeer, direction, variant, stem, cases, expect in TLS_REFUSALS:
+        if rpeer != peer:
+            continue
+        legs.append(run_subset_leg(peer, direction, variant, cert(stem), ca, cases, expect, args, tmp, "wss")
+                    if not why else {"peer": peer, "direction": "%s:%s" % (direction, variant), "cases": {},
+                                     "problem": why, "versions": {}, "seconds": 0})
+    for leg in legs:
+        leg["group"] = "tls"
+    return legs
+
+
 def direction_label(peer, direction):
     name = PEERS[peer]["name"].split()[-1]
     direction, _, variant = direction.partition(":")
@@ -336,6 +416,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", required=True, help="path of parley_interop_server")
     ap.add_argument("--client", required=True, help="path of parley_interop_client")
+    ap.add_argument("--make-pki", required=True,
+                    help="path of parley_test_make_pki (writes the TLS legs' certificates)")
     ap.add_argument("--peer", action="append", choices=sorted(PEERS), help="only this peer (repeatable)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--markdown", action="store_true", help="print the matrix as a Markdown table")
@@ -344,12 +426,15 @@ def main():
 
     began = time.monotonic()
     legs, failures, xfails, xpasses = [], [], [], []
+    # The temporary directory (the logs, the certificates) is removed at the end.
     with tempfile.TemporaryDirectory(prefix="parley-interop-") as tmp:
+        pki, pki_problem = make_pki(args.make_pki, tmp)
         for peer in peers:
             why = preflight(peer)
             for direction in ("to-parley", "from-parley"):
                 leg = run_leg(peer, direction, args, tmp) if not why else {
                     "peer": peer, "direction": direction, "cases": {}, "problem": why, "versions": {}, "seconds": 0}
+                leg["group"] = "plain"
                 legs.append(leg)
             for vpeer, variant, peer_args, expect in DEFLATE_VARIANTS:
                 if vpeer != peer:
@@ -358,13 +443,17 @@ def main():
                     leg = run_deflate_leg(peer, direction, variant, peer_args, expect, args, tmp) if not why else {
                         "peer": peer, "direction": "%s:%s" % (direction, variant), "cases": {}, "problem": why,
                         "versions": {}, "seconds": 0}
+                    leg["group"] = "deflate"
                     legs.append(leg)
+            legs += tls_legs(peer, args, tmp, pki, why or pki_problem)
     elapsed = time.monotonic() - began
 
-    # The matrices: one row per case, one column per leg; the compression legs apart.
-    plain = [l for l in legs if ":" not in l["direction"]]
-    compressed = [l for l in legs if ":" in l["direction"]]
-    tables = [matrix(group, xfails, xpasses, failures) for group in (plain, compressed) if group]
+    # The matrices: one row per case, one column per leg; the compression
+    # legs apart, the TLS legs apart.
+    plain = [l for l in legs if l["group"] == "plain"]
+    compressed = [l for l in legs if l["group"] == "deflate"]
+    secure = [l for l in legs if l["group"] == "tls"]
+    tables = [matrix(group, xfails, xpasses, failures) for group in (plain, compressed, secure) if group]
     problems = ["[%s | %s] %s" % (PEERS[l["peer"]]["name"], direction_label(l["peer"], l["direction"]), l["problem"])
                 for l in legs if l["problem"]]
 
@@ -392,6 +481,10 @@ def main():
         r = l["cases"].get("deflate-negotiated")
         if r and r["ok"]:
             print("negotiated [%s]: %s" % (direction_label(l["peer"], l["direction"]), r["detail"]))
+    for l in secure:
+        for case, r in l["cases"].items():
+            if r["ok"] and r["detail"]:
+                print("refused [%s] %s: %s" % (direction_label(l["peer"], l["direction"]), case, r["detail"]))
     for line in xfails:
         print("XFAIL " + line)
     for line in problems:

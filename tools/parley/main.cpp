@@ -40,8 +40,9 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       "  GET /       a chat page (plain HTTP)\n"
       "  /chat       WebSocket: each message is sent to every /chat connection\n"
       "  /echo       WebSocket: each message is sent back (so is any other path)\n"
-      "At startup it prints 'listening on ws://HOST:PORT/' on stderr. SIGINT/SIGTERM stop it\n"
-      "gracefully (close 1001 to every connection); a second signal stops it at once.\n");
+      "At startup it prints 'listening on ws://HOST:PORT/' (wss:// with --tls-cert) on stderr.\n"
+      "SIGINT/SIGTERM stop it gracefully (close 1001 to every connection); a second signal\n"
+      "stops it at once. SIGHUP reloads the --tls-cert certificate and key.\n");
   cmd->add_option("--host", s.host, "IP address to listen on; \"::\" or \"0.0.0.0\" for all interfaces (default: 127.0.0.1)");
   cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)")->type_name("PORT");
   cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->type_name("N")->check(bare(CLI::Range(1u, 1024u)));

@@ -1,11 +1,16 @@
 // The Node `ws` peer as a client, against a parley server.
 //
-//     node ws_client.mjs ws://127.0.0.1:PORT [case ...]
+//     node ws_client.mjs ws[s]://127.0.0.1:PORT [--deflate[=...]] [--ca FILE] [case ...]
 //
+// --ca FILE: for wss://, trust the CAs of this PEM file (`ca`; the
+// certificate is verified, name included: rejectUnauthorized stays true).
+// tls-name-mismatch and tls-after-mismatch run only when named, against a
+// server presenting a certificate for example.invalid only.
 // Runs the client cases of tests/interop/README.md (all, or those named) and
 // prints one JSON line per case on stdout: first {"plan": [...]}, then
 // {"case": name, "ok": bool, "detail": str, "ms": n}.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 
@@ -16,6 +21,7 @@ const REFUSAL_BODY = 'forbidden by interop test';
 const SIZES = [['0', 0], ['125', 125], ['126', 126], ['64KiB', 64 << 10], ['1MiB', 1 << 20], ['16MiB', 16 << 20]];
 const UNIT = Buffer.from('parley \u2713 \u00fcn\u00efc\u00f8d\u00e9 \u{1F600} ');
 let BASE = '';
+let CA = null; // --ca: the trusted CAs (PEM) for wss://
 let counter = 0;
 
 class Failure extends Error {}
@@ -45,9 +51,10 @@ function withTimeout(promise, ms, what) {
 
 // A ws connection with queues of its messages and pongs, and its close.
 class Peer {
-  constructor(path, protocols) {
-    const options = { maxPayload: 64 << 20, handshakeTimeout: 10000 };
+  constructor(path, protocols, extra = {}) {
+    const options = { maxPayload: 64 << 20, handshakeTimeout: 10000, ...extra };
     if (DEFLATE) options.perMessageDeflate = DEFLATE;
+    if (CA) options.ca = CA;
     this.ws = new WebSocket(BASE + path, protocols, options);
     this.extensions = null; // the Sec-WebSocket-Extensions of the server's 101
     this.ws.once('upgrade', (res) => { this.extensions = res.headers['sec-websocket-extensions'] ?? ''; });
@@ -109,8 +116,8 @@ class Peer {
   }
 }
 
-async function open(path, protocols) {
-  const p = new Peer(path, protocols);
+async function open(path, protocols, extra) {
+  const p = new Peer(path, protocols, extra);
   await withTimeout(p.opened, 15000, 'the handshake');
   return p;
 }
@@ -414,7 +421,34 @@ async function deflateNegotiated() {
 }
 
 // Run only when named (the driver runs them on their own).
-const ALONE = [['close-server-shutdown', closeServerShutdown], ['deflate-negotiated', deflateNegotiated]];
+// Against a server whose certificate is for example.invalid only (signed by
+// the CA of --ca): ws (Node's TLS) must refuse it for 127.0.0.1.
+async function tlsNameMismatch() {
+  const p = new Peer('/echo');
+  let error = null;
+  await withTimeout(p.opened.then(() => {}, (e) => { error = e; }), 15000, 'the handshake');
+  if (!error) {
+    await p.done();
+    throw new Failure('the handshake succeeded: the certificate for example.invalid was accepted for 127.0.0.1');
+  }
+  check(error.code === 'ERR_TLS_CERT_ALTNAME_INVALID', `failed otherwise: ${error.code}: ${error.message}`);
+  await withTimeout(p.closed, 10000, 'the close');
+  return `${error.code}: ${error.message}`;
+}
+
+// After tls-name-mismatch, the same server still serves: a connection that
+// asks for the certificate's own name (SNI and verification against
+// example.invalid) gets its echo.
+async function tlsAfterMismatch() {
+  const p = await open('/echo', undefined, { servername: 'example.invalid' });
+  p.ws.send('still serving');
+  const m = await p.next();
+  check(m.data.toString() === 'still serving', `echo differs: ${m.data.toString()}`);
+  await p.done();
+}
+
+const ALONE = [['close-server-shutdown', closeServerShutdown], ['deflate-negotiated', deflateNegotiated],
+  ['tls-name-mismatch', tlsNameMismatch], ['tls-after-mismatch', tlsAfterMismatch]];
 
 const CASES = [
   ...['text', 'binary'].flatMap((kind) => SIZES.map(([label, n]) => [`${kind}-${label}`, sized(kind, n)])),
@@ -453,10 +487,13 @@ const CASES = [
 BASE = process.argv[2].replace(/\/$/, '');
 // --deflate[=serverNoContextTakeover|clientNoContextTakeover]: perMessageDeflate
 // on (with that option); without it, ws's default (on, not required).
-const flags = process.argv.slice(3).filter((a) => a.startsWith('--deflate'));
+const args = process.argv.slice(3);
+const caAt = args.indexOf('--ca');
+if (caAt >= 0) CA = readFileSync(args.splice(caAt, 2)[1]);
+const flags = args.filter((a) => a.startsWith('--deflate'));
 const DEFLATE = flags.length === 0 ? null : Object.fromEntries(
   flags.map((f) => f.split('=')[1]).filter(Boolean).map((k) => [k, true]));
-const wanted = process.argv.slice(3).filter((a) => !a.startsWith('--'));
+const wanted = args.filter((a) => !a.startsWith('--'));
 const cases = [
   ...CASES.filter(([n]) => wanted.length === 0 || wanted.includes(n)),
   ...ALONE.filter(([n]) => wanted.includes(n)),

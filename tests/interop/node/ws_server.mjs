@@ -1,11 +1,16 @@
 // The Node `ws` peer as a server, for parley's client to connect to.
 //
 //     node ws_server.mjs [--deflate[=serverNoContextTakeover|clientNoContextTakeover]]
+//                        [--tls-cert FILE --tls-key FILE]
 //
+// --tls-cert/--tls-key: wss://, over https.createServer({cert, key}) with
+// that PEM certificate chain and key.
 // Listens on 127.0.0.1, port 0, and prints {"port": N} on stdout. Behaves by
 // the request path as tests/interop/README.md says (/echo, /close,
 // /terminate, /ping, /fragments, /refuse, /report). Runs until SIGTERM or
 // stdin closes.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 
@@ -22,9 +27,18 @@ const flags = process.argv.slice(2).filter((a) => a.startsWith('--deflate'));
 const perMessageDeflate = flags.length === 0 ? false : Object.fromEntries(
   flags.map((f) => f.split('=')[1]).filter(Boolean).map((k) => [k, true]));
 
+// --tls-cert FILE --tls-key FILE: TLS (wss://) through an https server.
+const argValue = (name) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const tlsCert = argValue('--tls-cert');
+const tlsKey = argValue('--tls-key');
+const https = tlsCert ? createHttpsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }) : null;
+if (https) https.on('tlsClientError', (e) => process.stderr.write(`ws_server: TLS: ${e.code ?? ''} ${e.message}\n`));
+
 const wss = new WebSocketServer({
-  host: '127.0.0.1',
-  port: 0,
+  ...(https ? { server: https } : { host: '127.0.0.1', port: 0 }),
   maxPayload: 64 << 20,
   perMessageDeflate,
   // The first of the client's offers that this server speaks (as parley does).
@@ -38,9 +52,10 @@ const wss = new WebSocketServer({
   },
 });
 
-wss.on('listening', () => {
+(https ?? wss).on('listening', () => {
   process.stdout.write(JSON.stringify({ port: wss.address().port, version: wsVersion }) + '\n');
 });
+if (https) https.listen(0, '127.0.0.1');
 
 wss.on('connection', (ws, req) => {
   const url = new URL(req.url, 'http://x');
@@ -100,7 +115,8 @@ wss.on('connection', (ws, req) => {
 // Going away: every client gets a 1001 close, then the process ends.
 const stop = () => {
   for (const ws of wss.clients) ws.close(1001, 'server shutdown');
-  wss.close(() => process.exit(0));
+  // ws does not close a server it was given: close the https server too.
+  wss.close(() => (https ? https.close(() => process.exit(0)) : process.exit(0)));
   setTimeout(() => process.exit(0), 3000).unref();
 };
 process.on('SIGTERM', stop);

@@ -1,10 +1,15 @@
 // parley as the client of the interop tests: runs the client cases of
 // tests/interop/README.md against a peer's server.
 //
-//     parley_interop_client ws://127.0.0.1:PORT [--deflate] [case ...]
+//     parley_interop_client ws[s]://127.0.0.1:PORT [--deflate] [--ca FILE] [case ...]
 //
 // --deflate: offer permessage-deflate (RFC 7692); the case
 // deflate-negotiated reports the server's answer as its detail.
+// --ca FILE: trust the CAs of this PEM file (instead of the system's) for
+// wss:// URLs; the server's certificate is verified (name included). The
+// case tls-expired (run only when named) expects the TLS handshake to fail
+// with TlsError::certificate_expired and reports parley's error, category
+// first ("parley.tls: ..."), as its detail.
 // Prints one JSON line per case on stdout: first {"plan": [...]}, then
 // {"case": name, "ok": bool, "detail": str, "ms": n}. Every wait is bounded.
 #include <parley/parley.hpp>
@@ -20,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <string>
 #include <utility>
@@ -32,8 +38,9 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string base;  // ws://127.0.0.1:PORT
+std::string base;  // ws://127.0.0.1:PORT or wss://127.0.0.1:PORT
 bool deflate = false;  // --deflate: offer permessage-deflate (RFC 7692)
+std::string ca_file;   // --ca: the trusted CAs (PEM) for wss://
 std::string note;      // a passing case's detail
 
 struct Failure : std::runtime_error {
@@ -81,6 +88,7 @@ class Peer {
     o.subprotocols = std::move(subprotocols);
     o.close_timeout = 5000ms;
     o.deflate.enabled = deflate;
+    o.tls.ca_file = ca_file;
     client_ = std::make_unique<parley::Client>(o);
     auto st = state_;
     client_->on_open([st](parley::Connection& c) {
@@ -104,7 +112,10 @@ class Peer {
     });
     client_->on_error([st](parley::Connection& c, const parley::Error& e) {
       st->update([&] {
-        if (!st->opened) st->error = e.message();
+        if (!st->opened) {
+          st->error = std::string(e.code().category().name()) + ": " + e.message();
+          st->error_code = e.code();
+        }
         if (const parley::Response* r = c.handshake_response(); r && !st->opened) st->response = *r;
       });
     });
@@ -166,6 +177,10 @@ class Peer {
     std::lock_guard lock(state_->m);
     return state_->extensions;
   }
+  std::error_code error_code() {
+    std::lock_guard lock(state_->m);
+    return state_->error_code;
+  }
   std::optional<parley::Response> response() {
     std::lock_guard lock(state_->m);
     return state_->response;
@@ -182,7 +197,8 @@ class Peer {
     bool opened = false;
     std::string subprotocol;
     std::string extensions;  // the negotiated Sec-WebSocket-Extensions
-    std::optional<std::string> error;
+    std::optional<std::string> error;  // "category: message" of a failed handshake
+    std::error_code error_code;
     std::optional<parley::Response> response;
     std::optional<std::pair<int, std::string>> closed;
     std::deque<Message> messages;
@@ -586,6 +602,18 @@ void close_server_after_burst() {
   check(got == 1000 && why == "burst done", "closed with " + std::to_string(got) + " '" + why + "'");
 }
 
+// Run alone, against a server presenting an expired certificate: the TLS
+// handshake must fail with TlsError::certificate_expired (the detail is
+// parley's error, which run_interop.py checks says "expired").
+void tls_expired() {
+  Peer p;
+  const std::string err = p.connect("/echo");
+  check(!err.empty(), "the handshake succeeded");
+  check(p.error_code() == parley::TlsError::certificate_expired,
+        "failed with another error (" + std::to_string(p.error_code().value()) + "): " + err);
+  note = err;
+}
+
 // Run alone: the driver stops the server (SIGTERM) once "ready" is printed.
 void close_server_shutdown() {
   Peer p;
@@ -602,7 +630,7 @@ void close_server_shutdown() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: parley_interop_client ws://127.0.0.1:PORT [--deflate] [case ...]\n");
+    std::fprintf(stderr, "usage: parley_interop_client ws[s]://127.0.0.1:PORT [--deflate] [--ca FILE] [case ...]\n");
     return 2;
   }
   base = argv[1];
@@ -661,14 +689,23 @@ int main(int argc, char** argv) {
 
   // Run only when named (the driver runs them on their own).
   const std::vector<std::pair<std::string, std::function<void()>>> alone{
-      {"close-server-shutdown", close_server_shutdown}, {"deflate-negotiated", deflate_negotiated}};
+      {"close-server-shutdown", close_server_shutdown},
+      {"deflate-negotiated", deflate_negotiated},
+      {"tls-expired", tls_expired}};
 
   std::vector<std::string> wanted;
   for (int i = 2; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--deflate")
+    const std::string_view arg = argv[i];
+    if (arg == "--deflate") {
       deflate = true;
-    else
+    } else if (arg == "--ca" && i + 1 < argc) {
+      ca_file = argv[++i];
+    } else if (arg.starts_with("--")) {
+      std::fprintf(stderr, "parley_interop_client: unknown option %s\n", argv[i]);
+      return 2;
+    } else {
       wanted.emplace_back(argv[i]);
+    }
   }
   std::string plan;
   std::vector<std::pair<std::string, std::function<void()>>> run;

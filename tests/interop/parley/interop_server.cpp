@@ -2,9 +2,11 @@
 // by the request path as tests/interop/README.md says (/echo, /close,
 // /terminate, /ping, /fragments, /refuse, /report), for the peers' clients.
 //
-//     parley_interop_server [--deflate]
+//     parley_interop_server [--deflate] [--tls-cert FILE --tls-key FILE]
 //
 // --deflate: accept permessage-deflate (RFC 7692) from clients that offer it.
+// --tls-cert FILE --tls-key FILE: TLS (wss://) with that PEM certificate
+// chain (leaf first) and its key; the path protocol is the same.
 // Listens on 127.0.0.1, port 0, prints {"port": N} on stdout, and runs until
 // SIGTERM/SIGINT or until stdin closes.
 #include <parley/parley.hpp>
@@ -73,12 +75,21 @@ int main(int argc, char** argv) {
   options.ping_interval = parley::Millis{0};  // only the pings the cases send
   options.subprotocols = {"chat.v2", "chat.v1"};
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--deflate") {
+    const std::string arg = argv[i];
+    if (arg == "--deflate") {
       options.deflate.enabled = true;
+    } else if (arg == "--tls-cert" && i + 1 < argc) {
+      options.tls.cert_file = argv[++i];
+    } else if (arg == "--tls-key" && i + 1 < argc) {
+      options.tls.key_file = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: parley_interop_server [--deflate]\n");
+      std::fprintf(stderr, "usage: parley_interop_server [--deflate] [--tls-cert FILE --tls-key FILE]\n");
       return 2;
     }
+  }
+  if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
+    std::fprintf(stderr, "interop_server: --tls-cert and --tls-key go together\n");
+    return 2;
   }
   parley::Server server(options);
 
@@ -151,11 +162,11 @@ int main(int argc, char** argv) {
     records[s.id].close = std::pair{static_cast<int>(code), std::string(reason)};
   });
   server.on_error([](parley::Connection*, const parley::Error& e) {
-    std::fprintf(stderr, "interop_server: %s\n", e.message().c_str());
+    std::fprintf(stderr, "interop_server: %s: %s\n", e.code().category().name(), e.message().c_str());
   });
 
   if (parley::Error e = server.start()) {
-    std::fprintf(stderr, "interop_server: %s\n", e.message().c_str());
+    std::fprintf(stderr, "interop_server: %s: %s\n", e.code().category().name(), e.message().c_str());
     return 1;
   }
   std::printf("{\"port\": %u, \"version\": \"%s\"}\n", unsigned{server.port()}, PARLEY_VERSION_STRING);

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """The Python `websockets` peer as a client, against a parley server.
 
-    /usr/bin/python3 websockets_client.py ws://127.0.0.1:PORT [case ...]
+    /usr/bin/python3 websockets_client.py ws[s]://127.0.0.1:PORT [--ca FILE] [case ...]
+
+--ca FILE: for wss://, verify the server's certificate (name included)
+against the CAs of this PEM file (ssl.create_default_context(cafile=FILE)).
 
 Runs the client cases of tests/interop/README.md (all, or those named) and
 prints one JSON line per case on stdout: first {"plan": [...]}, then
@@ -11,7 +14,9 @@ prints one JSON line per case on stdout: first {"plan": [...]}, then
 import asyncio
 import json
 import os
+import ssl
 import sys
+import urllib.parse
 import time
 
 import websockets
@@ -25,6 +30,7 @@ SIZES = [("0", 0), ("125", 125), ("126", 126), ("64KiB", 64 << 10), ("1MiB", 1 <
 UNIT = "parley \u2713 \u00fcn\u00efc\u00f8d\u00e9 \U0001F600 ".encode()
 
 BASE = ""
+SSL = None  # the client's ssl.SSLContext for wss://
 counter = 0
 
 
@@ -54,6 +60,8 @@ def new_id(case):
 
 def connect(path, **kw):
     kw.setdefault("max_size", None)
+    if SSL is not None:
+        kw.setdefault("ssl", SSL)
     return websockets.connect(BASE + path, ping_interval=None, open_timeout=10, close_timeout=10, **kw)
 
 
@@ -227,8 +235,9 @@ async def refused():
         check(e.status_code == 403, "status %d" % e.status_code)
     conn = websockets.client.ClientConnection(websockets.uri.parse_uri(BASE + "/refuse"))
     conn.send_request(conn.connect())
-    host, port = BASE[len("ws://"):].split(":")
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 10)
+    u = urllib.parse.urlsplit(BASE)
+    tls = {"ssl": SSL, "server_hostname": u.hostname} if u.scheme == "wss" else {}
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(u.hostname, u.port, **tls), 10)
     try:
         for chunk in conn.data_to_send():
             writer.write(chunk)
@@ -401,9 +410,16 @@ ALONE.append(("deflate-negotiated", deflate_negotiated))   # run only when named
 
 
 async def main():
-    global BASE
+    global BASE, SSL
     BASE = sys.argv[1].rstrip("/")
-    wanted = [a for a in sys.argv[2:] if not a.startswith("--")]   # --deflate: compression is on by default
+    args = sys.argv[2:]
+    if "--ca" in args:
+        at = args.index("--ca")
+        SSL = ssl.create_default_context(cafile=args[at + 1])
+        del args[at:at + 2]
+    elif BASE.startswith("wss:"):
+        SSL = ssl.create_default_context()
+    wanted = [a for a in args if not a.startswith("--")]   # --deflate: compression is on by default
     cases = [(n, f) for n, f in CASES if not wanted or n in wanted] + [(n, f) for n, f in ALONE if n in wanted]
     print(json.dumps({"plan": [n for n, _ in cases], "version": websockets.__version__}), flush=True)
     for name, fn in cases:

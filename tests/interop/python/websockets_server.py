@@ -1,17 +1,21 @@
 #!/usr/bin/python3
 """The Python `websockets` peer as a server, for parley's client to connect to.
 
-    /usr/bin/python3 websockets_server.py
+    /usr/bin/python3 websockets_server.py [--tls-cert FILE --tls-key FILE]
 
+--tls-cert/--tls-key: wss://, with an ssl.SSLContext(PROTOCOL_TLS_SERVER)
+holding that PEM certificate chain and key.
 Listens on 127.0.0.1, port 0, and prints {"port": N} on stdout. Behaves by
 the request path as tests/interop/README.md says (/echo, /close, /terminate,
 /ping, /fragments, /refuse, /report). Runs until SIGTERM or stdin closes.
 """
 
+import argparse
 import asyncio
 import http
 import json
 import signal
+import ssl
 import sys
 import urllib.parse
 
@@ -87,13 +91,21 @@ async def handler(ws, path=None):
 
 
 async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tls-cert", help="PEM certificate chain (leaf first): serve wss://")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    args = ap.parse_args()
+    context = None
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
     stop = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))
     loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.buffer.read1(4096) or stop.done() or stop.set_result(None))
     async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=SUBPROTOCOLS,
                                 process_request=process_request, max_size=None,
-                                ping_interval=None, close_timeout=3) as server:
+                                ping_interval=None, close_timeout=3, ssl=context) as server:
         print(json.dumps({"port": server.sockets[0].getsockname()[1],
                           "version": websockets.__version__}), flush=True)
         await stop
