@@ -38,7 +38,7 @@ HandshakeReply HandshakeReply::accept(std::string subprotocol, protocol::Headers
 HandshakeReply HandshakeReply::reject(int status, std::string message, protocol::Headers headers) {
   HandshakeReply r;
   r.kind_ = Kind::reject;
-  r.status_ = (status >= 400 && status <= 599) ? status : 403;
+  r.status_ = (status >= 300 && status <= 599) ? status : 403;
   r.text_ = std::move(message);
   r.headers_ = std::move(headers);
   return r;

@@ -85,8 +85,10 @@ class PARLEY_EXPORT HandshakeReply {
   /// response (e.g. Set-Cookie).
   static HandshakeReply accept(std::string subprotocol = {}, protocol::Headers headers = {});
   /// Refuse with an HTTP `status` (400-599, e.g. 403), a short text/plain
-  /// body and extra headers — the seed's `http_error`. The socket is closed
-  /// once the response is sent.
+  /// body and extra headers — the seed's `http_error` — or redirect with a
+  /// 3xx status and a `Location` header (parley's client follows
+  /// `max_redirects` of them). Another status becomes 403. The socket is
+  /// closed once the response is sent.
   static HandshakeReply reject(int status, std::string message = {}, protocol::Headers headers = {});
   /// Decide later, from any thread, with `ConnectionHandle::finish_handshake`
   /// (e.g. after a database lookup). The handshake timeout still applies.
@@ -229,7 +231,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   const Response* handshake_response() const noexcept { return response_.get(); }
   /// The negotiated subprotocol, "" when none.
   const std::string& subprotocol() const noexcept { return subprotocol_; }
-  /// The negotiated extensions (empty until permessage-deflate lands).
+  /// The negotiated extensions (permessage-deflate and its parameters, when
+  /// agreed); empty when none.
   const std::vector<Extension>& extensions() const noexcept { return extensions_; }
 
   /// Per-connection user data (the seed's `metadata`), empty at first.

@@ -392,6 +392,21 @@ TEST(Tls, ReloadTakesNewCertificatesWithoutARestart) {
   fs::remove(key);
 }
 
+TEST(Tls, RedirectFromWssToWsIsRefused) {
+  ServerOptions o = tls_server_options();
+  Server s(o);
+  s.on_handshake([](Connection&, const Request&) {
+    protocol::Headers h;
+    h.add("Location", "ws://127.0.0.1:1/plain");
+    return HandshakeReply::reject(302, "moved", h);
+  });
+  ASSERT_FALSE(s.start());
+  auto r = echo_once("wss://localhost:" + std::to_string(s.port()) + "/", verifying_client());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), HandshakeError::bad_uri) << r.error().message();
+  EXPECT_NE(r.error().message().find("wss:// to ws://"), std::string::npos) << r.error().message();
+}
+
 TEST(Tls, ReloadWithoutTlsIsAnError) {
   ServerOptions o;
   o.host = "127.0.0.1";
