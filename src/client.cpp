@@ -31,6 +31,7 @@ Settings settings_from(const ClientOptions& o) {
   s.connect_timeout = o.connect_timeout;
   s.max_redirects = o.max_redirects;
   s.reconnect = o.reconnect;
+  s.client_tls = o.tls;
   if (o.deflate.enabled) {
     s.deflate_offers.push_back(o.deflate);
     s.deflate_offers.insert(s.deflate_offers.end(), o.deflate_fallbacks.begin(), o.deflate_fallbacks.end());
@@ -162,7 +163,12 @@ void Connection::begin_attempt() {
 
 void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
   if (client_->uri.secure()) {
-    if (Error e = socket->start_tls(*hub_.settings().tls, client_->uri.host())) return fail_handshake(e);
+    auto tls = hub_.shared().client_tls_context();
+    if (!tls) {
+      user_closed_ = true;  // retrying cannot help
+      return fail_handshake(tls.error());
+    }
+    if (Error e = socket->start_tls(**tls, client_->uri.host())) return fail_handshake(e);
   }
   attach(std::move(socket));
   started_ = hub_.loop().now();  // the handshake timeout counts from here
@@ -350,9 +356,6 @@ Error Client::start() {
   if (st.started) return {};
   if (Error e = detail::validate(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
-  auto tls = net::TlsContext::client(st.options.tls);
-  if (!tls) return fail(tls.error());
-  st.shared.settings.tls = std::move(*tls);
   if (Error e = st.group.create(st.options.threads)) {
     st.group.hubs.clear();
     return fail(e);
@@ -373,6 +376,10 @@ Result<ConnectionHandle> Client::connect(std::string_view uri_text) {
   if (!uri) return fail(uri.error());
   if (uri->scheme() != "ws" && uri->scheme() != "wss") {
     return fail(Error(HandshakeError::bad_uri, "the scheme must be ws:// or wss://"));
+  }
+  if (uri->secure()) {
+    // Bad TLS files are refused here, synchronously.
+    if (auto tls = st.shared.client_tls_context(); !tls) return fail(tls.error());
   }
   protocol::ClientHandshake hs;
   hs.uri = *uri;

@@ -63,8 +63,8 @@ struct Settings {
   bool nodelay = true;
   protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
   bool keep_request = false;         // (server) keep Connection::request() after on_open
-  std::shared_ptr<net::TlsContext> tls;  // (server) set: every accepted connection speaks TLS;
-                                         // (client) used for wss:// URIs
+  std::shared_ptr<net::TlsContext> tls;  // (server) set: every accepted connection speaks TLS
+  net::TlsClientOptions client_tls;      // (client) for wss:// URIs: see Shared::client_tls_context()
   // client side
   net::Millis connect_timeout{10000};
   unsigned max_redirects = 5;
@@ -150,6 +150,28 @@ struct Shared {
   Callbacks callbacks;
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::size_t> connections{0};
+
+  /// (Client) the TLS context of wss:// connections, made from
+  /// `settings.client_tls` on first use, on any thread (loading the system
+  /// trust store takes milliseconds: a client that never uses wss:// never
+  /// pays for it), or the Error that making it gave.
+  Result<std::shared_ptr<net::TlsContext>> client_tls_context() {
+    std::call_once(tls_once_, [this] {
+      auto made = net::TlsContext::client(settings.client_tls);
+      if (made) {
+        tls_context_ = std::move(*made);
+      } else {
+        tls_error_ = made.error();
+      }
+    });
+    if (tls_error_) return tls_error_;
+    return tls_context_;
+  }
+
+ private:
+  std::once_flag tls_once_;
+  std::shared_ptr<net::TlsContext> tls_context_;
+  Error tls_error_;
 };
 
 class Hub : public std::enable_shared_from_this<Hub> {

@@ -53,7 +53,7 @@ SKIPPED = {
 RUN_ERRORS = []       # problems outside any case (e.g. parley serve's exit status); they fail the run
 
 CLOSE_WAIT = 5.0      # for the peer's close reply / TCP close
-BUDGET = 220.0        # seconds for the whole run (ctest TIMEOUT 280): later cases are reported as not run
+BUDGET = 220.0        # seconds for the whole run (--budget; ctest TIMEOUT 60 s more): later cases are reported as not run
 
 
 def describe(keys, limit=4):
@@ -423,7 +423,11 @@ def main():
     ap.add_argument("--cases", help="regular expression: run only the case ids it matches (re.match)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every case")
+    ap.add_argument("--budget", type=float, default=BUDGET,
+                    help="seconds for the whole run; cases past it are FAILED 'not run' (default: %.0f)" % BUDGET)
     args = ap.parse_args()
+    global BUDGET
+    BUDGET = args.budget
 
     cases = [c for c in CASES if not args.cases or re.match(args.cases + r"$", c.id)]
     if args.list:

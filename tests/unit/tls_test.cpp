@@ -453,8 +453,12 @@ TEST(Tls, BadConfigurationIsAnErrorFromStart) {
   ClientOptions co;
   co.tls.ca_file = pki().path("no-such-ca.pem");
   Client client(co);
-  Error e4 = client.start();
-  EXPECT_EQ(e4, TlsError::bad_configuration) << e4.message();
+  EXPECT_FALSE(client.start()) << "TLS files are read at the first wss:// connect";
+  auto r4 = client.connect("wss://localhost:1/");
+  ASSERT_FALSE(r4);
+  EXPECT_EQ(r4.error(), TlsError::bad_configuration) << r4.error().message();
+  EXPECT_NE(r4.error().message().find("no-such-ca.pem"), std::string::npos) << r4.error().message();
+  EXPECT_TRUE(client.connect("ws://localhost:1/")) << "ws:// needs no TLS files";
 }
 
 TEST(Tls, ErrorsMapToTheirCategory) {
