@@ -416,6 +416,7 @@ def print_table(roles):
 
 
 def main():
+    global BUDGET
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("parley", help="the parley binary")
     ap.add_argument("--json", help="write the results here (default: none)")
@@ -426,7 +427,6 @@ def main():
     ap.add_argument("--budget", type=float, default=BUDGET,
                     help="seconds for the whole run; cases past it are FAILED 'not run' (default: %.0f)" % BUDGET)
     args = ap.parse_args()
-    global BUDGET
     BUDGET = args.budget
 
     cases = [c for c in CASES if not args.cases or re.match(args.cases + r"$", c.id)]
