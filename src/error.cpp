@@ -137,6 +137,8 @@ CloseCode close_code_for(ProtocolError e) noexcept {
   }
 }
 
+CloseCode close_code_for(TlsError) noexcept { return CloseCode::tls_handshake; }
+
 int http_status_for(HandshakeError e) noexcept {
   switch (e) {
     case HandshakeError::head_too_large:

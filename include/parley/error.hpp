@@ -140,6 +140,9 @@ PARLEY_EXPORT std::error_code make_error_code(TlsError e) noexcept;
 /// The close code a connection is failed with for a protocol error
 /// (RFC 6455 §7.4.1): 1002, 1007 or 1009.
 PARLEY_EXPORT CloseCode close_code_for(ProtocolError e) noexcept;
+/// The close code reported for a TLS failure: 1015 (`WS_TLS_HANDSHAKE_FAIL`,
+/// reserved by RFC 6455 §7.4.1 for this and never sent on the wire).
+PARLEY_EXPORT CloseCode close_code_for(TlsError e) noexcept;
 /// The HTTP status a server refuses a handshake with for this error
 /// (400, 403, 405, 414, 426, 431, 505; 400 for client-side errors).
 PARLEY_EXPORT int http_status_for(HandshakeError e) noexcept;

@@ -22,6 +22,8 @@ TEST(Error, ProtocolErrorCarriesCategoryAndMessage) {
 
 TEST(Error, CloseCodeMapping) {
   EXPECT_EQ(close_code_for(ProtocolError::reserved_bits), CloseCode::protocol_error);
+  EXPECT_EQ(close_code_for(TlsError::certificate_expired), CloseCode::tls_handshake);
+  EXPECT_EQ(close_code_for(TlsError::not_tls), WS_TLS_HANDSHAKE_FAIL);
   EXPECT_EQ(close_code_for(ProtocolError::message_too_big), CloseCode::message_too_big);
   EXPECT_EQ(close_code_for(ProtocolError::frame_too_big), CloseCode::message_too_big);
   EXPECT_EQ(close_code_for(ProtocolError::invalid_utf8), CloseCode::invalid_payload);

@@ -239,7 +239,8 @@ class ConnectApp {
   int finish_failed(const parley::Error& e) const {
     std::fprintf(stderr, "parley connect: cannot connect to %s: %s\n", s_.url.c_str(), e.message().c_str());
     if (e.code().category() == parley::tls_category()) {
-      std::fprintf(stderr, "parley connect: closed %s\n", describe_close(CloseCode::tls_handshake, "").c_str());
+      const auto code = parley::close_code_for(static_cast<parley::TlsError>(e.code().value()));
+      std::fprintf(stderr, "parley connect: closed %s\n", describe_close(code, "").c_str());
     }
     return e.code().category() == parley::handshake_category() && e != parley::HandshakeError::timeout
                ? exit_handshake_failed
