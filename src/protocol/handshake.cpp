@@ -252,6 +252,10 @@ Result<Negotiated> validate_response(const Response& response, std::string_view 
 
 // ---- server side -----------------------------------------------------------------
 
+Result<std::vector<std::string>> Request::subprotocols() const { return parse_subprotocols(headers); }
+
+Result<std::vector<Extension>> Request::extensions() const { return parse_extensions(headers); }
+
 Result<ClientOffer> validate_request(const Request& request) {
   const Headers& h = request.headers;
   if (request.method != "GET") {

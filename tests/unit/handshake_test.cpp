@@ -504,3 +504,29 @@ TEST(Handshake, ErrorResponses) {
   EXPECT_EQ(t.status, 414);
   EXPECT_EQ(t.reason, "URI Too Long");
 }
+
+TEST(Handshake, RequestListsTheOfferedSubprotocolsAndExtensions) {
+  auto r = Request::parse(
+      "GET /chat HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Protocol: chat.v2, chat.v1\r\n"
+      "Sec-WebSocket-Protocol: legacy\r\n"
+      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-other\r\n\r\n");
+  ASSERT_TRUE(r);
+  auto subs = r->subprotocols();
+  ASSERT_TRUE(subs);
+  EXPECT_EQ(*subs, (std::vector<std::string>{"chat.v2", "chat.v1", "legacy"}));
+  auto exts = r->extensions();
+  ASSERT_TRUE(exts);
+  ASSERT_EQ(exts->size(), 2u);
+  EXPECT_EQ((*exts)[0].name(), "permessage-deflate");
+  EXPECT_EQ((*exts)[0].params().size(), 1u);
+  EXPECT_EQ((*exts)[1].name(), "x-other");
+
+  auto none = Request::parse("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->subprotocols()->empty());
+  EXPECT_TRUE(none->extensions()->empty());
+
+  auto bad = Request::parse("GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Protocol: chat; v=1\r\n\r\n");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->subprotocols().error(), HandshakeError::bad_extension_header);
+}

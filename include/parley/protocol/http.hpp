@@ -78,6 +78,14 @@ struct PARLEY_EXPORT Request {
   std::optional<std::string_view> origin() const noexcept;
   /// The `Host` header.
   std::optional<std::string_view> host() const noexcept { return headers.get("Host"); }
+  /// The subprotocols the client offers (every Sec-WebSocket-Protocol
+  /// field, in its order); empty when none. Error: a field that is not a
+  /// list of tokens (`HandshakeError::bad_extension_header`).
+  Result<std::vector<std::string>> subprotocols() const;
+  /// The extensions the client offers with their parameters (every
+  /// Sec-WebSocket-Extensions field, in its order); empty when none. Error:
+  /// an unparsable field (`HandshakeError::bad_extension_header`).
+  Result<std::vector<Extension>> extensions() const;
 
   /// The head on the wire: `METHOD target HTTP/x.y\r\n`, the fields, `\r\n`.
   std::string serialize() const;
