@@ -92,7 +92,7 @@ enum class HandshakeError {
 enum class TlsError {
   handshake_failed = 1,       ///< the TLS handshake failed (protocol error, alert, no shared cipher or version)
   not_tls,                    ///< the peer does not speak TLS (e.g. plain HTTP to a TLS port, or a plain server)
-  closed,                     ///< the peer closed the connection during the TLS handshake
+  closed,                     ///< the peer closed (or reset) the connection during the TLS handshake
   certificate_expired,        ///< (verification) the peer's certificate has expired
   certificate_not_yet_valid,  ///< (verification) the peer's certificate is not valid yet
   certificate_untrusted,      ///< (verification) the chain does not end at a trusted CA (unknown CA, self-signed)

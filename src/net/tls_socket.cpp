@@ -272,8 +272,14 @@ void TcpSocket::tls_readable() {
     return;
   }
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    return fail(errno, "recv");
+    const int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (!t.established && (err == ECONNRESET || err == EPIPE)) {
+      // A peer that closes with our ClientHello unread resets the connection.
+      return tls_fail(Error(TlsError::closed, std::string(t.server ? "a client" : "the server") +
+                                                  " reset the connection during the TLS handshake"));
+    }
+    return fail(err, "recv");
   }
   loop_->stats_.bytes_received += static_cast<std::uint64_t>(n);
   t.in = {cipher, static_cast<std::size_t>(n)};
