@@ -18,24 +18,12 @@ settings=("$@")
 prog=$build/bench/parley_deflate_memory
 ulimit -n "$(ulimit -Hn)"
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-tmp=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 
 printf '%-10s %12s %12s %10s %14s\n' setting "before KiB" "after KiB" negotiated "B/idle conn"
 for s in "${settings[@]}"; do
-  "$prog" server "$s" >"$tmp/server.log" 2>&1 &
-  server_pid=$!
-  pids+=("$server_pid")
-  url=
-  for _ in $(seq 100); do
-    url=$(grep -o 'ws://127.0.0.1:[0-9]*/' "$tmp/server.log" | head -1) || true
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { echo "$s: server did not start"; cat "$tmp/server.log"; exit 1; }
+  start_server "$tmp/server.log" "$prog" server "$s"
+  url="ws://127.0.0.1:$port/"
   sleep 0.3
   before=$(rss_kib "$server_pid")
   coproc HOLD { "$prog" client "$url" "$n" "$s" "${MESSAGES:-3}"; }
@@ -55,4 +43,3 @@ for s in "${settings[@]}"; do
   kill "$server_pid"
   wait "$server_pid" || true
 done
-rm -rf "$tmp"

@@ -17,25 +17,8 @@ parley=$build/tools/parley/parley
 idle=$build/bench/parley_deflate_memory
 ulimit -n "$(ulimit -Hn)"
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
-start_server() {  # start_server LOGFILE ARGS... ; sets server_pid, port
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  server_pid=$!
-  pids+=("$server_pid")
-  for _ in $(seq 100); do
-    port=$(grep -o 'ws://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://') || true
-    [ -n "${port:-}" ] && return 0
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$log"; exit 1
-}
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-
-tmp=$(mktemp -d)
 echo "== idle connections: $n"
 start_server "$tmp/serve.log" "$parley" serve --echo --port 0 --quiet --ping-interval 0
 sleep 0.3
@@ -56,4 +39,3 @@ echo
 echo "== echo throughput: server on CPU 0, load on CPU 1 (100 conns x 16 B, 32 in flight, ${seconds}s)"
 start_server "$tmp/serve2.log" taskset -c 0 "$parley" serve --echo --port 0 --quiet --ping-interval 0
 taskset -c 1 "$parley" bench "ws://127.0.0.1:$port/" -c 100 -p 32 -s 16 -d "$seconds" --warmup 1 -t 1
-rm -rf "$tmp"

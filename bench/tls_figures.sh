@@ -20,28 +20,12 @@ parley=$build/tools/parley/parley
 idle=$build/bench/parley_deflate_memory
 ulimit -n "$(ulimit -Hn)"
 
-pids=()
-tmp=$(mktemp -d)
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 tls=(--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
 
-start_server() {  # start_server LOGFILE ARGS... ; sets server_pid, port
-  local log=$1; shift
-  "$@" >"$log" 2>&1 &
-  server_pid=$!
-  pids+=("$server_pid")
-  for _ in $(seq 100); do
-    port=$(grep -o 'wss\?://127.0.0.1:[0-9]*' "$log" | head -1 | sed 's/.*://') || true
-    [ -n "${port:-}" ] && return 0
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$log"; exit 1
-}
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 idle_figure() {  # idle_figure SCHEME [serve flags...]
   local scheme=$1; shift
