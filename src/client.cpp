@@ -432,6 +432,7 @@ struct BlockingState {
   std::string close_reason;
   std::optional<Response> response;
   std::string subprotocol;
+  std::vector<Extension> extensions;
 };
 
 }  // namespace detail
@@ -448,6 +449,7 @@ BlockingClient::BlockingClient(ClientOptions options)
     s->phase = detail::BlockingState::Phase::open;
     if (const Response* r = c.handshake_response()) s->response = *r;
     s->subprotocol = c.subprotocol();
+    s->extensions = c.extensions();
     s->cv.notify_all();
   });
   auto push = [s](MessageType type, std::string_view data) {
@@ -615,6 +617,11 @@ std::optional<Response> BlockingClient::handshake_response() const {
 std::string BlockingClient::subprotocol() const {
   std::lock_guard l(state_->mutex);
   return state_->subprotocol;
+}
+
+std::vector<Extension> BlockingClient::extensions() const {
+  std::lock_guard l(state_->mutex);
+  return state_->extensions;
 }
 
 }  // namespace parley

@@ -233,6 +233,9 @@ class PARLEY_EXPORT BlockingClient {
   std::optional<Response> handshake_response() const;
   /// The negotiated subprotocol ("" when none).
   std::string subprotocol() const;
+  /// The negotiated extensions (permessage-deflate with its parameters),
+  /// empty when none, once connected.
+  std::vector<Extension> extensions() const;
 
  private:
   std::shared_ptr<detail::BlockingState> state_;

@@ -419,6 +419,13 @@ TEST(DeflateApi, BroadcastReachesMixedConnections) {
     }
     for (int i = 0; i < 200 && opened < 4; ++i) std::this_thread::sleep_for(5ms);
     ASSERT_EQ(opened, 4);
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+      const auto exts = clients[i]->extensions();
+      ASSERT_EQ(exts.size(), kinds[i].deflate.enabled ? 1u : 0u) << i;
+      if (!exts.empty()) {
+        EXPECT_EQ(exts[0].name(), "permessage-deflate");
+      }
+    }
     std::string json;
     for (int i = 0; i < 400; ++i) json += R"({"user":)" + std::to_string(i % 7) + R"(,"text":"hello"},)";
     for (int round = 0; round < 2; ++round) {
