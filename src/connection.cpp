@@ -398,6 +398,16 @@ void Connection::sweep(net::Clock::time_point now) {
   }
   switch (state_) {
     case ConnectionState::handshake:
+      if (socket_ && s.tls_handshake_timeout.count() > 0 && socket_->is_tls() && !socket_->tls_established() &&
+          now - started_ >= s.tls_handshake_timeout) {
+        // (Server) a client stalled in the TLS handshake.
+        const auto& cb = hub_.callbacks();
+        if (cb.error) {
+          cb.error(this, Error(TlsError::timeout, "TLS handshake not completed within " +
+                                                      std::to_string(s.tls_handshake_timeout.count()) + " ms"));
+        }
+        return finished();
+      }
       // (A client still connecting is bounded by its connect timeout.)
       if (socket_ && s.handshake_timeout.count() > 0 && now - started_ >= s.handshake_timeout) {
         // (Client) a refusal whose body never ended is still a refusal.

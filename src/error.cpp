@@ -97,6 +97,7 @@ class TlsCategory final : public std::error_category {
       case TlsError::certificate_required: return "a client certificate is required";
       case TlsError::bad_configuration: return "invalid TLS configuration";
       case TlsError::protocol_error: return "TLS protocol error";
+      case TlsError::timeout: return "TLS handshake timed out";
     }
     return "unknown TLS error";
   }

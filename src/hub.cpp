@@ -70,7 +70,8 @@ void Hub::broadcast(const Broadcast& message) {
 void Hub::start_sweeper() {
   const Settings& s = settings();
   net::Millis period{1000};
-  for (net::Millis t : {s.handshake_timeout, s.idle_timeout, s.ping_interval, s.pong_timeout, s.close_timeout}) {
+  for (net::Millis t : {s.handshake_timeout, s.tls_handshake_timeout, s.idle_timeout, s.ping_interval, s.pong_timeout,
+                        s.close_timeout}) {
     if (t.count() > 0) period = std::min(period, t / 4);
   }
   period = std::max(period, net::Millis{5});

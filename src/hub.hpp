@@ -64,6 +64,7 @@ struct Settings {
   protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
   bool keep_request = false;         // (server) keep Connection::request() after on_open
   std::shared_ptr<net::TlsContext> tls;  // (server) set: every accepted connection speaks TLS
+  net::Millis tls_handshake_timeout{0};  // (server) TlsServerOptions::handshake_timeout
   net::TlsClientOptions client_tls;      // (client) for wss:// URIs: see Shared::client_tls_context()
   // client side
   net::Millis connect_timeout{10000};

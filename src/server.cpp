@@ -36,7 +36,9 @@ Error validate(const ServerOptions& o) {
   if (Error e = validate_common(o)) return e;
   auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
   if (o.backlog <= 0) return invalid("backlog must be positive");
-  if (o.idle_timeout.count() < 0 || o.tick_period.count() < 0) return invalid("timeouts must not be negative");
+  if (o.idle_timeout.count() < 0 || o.tick_period.count() < 0 || o.tls.handshake_timeout.count() < 0) {
+    return invalid("timeouts must not be negative");
+  }
   return {};
 }
 
@@ -92,6 +94,7 @@ Error Server::start() {
     auto tls = net::TlsContext::server(st.options.tls);
     if (!tls) return fail(tls.error());
     st.shared.settings.tls = std::move(*tls);
+    st.shared.settings.tls_handshake_timeout = st.options.tls.handshake_timeout;
   }
   if (Error e = st.group.create(st.options.threads)) return fail(e);
 

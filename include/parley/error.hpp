@@ -101,6 +101,7 @@ enum class TlsError {
   certificate_required,       ///< (server, mTLS) the client sent no certificate and one is required
   bad_configuration,          ///< a certificate, key or CA file that cannot be loaded, a key that does not match, a bad cipher list
   protocol_error,             ///< a TLS record that cannot be decrypted or parsed after the handshake
+  timeout,                    ///< (server) the TLS handshake did not complete within TlsServerOptions::handshake_timeout
 };
 
 }  // namespace parley

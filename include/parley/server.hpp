@@ -106,7 +106,8 @@ struct ServerOptions {
   /// of the server; certificate, key, SNI certificates, client
   /// certificates (mTLS), versions and ciphers are documented in
   /// `net::TlsServerOptions`. A bad file is an Error from start(). The TLS
-  /// handshake counts towards `handshake_timeout`; its failures (bad client
+  /// handshake has its own `tls.handshake_timeout` and also counts towards
+  /// `handshake_timeout`; its failures (bad client
   /// certificate, plain HTTP sent to the TLS port, ...) reach `on_error`.
   /// Default off.
   net::TlsServerOptions tls;

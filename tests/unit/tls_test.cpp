@@ -295,6 +295,26 @@ TEST(Tls, SilentTcpClientIsDroppedByTheHandshakeTimeout) {
   EXPECT_TRUE(rest->empty());
 }
 
+TEST(Tls, TlsHandshakeHasItsOwnTimeout) {
+  ServerOptions o = tls_server_options();
+  o.handshake_timeout = 30s;
+  o.tls.handshake_timeout = 300ms;
+  EchoServer s(o);
+  ASSERT_FALSE(s.start());
+  RawTcp raw(s.server.port());
+  ASSERT_GE(raw.fd, 0);
+  raw.send("\x16\x03\x01");  // the first bytes of a ClientHello, then nothing
+  const auto t0 = Clock::now();
+  auto rest = raw.read_to_eof(20s);
+  ASSERT_TRUE(rest) << "the server must drop a client stalled in the TLS handshake";
+  EXPECT_LT(Clock::now() - t0, 20s);
+  ASSERT_TRUE(s.wait_error());
+  EXPECT_EQ(s.error_at(0), TlsError::timeout) << s.error_at(0).message();
+  // A client that completes TLS in time is served.
+  auto r = echo_once(s.url(), verifying_client());
+  ASSERT_TRUE(r) << r.error().message();
+}
+
 TEST(Tls, ServerClosesDuringTheHandshake) {
   // A TCP server that accepts and closes at once: the client reports that
   // the TLS handshake was cut, quickly.

@@ -7,6 +7,7 @@
 // and is shared by every connection that uses it, across threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,6 +66,12 @@ struct TlsServerOptions {
   /// Lowest TLS version accepted. Default TLS 1.2 (1.3 preferred when the
   /// client has it).
   TlsVersion min_version = TlsVersion::tls1_2;
+  /// (Server) the TLS handshake must be done within this long after the
+  /// connection is accepted, else the connection is dropped and on_error
+  /// gets TlsError::timeout; the WebSocket upgrade that follows still has
+  /// the rest of ServerOptions::handshake_timeout. 0 = only
+  /// handshake_timeout applies. Default 5000 ms.
+  std::chrono::milliseconds handshake_timeout{5000};
   /// OpenSSL cipher list for TLS 1.2. Default empty = parley's modern list:
   /// ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only (forward
   /// secrecy, AEAD). TLS 1.3 suites are OpenSSL's defaults.
