@@ -629,12 +629,16 @@ TEST(NetTcp, EmfilePausesAcceptingInsteadOfSpinning) {
       int maxfd = 0;
       for (int f = 0; f < 1024; ++f)
         if (::fcntl(f, F_GETFD) >= 0) maxfd = f;
-      rlimit rl{static_cast<rlim_t>(maxfd + 1), static_cast<rlim_t>(maxfd + 1)};
-      // Fill every descriptor below the limit.
+      // Lower the soft limit only (the hard one stays, so it can be raised
+      // back), then fill every free descriptor below it. On some machines
+      // none is free (no holes below the highest open descriptor).
+      rlimit before{};
+      if (::getrlimit(RLIMIT_NOFILE, &before) != 0) ::_exit(12);
+      rlimit rl{static_cast<rlim_t>(maxfd + 1), before.rlim_max};
       std::vector<int> fill;
       if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(12);
       for (;;) {
-        int f = ::dup(0);
+        int f = ::dup(clients[0]);
         if (f < 0) break;
         fill.push_back(f);
       }
@@ -649,6 +653,7 @@ TEST(NetTcp, EmfilePausesAcceptingInsteadOfSpinning) {
       if (!accepted.empty()) code = 16;
       // Descriptors come back: the pending connections are accepted.
       for (int f : fill) ::close(f);
+      if (::setrlimit(RLIMIT_NOFILE, &before) != 0) ::_exit(12);
       auto deadline = Clock::now() + 20s;
       while (accepted.size() < 2 && Clock::now() < deadline) loop.run_once(10ms);
       if (code == 0 && accepted.size() != 2) code = 17;
