@@ -84,7 +84,11 @@ bool ConnectionHandle::close(CloseCode code, std::string reason) const {
 
 bool ConnectionHandle::finish_handshake(HandshakeReply reply) const {
   return post([reply = std::move(reply)](Connection& c) mutable {
-    if (c.state() == ConnectionState::handshake && c.pending_ && c.pending_->deferred) c.finish_handshake(std::move(reply));
+    if (c.state() != ConnectionState::handshake || !c.pending_) return;
+    const auto stage = c.pending_->deferred;
+    c.pending_->deferred = Connection::Pending::Deferred::no;
+    if (stage == Connection::Pending::Deferred::origin) c.origin_decided(std::move(reply));
+    if (stage == Connection::Pending::Deferred::handshake) c.finish_handshake(std::move(reply));
   });
 }
 
@@ -488,18 +492,6 @@ void Connection::handle_request() {
     if (cb.error) cb.error(this, valid.error());
     return respond_and_close(protocol::make_error_response(valid.error()));
   }
-  if (!s.allowed_origins.empty() || cb.origin) {
-    const auto& origin = valid->origin;
-    const bool allowed =
-        cb.origin ? cb.origin(*this, origin.value_or(""))
-                  : origin && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
-                                          [&](const std::string& o) { return iequals(o, *origin); });
-    if (!allowed) {
-      Error e(HandshakeError::forbidden_origin, "origin '" + std::string(origin.value_or("")) + "' is not allowed");
-      if (cb.error) cb.error(this, e);
-      return respond_and_close(protocol::make_error_response(e));
-    }
-  }
   p.key = valid->key;
   if (auto agreed = protocol::negotiate_deflate(valid->extensions, s.deflate)) {
     extensions_.push_back(std::move(agreed->response));
@@ -511,30 +503,65 @@ void Connection::handle_request() {
     subprotocol_ = protocol::select_subprotocol(valid->subprotocols, s.subprotocols).value_or("");
   }
   request_ = std::make_unique<Request>(std::move(req));
+  const std::string_view origin = valid->origin ? std::string_view(*valid->origin) : std::string_view();
+  if (cb.origin) {
+    HandshakeReply reply = cb.origin(*this, origin, *request_);
+    // The hook may have closed or terminated the connection: `p` is gone then.
+    if (!pending_) return;
+    if (reply.kind() == HandshakeReply::Kind::defer) {
+      p.deferred = Pending::Deferred::origin;
+      return;
+    }
+    return origin_decided(std::move(reply));
+  }
+  if (!s.allowed_origins.empty() &&
+      !(valid->origin && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
+                                     [&](const std::string& o) { return iequals(o, origin); }))) {
+    return origin_decided(HandshakeReply::reject(403, "origin '" + std::string(origin) + "' is not allowed"));
+  }
+  origin_decided(HandshakeReply::accept());
+}
+
+void Connection::origin_decided(HandshakeReply reply) {
+  Pending& p = *pending_;
+  if (reply.kind() == HandshakeReply::Kind::reject) {
+    const auto origin = request_->origin();
+    return refuse(reply, Error(HandshakeError::forbidden_origin,
+                               "origin '" + std::string(origin.value_or("")) + "' refused with " +
+                                   std::to_string(reply.status()) + (reply.text().empty() ? "" : ": " + reply.text())));
+  }
+  p.subprotocol = reply.text();
+  p.headers = reply.headers();
+  const auto& cb = hub_.callbacks();
   if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
-  HandshakeReply reply = cb.handshake(*this, *request_);
-  // The hook may have closed or terminated the connection: `p` is gone then.
+  reply = cb.handshake(*this, *request_);
   if (!pending_) return;
   if (reply.kind() == HandshakeReply::Kind::defer) {
-    p.deferred = true;
+    p.deferred = Pending::Deferred::handshake;
     return;
   }
   finish_handshake(std::move(reply));
 }
 
+void Connection::refuse(const HandshakeReply& reply, const Error& error) {
+  const auto& cb = hub_.callbacks();
+  if (cb.error) cb.error(this, error);
+  respond_and_close(protocol::make_error_response(reply.status(), reply.text(), reply.headers()));
+}
+
 void Connection::finish_handshake(HandshakeReply reply) {
   Pending& p = *pending_;
   if (reply.kind() == HandshakeReply::Kind::reject) {
-    const auto& cb = hub_.callbacks();
-    const Response r = protocol::make_error_response(reply.status(), reply.text(), reply.headers());
-    if (cb.error) {
-      cb.error(this, Error(HandshakeError::rejected,
-                           "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
-    }
-    return respond_and_close(r);
+    return refuse(reply, Error(HandshakeError::rejected,
+                               "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
   }
-  if (!reply.text().empty()) subprotocol_ = reply.text();
+  if (!reply.text().empty()) {
+    subprotocol_ = reply.text();
+  } else if (!p.subprotocol.empty()) {
+    subprotocol_ = std::move(p.subprotocol);
+  }
   Response r = protocol::make_accept_response(p.key, subprotocol_, extensions_);
+  for (const auto& f : p.headers) r.headers.add(f.name, f.value);
   for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);
   socket_->write(r.serialize());
   if (p.deflate) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*p.deflate, hub_.settings().deflate, true));

@@ -27,7 +27,7 @@ namespace parley::detail {
 /// The user's callbacks (all optional), shared by every loop.
 struct Callbacks {
   std::function<bool(const net::Endpoint&)> accept;
-  std::function<bool(Connection&, std::string_view)> origin;
+  std::function<HandshakeReply(Connection&, std::string_view, const Request&)> origin;
   std::function<HandshakeReply(Connection&, const Request&)> handshake;
   std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
   std::function<Response(const Request&)> http;
@@ -84,7 +84,10 @@ struct Connection::Pending {
   protocol::HeadParser parser;
   std::string key;            // Sec-WebSocket-Key: the client's (server) or ours (client)
   std::string early;          // bytes after the head: frames that came with it
-  bool deferred = false;      // (server) on_handshake deferred its answer
+  // (server) which hook deferred its answer, if any
+  enum class Deferred : std::uint8_t { no, origin, handshake } deferred = Deferred::no;
+  std::string subprotocol;    // (server) set by an on_origin acceptance
+  protocol::Headers headers;  // (server) added to the 101 by an on_origin acceptance
   std::vector<std::string> offered_subprotocols;  // (client)
   std::vector<Extension> offered_extensions;      // (client)
   net::ConnectHandle connecting;                  // (client) the TCP connect in progress

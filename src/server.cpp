@@ -52,7 +52,7 @@ Server::Server(ServerOptions options) : state_(std::make_shared<detail::ServerSt
 Server::~Server() { stop(); }
 
 void Server::on_accept(std::function<bool(const net::Endpoint&)> fn) { state_->shared.callbacks.accept = std::move(fn); }
-void Server::on_origin(std::function<bool(Connection&, std::string_view)> fn) {
+void Server::on_origin(std::function<HandshakeReply(Connection&, std::string_view origin, const Request&)> fn) {
   state_->shared.callbacks.origin = std::move(fn);
 }
 void Server::on_handshake(std::function<HandshakeReply(Connection&, const Request&)> fn) {

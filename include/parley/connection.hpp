@@ -142,8 +142,9 @@ class PARLEY_EXPORT ConnectionHandle {
   /// Runs `fn` with the connection on its loop thread, if it is still
   /// there (handshake or open or closing); `fn` is dropped otherwise.
   bool post(std::function<void(Connection&)> fn) const;
-  /// Answers a handshake that `on_handshake` deferred (server side), from
-  /// any thread. Ignored if the connection is gone or not waiting.
+  /// Answers a handshake that `on_origin` or `on_handshake` deferred
+  /// (server side), from any thread; accepting a deferred origin goes on
+  /// to `on_handshake`. Ignored if the connection is gone or not waiting.
   bool finish_handshake(HandshakeReply reply) const;
   /// The connection's id (unique within its Server or Client), 0 for none.
   std::uint64_t id() const noexcept { return id_; }
@@ -269,7 +270,9 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   // The handshake, server side.
   void handshake_data(std::span<std::uint8_t> data);
   void handle_request();
+  void origin_decided(HandshakeReply reply);
   void finish_handshake(HandshakeReply reply);
+  void refuse(const HandshakeReply& reply, const Error& error);
   void respond_and_close(const Response& response);
   // The handshake, client side (client.cpp).
   void start_client(protocol::ClientHandshake handshake);

@@ -145,9 +145,14 @@ class PARLEY_EXPORT Server {
   /// false to drop it at once. Default: accept.
   void on_accept(std::function<bool(const net::Endpoint& remote)> fn);
   /// Decides whether a request's Origin ("" when it sent none) may connect
-  /// (the seed's `on_origin`); false answers 403. Replaces the
-  /// `allowed_origins` list when set. Runs before `on_handshake`.
-  void on_origin(std::function<bool(Connection&, std::string_view origin)> fn);
+  /// (the seed's `on_origin`), with the whole request at hand. Return
+  /// `HandshakeReply::accept()` (its headers and subprotocol, if any, go
+  /// into the 101 response), `reject(status, message, headers)` (e.g. 403;
+  /// the seed's `http_error`) or `defer()` and answer later from any thread
+  /// with `ConnectionHandle::finish_handshake` — after an accepted origin,
+  /// `on_handshake` still runs. Replaces the `allowed_origins` list when
+  /// set. Runs before `on_handshake`. Default: the `allowed_origins` list.
+  void on_origin(std::function<HandshakeReply(Connection&, std::string_view origin, const Request&)> fn);
   /// The upgrade request arrived and passed RFC 6455 validation, the
   /// origin allow-list and subprotocol selection. `request` has the method,
   /// target, path, query parameters, headers, cookies and origin; the

@@ -697,10 +697,10 @@ TEST(ServerHandshake, OnOriginDecides) {
   ev.attach_echo(server);
   std::mutex m;
   std::vector<std::string> seen;
-  server.on_origin([&](Connection&, std::string_view origin) {
+  server.on_origin([&](Connection&, std::string_view origin, const Request&) {
     std::lock_guard l(m);
     seen.emplace_back(origin);
-    return origin.ends_with(".trusted.example");
+    return origin.ends_with(".trusted.example") ? HandshakeReply::accept() : HandshakeReply::reject(403);
   });
   StopOnExit stop_guard(server);
   ASSERT_FALSE(server.start());
@@ -722,6 +722,110 @@ TEST(ServerHandshake, OnOriginDecides) {
   EXPECT_TRUE(ev.wait_opened(1));
   std::lock_guard l(m);
   EXPECT_EQ(seen, (std::vector<std::string>{"https://listed.example", "https://app.trusted.example", ""}));
+}
+
+TEST(ServerHandshake, OnOriginRefusesWithStatusHeadersAndBody) {
+  Server server(loopback());
+  Events ev;
+  ev.attach_echo(server);
+  std::mutex m;
+  std::vector<std::string> errors;
+  server.on_error([&](Connection*, const Error& e) {
+    std::lock_guard l(m);
+    errors.push_back(e.message());
+  });
+  bool handshake_ran = false;
+  server.on_handshake([&](Connection&, const Request&) {
+    handshake_ran = true;
+    return HandshakeReply::accept();
+  });
+  server.on_origin([&](Connection&, std::string_view origin, const Request& req) {
+    if (req.cookie("session") == "ok") {
+      protocol::Headers h;
+      h.add("X-Origin-Checked", std::string(origin));
+      return HandshakeReply::accept("", std::move(h));
+    }
+    protocol::Headers h;
+    h.add("WWW-Authenticate", "Cookie");
+    return HandshakeReply::reject(401, "log in first", std::move(h));
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+    HttpReply r = c.handshake("/", {"Origin: https://a.example"});
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(r.headers.get("WWW-Authenticate").value_or(""), "Cookie");
+    EXPECT_NE(r.body.find("log in first"), std::string::npos);
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  EXPECT_FALSE(handshake_ran);  // a refused origin never reaches on_handshake
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+    HttpReply r = c.handshake("/", {"Origin: https://a.example", "Cookie: session=ok"});
+    EXPECT_EQ(r.status, 101);
+    EXPECT_TRUE(r.accept_matches);
+    EXPECT_EQ(r.headers.get("X-Origin-Checked").value_or(""), "https://a.example");
+  }
+  EXPECT_TRUE(ev.wait_opened(1));
+  std::lock_guard l(m);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("https://a.example"), std::string::npos);
+  EXPECT_NE(errors[0].find("401"), std::string::npos);
+}
+
+TEST(ServerHandshake, OnOriginDefersThenOnHandshakeRuns) {
+  Server server(loopback());
+  Events ev;
+  ev.attach_echo(server);
+  std::vector<ConnectionHandle> waiting;
+  std::vector<std::string> handshakes;
+  server.on_origin([&](Connection& c, std::string_view, const Request&) {
+    ev.update([&] { waiting.push_back(c.handle()); });
+    return HandshakeReply::defer();
+  });
+  server.on_handshake([&](Connection&, const Request& req) {
+    ev.update([&] { handshakes.emplace_back(req.path()); });
+    return HandshakeReply::accept();
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient yes, no;
+  ASSERT_TRUE(yes.connect("127.0.0.1", server.port()));
+  ASSERT_TRUE(yes.send_raw(yes.upgrade_request("/yes", {"Origin: https://a.example"})));
+  ASSERT_TRUE(ev.wait([&] { return waiting.size() == 1; }));
+  ASSERT_TRUE(no.connect("127.0.0.1", server.port()));
+  ASSERT_TRUE(no.send_raw(no.upgrade_request("/no", {"Origin: https://b.example"})));
+  ASSERT_TRUE(ev.wait([&] { return waiting.size() == 2; }));
+  ASSERT_EQ(yes.read_frame(50ms).kind, ReadResult::Kind::timeout);  // nothing answered yet
+  ConnectionHandle hy, hn;
+  {
+    std::lock_guard l(ev.m);
+    hy = waiting[0];
+    hn = waiting[1];
+    EXPECT_TRUE(handshakes.empty());
+  }
+  std::thread db([hy, hn] {
+    EXPECT_TRUE(hn.finish_handshake(HandshakeReply::reject(403, "not from there")));
+    EXPECT_TRUE(hy.finish_handshake(HandshakeReply::accept()));
+  });
+  db.join();
+  HttpReply r = no.read_response();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("not from there"), std::string::npos);
+  EXPECT_TRUE(no.read_until_eof());
+  r = yes.read_response();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 101);
+  ASSERT_TRUE(yes.send_text("hi"));
+  ReadResult f = yes.read_frame();
+  ASSERT_TRUE(f.is_frame());
+  EXPECT_EQ(f.frame.payload, "hi");
+  std::lock_guard l(ev.m);
+  EXPECT_EQ(handshakes, std::vector<std::string>{"/yes"});
 }
 
 TEST(ServerHandshake, OriginAllowList) {
