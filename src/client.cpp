@@ -339,6 +339,9 @@ void Client::on_error(std::function<void(Connection&, const Error&)> fn) {
   };
 }
 void Client::on_drain(std::function<void(Connection&)> fn) { state_->shared.callbacks.drain = std::move(fn); }
+void Client::on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn) {
+  state_->shared.callbacks.frame = std::move(fn);
+}
 void Client::on_reconnect(std::function<void(Connection&, unsigned, std::chrono::milliseconds)> fn) {
   state_->shared.callbacks.reconnect = std::move(fn);
 }
@@ -356,6 +359,7 @@ Error Client::start() {
   if (st.started) return {};
   if (Error e = detail::validate(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
+  st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (Error e = st.group.create(st.options.threads)) {
     st.group.hubs.clear();
     return fail(e);

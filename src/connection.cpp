@@ -191,8 +191,21 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
     return;
   }
   const protocol::MessageDeflate* d = engine_.deflate();
+  // A frame encoded for another connection is reported here; one this
+  // connection's engine encodes reports itself.
+  auto write_shared = [this, &message](std::string_view frame, std::uint8_t rsv) {
+    socket_->write(frame);
+    if (!hub_.settings().engine.report_frames) return;
+    protocol::FrameHeader h;
+    h.rsv = rsv;
+    h.opcode = opcode_of(message.type);
+    // An unmasked server frame: 7-bit length, or 126 + 16 bits, or 127 + 64 bits.
+    const auto len7 = static_cast<std::uint8_t>(frame[1]) & 0x7f;
+    h.payload_length = frame.size() - (len7 < 126 ? 2 : len7 == 126 ? 4 : 10);
+    on_frame(protocol::FrameDirection::sent, h);
+  };
   if (d == nullptr || !d->can_compress() || message.data.size() < d->threshold()) {
-    socket_->write(message.plain);
+    write_shared(message.plain, 0);
   } else if (!d->stateless_send()) {
     // Its compressor keeps context between messages: only it can encode.
     if (engine_.send(opcode_of(message.type), message.data)) return;
@@ -204,8 +217,10 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
       std::string frame;
       if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return;
       it = compressed.insert(compressed.end(), {d->send_config(), std::move(frame)});
+      socket_->write(it->second);
+    } else {
+      write_shared(it->second, protocol::rsv1);
     }
-    socket_->write(it->second);
   }
   if (buffered_amount() > hub_.settings().max_buffered_amount) note_over_limit();
 }
@@ -301,6 +316,11 @@ void Connection::on_pong(std::string_view payload) {
 }
 
 void Connection::on_close(CloseCode code, std::string_view reason) { report_close(code, reason); }
+
+void Connection::on_frame(protocol::FrameDirection direction, const protocol::FrameHeader& header) {
+  const auto& cb = hub_.callbacks();
+  if (cb.frame) cb.frame(*this, direction, header);
+}
 
 void Connection::on_protocol_error(const Error& error) {
   const auto& cb = hub_.callbacks();

@@ -42,6 +42,7 @@ struct Callbacks {
   std::function<void()> shutdown;
   std::function<void()> tick;
   std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;
+  std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> frame;
 };
 
 /// What every connection of a Server or Client needs to know, fixed once

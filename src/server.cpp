@@ -74,6 +74,9 @@ void Server::on_close(std::function<void(Connection&, CloseCode, std::string_vie
 }
 void Server::on_error(std::function<void(Connection*, const Error&)> fn) { state_->shared.callbacks.error = std::move(fn); }
 void Server::on_drain(std::function<void(Connection&)> fn) { state_->shared.callbacks.drain = std::move(fn); }
+void Server::on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn) {
+  state_->shared.callbacks.frame = std::move(fn);
+}
 void Server::on_shutdown(std::function<void()> fn) { state_->shared.callbacks.shutdown = std::move(fn); }
 void Server::on_tick(std::function<void()> fn) { state_->shared.callbacks.tick = std::move(fn); }
 
@@ -90,6 +93,7 @@ Error Server::start() {
   if (st.started) return fail(Error(std::make_error_code(std::errc::operation_in_progress), "server already started"));
   if (Error e = detail::validate(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
+  st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (!st.options.tls.cert_file.empty()) {
     auto tls = net::TlsContext::server(st.options.tls);
     if (!tls) return fail(tls.error());

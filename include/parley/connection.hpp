@@ -260,6 +260,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void on_pong(std::string_view payload) override;
   void on_close(CloseCode code, std::string_view reason) override;
   void on_protocol_error(const Error& error) override;
+  void on_frame(protocol::FrameDirection direction, const protocol::FrameHeader& header) override;
   // net::TcpSocket::Handler
   void on_data(net::TcpSocket& socket, std::span<std::uint8_t> data) override;
   void on_eof(net::TcpSocket& socket) override;

@@ -189,6 +189,12 @@ class PARLEY_EXPORT Server {
   void on_error(std::function<void(Connection*, const Error&)> fn);
   /// A connection's unsent output fell back under `max_buffered_amount`.
   void on_drain(std::function<void(Connection&)> fn);
+  /// Every frame of every open connection, received (once its header is
+  /// parsed, before its payload) or sent (when it is queued, broadcasts
+  /// included): opcode, FIN, RSV bits, mask, payload length in bytes. For
+  /// logging and debugging (`parley serve --verbose`); costs one call per
+  /// frame. Set before start(). Default: none.
+  void on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn);
   /// `stop()` began, before connections are closed.
   void on_shutdown(std::function<void()> fn);
   /// Every `tick_period` (the seed's `tick`), on the first loop's thread.

@@ -33,6 +33,7 @@ bool EngineHandler::on_ping(std::string_view) { return true; }
 void EngineHandler::on_pong(std::string_view) {}
 void EngineHandler::on_close(CloseCode, std::string_view) {}
 void EngineHandler::on_protocol_error(const Error&) {}
+void EngineHandler::on_frame(FrameDirection, const FrameHeader&) {}
 
 void random_mask_key(std::uint8_t key[4]) noexcept {
   struct Pool {
@@ -84,6 +85,10 @@ void Engine::receive(std::uint8_t* data, std::size_t size) {
     if (c.kind == FrameParser::Chunk::Kind::error) {
       fail(parser_.error());
       return;
+    }
+    if (c.frame_start && options_.report_frames) {
+      handler_.on_frame(FrameDirection::received, parser_.header());
+      if (state_ == EngineState::closed) return;
     }
     if (is_control(parser_.header().opcode)) {
       if (c.frame_start && parser_.header().rsv != 0) {
@@ -236,13 +241,19 @@ void Engine::fail(const Error& e) {
 void Engine::append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) { frame_into(out_, op, payload, fin, rsv); }
 
 void Engine::frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const {
+  FrameHeader h;
+  h.fin = fin;
+  h.rsv = rsv;
+  h.opcode = op;
+  h.payload_length = payload.size();
   if (options_.role == Role::client) {
-    std::uint8_t key[4];
-    random_mask_key(key);
-    append_frame(out, op, payload, fin, rsv, key);
+    h.masked = true;
+    random_mask_key(h.mask);
+    append_frame(out, op, payload, fin, rsv, h.mask);
   } else {
     append_frame(out, op, payload, fin, rsv);
   }
+  if (options_.report_frames) handler_.on_frame(FrameDirection::sent, h);
 }
 
 bool Engine::compress_next(std::size_t size, Compression compression) const noexcept {

@@ -424,9 +424,25 @@ class CliTest(unittest.TestCase):
     def test_pings(self):
         s = self.serve("--ping-interval", "0.1", "--verbose")
         client = self.spawn("connect", s.url + "/echo", "--wait", "-1")
-        self.assertTrue(s.wait_for_log(r"> pong"), s.text())  # the client answers the server's pings
+        self.assertTrue(s.wait_for_log(r"< frame ping fin 0 B"), s.text())
+        self.assertTrue(s.wait_for_log(r"> frame pong fin 0 B"), s.text())  # the client answers the server's pings
         client.send_signal(signal.SIGTERM)
         self.assertEqual(client.wait(timeout=10), 0, self.read(client.err))
+
+    def test_verbose_logs_frames_and_messages(self):
+        s = self.serve("--verbose", "--ping-interval", "0")
+        rc, out, err = run("connect", s.url + "/echo", "-x", "hello")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(s.wait_for_log(r"> frame close fin 2 B"), s.text())
+        log = s.text()
+        for line in (r"> frame text fin 5 B", r"< frame text fin 5 B", r"> text 5 B: hello", r"< text 5 B: hello",
+                     r"< frame close fin 2 B"):
+            self.assertRegex(log, re.escape(line))
+        quiet = self.serve("--ping-interval", "0")
+        rc, _, err = run("connect", quiet.url + "/echo", "-x", "hello")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(quiet.wait_for_log(r"closed 1000"), quiet.text())
+        self.assertNotIn("frame", quiet.text())
 
     def test_idle_timeout(self):
         s = self.serve("--idle-timeout", "0.3", "--ping-interval", "0")

@@ -341,6 +341,26 @@ TEST(ClientServer, EchoesTextAndBinaryOfEverySize) {
   }
 }
 
+TEST(ClientServer, OnFrameSeesMaskedFramesBothWays) {
+  TestServer srv;
+  ASSERT_FALSE(srv.start());
+  std::vector<std::string> frames;  // "<dir> <opcode> <masked> <length>" (outlives the client)
+  TestClient cli;
+  cli.client.on_frame([&](Connection&, protocol::FrameDirection d, const protocol::FrameHeader& h) {
+    cli.ev.update([&] {
+      frames.push_back(std::string(d == protocol::FrameDirection::received ? "in " : "out ") +
+                       std::to_string(static_cast<int>(h.opcode)) + (h.masked ? " masked " : " plain ") +
+                       std::to_string(h.payload_length));
+    });
+  });
+  auto h = cli.client.connect(srv.url());
+  ASSERT_TRUE(h) << h.error().message();
+  ASSERT_TRUE(cli.ev.wait_open(1));
+  ASSERT_TRUE(h->send_text("hello"));
+  ASSERT_TRUE(cli.ev.wait([&] { return frames.size() >= 2; }));
+  cli.ev.read([&] { EXPECT_EQ(frames, (std::vector<std::string>{"out 1 masked 5", "in 1 plain 5"})); });
+}
+
 TEST(ClientServer, FragmentedSendsBothWays) {
   TestServer srv;
   ASSERT_FALSE(srv.start());

@@ -2,6 +2,7 @@
 // limits, both roles — all without sockets.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -456,4 +457,93 @@ TEST(Engine, ResetStartsOver) {
   f.feed(cframe(Opcode::text, "fresh"));
   EXPECT_EQ(f.rec.events.back(), (Event{"text", "fresh"}));
   EXPECT_FALSE(f.engine.send(Opcode::text, "x"));
+}
+
+namespace {
+// Records the frames the engine reports, and what it delivers.
+class FrameLog final : public EngineHandler {
+ public:
+  std::vector<std::pair<FrameDirection, FrameHeader>> frames;
+  std::vector<std::string> messages;
+  void on_message(Opcode, std::string_view payload) override { messages.emplace_back(payload); }
+  void on_frame(FrameDirection d, const FrameHeader& h) override { frames.emplace_back(d, h); }
+};
+}  // namespace
+
+TEST(Engine, ReportsEveryFrameOnceWhenAsked) {
+  FrameLog log;
+  EngineOptions o;
+  o.report_frames = true;
+  Engine e(o, log);
+  std::string wire = cframe(Opcode::text, "Hel", false) + cframe(Opcode::ping, "p") +
+                     cframe(Opcode::continuation, std::string(300, 'l'), true) + cframe(Opcode::binary, "");
+  // One byte at a time: a frame is reported once, when its header is complete.
+  for (char& ch : wire) e.receive(reinterpret_cast<std::uint8_t*>(&ch), 1);
+  ASSERT_EQ(log.messages.size(), 2u);
+  struct Want {
+    FrameDirection d;
+    Opcode op;
+    bool fin;
+    std::uint64_t len;
+  };
+  const std::vector<Want> received = {{FrameDirection::received, Opcode::text, false, 3},
+                                      {FrameDirection::received, Opcode::ping, true, 1},
+                                      {FrameDirection::sent, Opcode::pong, true, 1},
+                                      {FrameDirection::received, Opcode::continuation, true, 300},
+                                      {FrameDirection::received, Opcode::binary, true, 0}};
+  ASSERT_EQ(log.frames.size(), received.size());
+  for (std::size_t i = 0; i < received.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(log.frames[i].first, received[i].d);
+    EXPECT_EQ(log.frames[i].second.opcode, received[i].op);
+    EXPECT_EQ(log.frames[i].second.fin, received[i].fin);
+    EXPECT_EQ(log.frames[i].second.payload_length, received[i].len);
+    EXPECT_EQ(log.frames[i].second.masked, received[i].d == FrameDirection::received);
+  }
+  // What it sends is reported as it is written, header for header.
+  log.frames.clear();
+  ASSERT_FALSE(e.send(Opcode::binary, std::string(70000, 'b')));
+  ASSERT_FALSE(e.send_fragment(Opcode::text, "a", false));
+  ASSERT_FALSE(e.send_fragment(Opcode::text, "b", true));
+  ASSERT_FALSE(e.ping("x"));
+  ASSERT_FALSE(e.close(CloseCode::normal, "bye", t0));
+  auto out = written(e);
+  ASSERT_EQ(log.frames.size(), out.size() - 1);  // the pong above was sent before
+  for (std::size_t i = 0; i < log.frames.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Frame& f = out[i + 1];
+    EXPECT_EQ(log.frames[i].first, FrameDirection::sent);
+    EXPECT_EQ(log.frames[i].second.opcode, f.opcode);
+    EXPECT_EQ(log.frames[i].second.fin, f.fin);
+    EXPECT_EQ(log.frames[i].second.rsv, f.rsv);
+    EXPECT_FALSE(log.frames[i].second.masked);
+    EXPECT_EQ(log.frames[i].second.payload_length, f.payload.size());
+  }
+}
+
+TEST(Engine, ReportsTheMaskKeyAClientUsed) {
+  FrameLog log;
+  EngineOptions o;
+  o.role = Role::client;
+  o.report_frames = true;
+  Engine e(o, log);
+  ASSERT_FALSE(e.send(Opcode::text, "masked"));
+  ASSERT_FALSE(e.send(Opcode::text, "again"));
+  auto out = written(e, Role::client);
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(log.frames.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(log.frames[i].second.masked);
+    EXPECT_EQ(0, std::memcmp(log.frames[i].second.mask, out[i].mask, 4));
+  }
+}
+
+TEST(Engine, ReportsNoFramesUnlessAsked) {
+  FrameLog log;
+  Engine e(EngineOptions{}, log);
+  std::string wire = cframe(Opcode::text, "hi") + cframe(Opcode::ping, "");
+  e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
+  ASSERT_FALSE(e.send(Opcode::text, "hi"));
+  EXPECT_EQ(log.messages.size(), 1u);
+  EXPECT_TRUE(log.frames.empty());
 }

@@ -1935,5 +1935,39 @@ TEST(ServerOptionsCheck, PortInUseIsAnError) {
   EXPECT_TRUE(e);
 }
 
+
+TEST(ServerEvents, OnFrameSeesEveryFrameBothWaysBroadcastsIncluded) {
+  Server server(loopback());
+  Events ev;
+  ev.attach_echo(server);
+  std::vector<std::string> frames;  // "<dir> <opcode> <fin> <length>"
+  server.on_frame([&](Connection&, protocol::FrameDirection d, const protocol::FrameHeader& h) {
+    ev.update([&] {
+      frames.push_back(std::string(d == protocol::FrameDirection::received ? "in " : "out ") +
+                       std::to_string(static_cast<int>(h.opcode)) + (h.fin ? " fin " : " more ") +
+                       std::to_string(h.payload_length));
+    });
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(ev.wait_opened(1));
+  ASSERT_TRUE(c.send_raw(RawWsClient::encode(kText, "ab", false) + RawWsClient::encode(0x9, "p") +
+                         RawWsClient::encode(kCont, "c", true)));
+  ASSERT_TRUE(c.read_frame().is_frame());  // pong
+  ReadResult echo = c.read_frame();
+  ASSERT_TRUE(echo.is_frame());
+  EXPECT_EQ(echo.frame.payload, "abc");
+  server.broadcast(MessageType::binary, std::string(200, 'x'));
+  ReadResult b = c.read_frame();
+  ASSERT_TRUE(b.is_frame());
+  EXPECT_EQ(b.frame.payload.size(), 200u);
+  ASSERT_TRUE(ev.wait([&] { return frames.size() >= 6; }));
+  std::lock_guard l(ev.m);
+  EXPECT_EQ(frames, (std::vector<std::string>{"in 1 more 2", "in 9 fin 1", "out 10 fin 1", "in 0 fin 1",
+                                              "out 1 fin 3", "out 2 fin 200"}));
+}
+
 }  // namespace
 }  // namespace parley

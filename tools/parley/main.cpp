@@ -85,7 +85,7 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       ->type_name("FILE")
       ->needs(cert);
   auto* q = cmd->add_flag("-q,--quiet", s.quiet, "no log line per connection (the listening line and errors remain)");
-  auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every message received and sent, and every ping and pong received");
+  auto* v = cmd->add_flag("-v,--verbose", s.verbose, "also log every frame received (>) and sent (<): opcode, FIN, RSV1, payload bytes; and every message, with a preview");
   q->excludes(v);
 }
 

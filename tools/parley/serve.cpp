@@ -238,14 +238,24 @@ class ServeApp {
     });
 
     if (s_.verbose) {
-      server_.on_ping([this](Connection& c, std::string_view p) {
-        log("%s > ping %zu B", c.remote_endpoint().to_string().c_str(), p.size());
-        return true;
-      });
-      server_.on_pong([this](Connection& c, std::string_view p) {
-        log("%s > pong %zu B", c.remote_endpoint().to_string().c_str(), p.size());
+      server_.on_frame([this](Connection& c, parley::protocol::FrameDirection d, const parley::protocol::FrameHeader& h) {
+        log("%s %s frame %s%s%s %llu B", c.remote_endpoint().to_string().c_str(),
+            d == parley::protocol::FrameDirection::received ? ">" : "<", opcode_name(h.opcode), h.fin ? " fin" : "",
+            (h.rsv & parley::protocol::rsv1) ? " rsv1" : "", static_cast<unsigned long long>(h.payload_length));
       });
     }
+  }
+
+  static const char* opcode_name(parley::protocol::Opcode op) {
+    switch (op) {
+      case parley::protocol::Opcode::continuation: return "continuation";
+      case parley::protocol::Opcode::text: return "text";
+      case parley::protocol::Opcode::binary: return "binary";
+      case parley::protocol::Opcode::close: return "close";
+      case parley::protocol::Opcode::ping: return "ping";
+      case parley::protocol::Opcode::pong: return "pong";
+    }
+    return "reserved";
   }
 
   parley::Response http(const parley::Request& req) {

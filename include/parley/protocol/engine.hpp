@@ -45,6 +45,10 @@ struct EngineOptions {
   /// `close_timed_out()` says to drop the connection. Default 3000 ms (the
   /// seed's value).
   std::chrono::milliseconds close_timeout{3000};
+  /// Report every frame received and sent to `EngineHandler::on_frame`
+  /// (for logging and debugging: `parley serve --verbose`). Default false:
+  /// no call per frame.
+  bool report_frames = false;
 
   /// An Error (`std::errc::invalid_argument`) naming the first bad field,
   /// or no error: a negative `close_timeout`.
@@ -55,6 +59,9 @@ struct EngineOptions {
 /// call is made from inside `Engine::receive`. Handlers may call the
 /// engine's send functions and `close()` from inside a callback, but must
 /// not destroy the engine there.
+/// Whether a frame came from the peer or goes to it.
+enum class FrameDirection : std::uint8_t { received, sent };
+
 class PARLEY_EXPORT EngineHandler {
  public:
   /// A whole message: `type` is Opcode::text (already validated as UTF-8)
@@ -75,6 +82,12 @@ class PARLEY_EXPORT EngineHandler {
   /// frame with `close_code_for(error)` and is now closed: flush the output
   /// and close the transport.
   virtual void on_protocol_error(const Error& error);
+  /// A frame's header, with `EngineOptions::report_frames` only: a frame
+  /// received, as soon as the frame parser accepts its header (before its
+  /// payload; a header the parser rejects goes straight to
+  /// on_protocol_error), or a frame sent, when the engine appends it to its
+  /// output (`header.mask` is the key it was masked with). Default: nothing.
+  virtual void on_frame(FrameDirection direction, const FrameHeader& header);
 
  protected:
   ~EngineHandler() = default;
