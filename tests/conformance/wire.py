@@ -116,15 +116,25 @@ class Pmd:
 
     def compress(self, data):
         """The compressed payload of one message (7.2.1: the 00 00 ff ff tail
-        removed), or None when the agreed window is 8 bits, which zlib
-        cannot compress with (the harness then sends it uncompressed)."""
-        if self.send_bits < 9:
-            return None
+        removed). zlib cannot compress with an 8-bit window (it refuses a raw
+        window of 8 bits), so for an agreed 8-bit window the harness uses
+        zlib's run-length strategy, whose only back-references are one byte
+        back: valid under any window."""
         if self._deflater is None or self.send_reset:
-            self._deflater = zlib.compressobj(6, zlib.DEFLATED, -self.send_bits)
+            if self.send_bits < 9:
+                self._deflater = zlib.compressobj(6, zlib.DEFLATED, -9, 8, zlib.Z_RLE)
+            else:
+                self._deflater = zlib.compressobj(6, zlib.DEFLATED, -self.send_bits)
         out = self._deflater.compress(bytes(data)) + self._deflater.flush(zlib.Z_SYNC_FLUSH)
         assert out.endswith(b"\x00\x00\xff\xff")
         return out[:-4]
+
+    def forget(self):
+        """The next message starts a fresh compressor (after a message the
+        harness compressed by other means, which its compressor never saw:
+        a fresh one refers to nothing before it, so it is valid with or
+        without context takeover)."""
+        self._deflater = None
 
     def decompress(self, data):
         """Raises zlib.error when the peer's bytes do not decode under the
@@ -136,14 +146,19 @@ class Pmd:
             return self._inflater.decompress(data)
         # zlib checks a back-reference against the window only when it
         # reaches beyond the current output buffer: inflating 32 bytes per
-        # call makes any distance over 2^bits + 32 an error.
+        # call makes any distance over 2^bits + 32 an error. The input is
+        # fed 4 KiB at a time so that each call's unconsumed tail stays short.
         out = []
-        while True:
-            chunk = self._inflater.decompress(data, 32)
-            out.append(chunk)
-            data = self._inflater.unconsumed_tail
-            if not data and len(chunk) < 32:
-                return b"".join(out)
+        view = memoryview(data)
+        for i in range(0, len(view), 4096):
+            piece = view[i:i + 4096]
+            while True:
+                chunk = self._inflater.decompress(piece, 32)
+                out.append(chunk)
+                piece = self._inflater.unconsumed_tail
+                if not piece and len(chunk) < 32:
+                    break
+        return b"".join(out)
 
 
 class Channel:
@@ -206,15 +221,16 @@ class Channel:
     def send_frame(self, opcode, payload=b"", fin=True, rsv=0, chop=None, delay=0.0):
         return self.send(self.frame(opcode, payload, fin, rsv), chop, delay)
 
-    def message_frames(self, opcode, data, frag=None, compress=True):
+    def message_frames(self, opcode, data, frag=None, compress=True, max_frames=None):
         """The frames of one message: compressed with the agreed parameters
         when `compress` and permessage-deflate is on (RSV1 on the first frame
-        only, 7692 6.1), split into frames of `frag` payload bytes."""
+        only, 7692 6.1), split into frames of `frag` payload bytes (more when
+        that would make over `max_frames` frames)."""
         rsv = 0
         if compress and self.pmd is not None:
-            packed = self.pmd.compress(data)
-            if packed is not None:
-                data, rsv = packed, 4
+            data, rsv = self.pmd.compress(data), 4
+        if frag and max_frames:
+            frag = max(frag, -(-len(data) // max_frames))
         if not frag or len(data) <= frag:
             return self.frame(opcode, data, True, rsv)
         parts = [data[i:i + frag] for i in range(0, len(data), frag)]
