@@ -167,7 +167,8 @@ struct MessageDeflate::Stream {
 MessageDeflate::MessageDeflate(const DeflateParams& params, const DeflateOptions& options, bool role_is_server)
     : level_(options.level),
       mem_level_(options.mem_level),
-      threshold_(options.compression_threshold),
+      threshold_(options.compression_threshold.value_or(
+          (role_is_server ? params.server_no_context_takeover : params.client_no_context_takeover) ? 512 : 256)),
       send_bits_(role_is_server ? params.server_max_window_bits : params.client_max_window_bits),
       receive_bits_(role_is_server ? params.client_max_window_bits : params.server_max_window_bits),
       send_reset_(role_is_server ? params.server_no_context_takeover : params.client_no_context_takeover),

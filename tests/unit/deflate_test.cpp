@@ -275,6 +275,25 @@ TEST(DeflateEngine, CompressesAboveTheThresholdOnly) {
   EXPECT_TRUE(p.server_events.errors.empty());
 }
 
+TEST(DeflateCompression, DefaultThresholdFollowsTheSendersContextTakeover) {
+  DeflateParams keep, reset_server, reset_client;
+  reset_server.server_no_context_takeover = true;
+  reset_client.client_no_context_takeover = true;
+  // 256 B while the sender's context is kept, 512 B when it is reset per message.
+  EXPECT_EQ(MessageDeflate(keep, on(), true).threshold(), 256u);
+  EXPECT_EQ(MessageDeflate(keep, on(), false).threshold(), 256u);
+  EXPECT_EQ(MessageDeflate(reset_server, on(), true).threshold(), 512u);
+  EXPECT_EQ(MessageDeflate(reset_server, on(), false).threshold(), 256u);
+  EXPECT_EQ(MessageDeflate(reset_client, on(), false).threshold(), 512u);
+  EXPECT_EQ(MessageDeflate(reset_client, on(), true).threshold(), 256u);
+  // A threshold that is set applies whatever the agreement.
+  DeflateOptions o = on();
+  o.compression_threshold = 0;
+  EXPECT_EQ(MessageDeflate(reset_server, o, true).threshold(), 0u);
+  o.compression_threshold = 10240;
+  EXPECT_EQ(MessageDeflate(keep, o, true).threshold(), 10240u);
+}
+
 TEST(DeflateEngine, CompressedFragmentedMessageWithControlFramesBetween) {
   Pair p;
   ASSERT_FALSE(p.client.send_fragment(Opcode::text, "{\"a\":1,", false));

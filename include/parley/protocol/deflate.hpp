@@ -52,9 +52,13 @@ struct DeflateOptions {
   /// (2^(memLevel+9) bytes x 2 or so); lower saves memory, costs ratio. Default 8.
   int mem_level = 8;
   /// Messages smaller than this many bytes are sent uncompressed (the
-  /// seed's `compression_threshold`; it used 10240). Default 256: below a
-  /// few hundred bytes deflate's output is rarely much smaller than its input.
-  std::size_t compression_threshold = 256;
+  /// seed's `compression_threshold`; it used 10240); 0 compresses every
+  /// message. Default (unset): 256 bytes when this side's compressor keeps
+  /// its context between messages, 512 bytes when the agreement resets it
+  /// after each one (no context takeover in the direction this side sends)
+  /// — where each starts to save more than about half the bytes for the
+  /// CPU it costs (measured in docs/compression.md).
+  std::optional<std::size_t> compression_threshold;
 
   /// An Error (`std::errc::invalid_argument`) for out-of-range values.
   Error validate() const;
