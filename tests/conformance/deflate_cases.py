@@ -568,10 +568,10 @@ def grid_checks(ch, role, params):
                                               "parley documents that it sends uncompressed" % len(comp)])
         notes.append("8-bit window: every echo uncompressed, as documented")
         return verdict, "; ".join(notes)
-    big = [e for e in ch.events if len(e.payload) >= 256]
-    unc = [e for e in big if not e.compressed]
-    if unc:
-        notes.append("%d echo(es) of 256 bytes or more sent uncompressed" % len(unc))
+    # parley's compression_threshold (a tuning, not an RFC rule: reported only).
+    unc = [len(e.payload) for e in ch.events if not e.compressed]
+    notes.append("echoes of %s uncompressed, from %s bytes compressed" % (
+        "up to %d bytes" % max(unc) if unc else "no size", min((len(e.payload) for e in comp), default="no")))
     probe = [e for e in ch.events[1:3]]
     if len(probe) == 2 and all(e.compressed for e in probe):
         a, b = probe[0].wire_size, probe[1].wire_size
