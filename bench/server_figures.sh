@@ -2,7 +2,8 @@
 # The server figures of the runtime issue, measured on this machine:
 #  1. user-space memory (RSS growth) per idle plain connection, with N idle
 #     connections (default 10000) held by another process
-#     (parley_deflate_memory's client, without compression and messages);
+#     (parley_deflate_memory's client, without compression and messages),
+#     for the library's Server alone and for `parley serve`;
 #  2. single-core echo throughput: `parley serve --echo` pinned to CPU 0,
 #     `parley bench` (100 connections x 16-byte messages, 32 in flight)
 #     pinned to CPU 1.
@@ -19,21 +20,29 @@ ulimit -n "$(ulimit -Hn)"
 
 source "$(dirname "$0")/lib.sh"
 
-echo "== idle connections: $n"
-start_server "$tmp/serve.log" "$parley" serve --echo --port 0 --quiet --ping-interval 0
-sleep 0.3
-before=$(rss_kib "$server_pid")
-coproc HOLD { "$idle" client "ws://127.0.0.1:$port/" "$n" none 0; }
-pids+=("$HOLD_PID")
-read -r line <&"${HOLD[0]}" || true
-if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
-sleep 0.5
-after=$(rss_kib "$server_pid")
-echo "server RSS before: ${before} KiB, with $n idle connections: ${after} KiB"
-awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "RSS growth per idle connection: %.0f bytes\n", (a - b) * 1024 / n }'
-exec {HOLD[1]}>&-
-wait "$HOLD_PID" || true
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+# idle_figure NAME COMMAND...: RSS growth of a server per idle connection.
+idle_figure() {
+  local name=$1; shift
+  echo "== idle connections: $n, $name"
+  start_server "$tmp/idle.log" "$@"
+  sleep 0.3
+  before=$(rss_kib "$server_pid")
+  coproc HOLD { "$idle" client "ws://127.0.0.1:$port/" "$n" none 0; }
+  pids+=("$HOLD_PID")
+  read -r line <&"${HOLD[0]}" || true
+  if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
+  sleep 3  # past the loop's output-block trim period
+  after=$(rss_kib "$server_pid")
+  echo "server RSS before: ${before} KiB, with $n idle connections: ${after} KiB"
+  awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "RSS growth per idle connection: %.0f bytes\n", (a - b) * 1024 / n }'
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" || true
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+}
+# The library alone (an echo Server, one loop), then the command with its
+# per-connection log bookkeeping.
+idle_figure "parley::Server (parley_deflate_memory server none)" "$idle" server none
+idle_figure "parley serve --echo --quiet" "$parley" serve --echo --port 0 --quiet --ping-interval 0
 
 echo
 echo "== echo throughput: server on CPU 0, load on CPU 1 (100 conns x 16 B, 32 in flight, ${seconds}s)"

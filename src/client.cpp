@@ -130,7 +130,7 @@ std::chrono::milliseconds backoff(const ReconnectOptions& rc, unsigned attempt) 
 }  // namespace
 
 void Connection::start_client(protocol::ClientHandshake handshake) {
-  client_ = std::make_unique<protocol::ClientHandshake>(std::move(handshake));
+  client_ = std::make_unique<ClientSide>(std::move(handshake));
   begin_attempt();
 }
 
@@ -140,20 +140,20 @@ void Connection::begin_attempt() {
   close_reported_ = draining_ = reading_body_ = ping_outstanding_ = over_limit_ = false;
   last_close_ = CloseCode::abnormal;
   socket_.reset();
-  response_.reset();
+  client_->response.reset();
   started_ = last_receive_ = last_message_ = hub_.loop().now();
   pending_ = std::make_unique<Pending>(protocol::HeadParser::Kind::response, hub_.settings().http_limits);
-  auto made = protocol::make_request(*client_);
+  auto made = protocol::make_request(client_->handshake);
   if (!made) {
     user_closed_ = true;  // retrying cannot help
     return fail_handshake(made.error());
   }
   pending_->key = std::move(made->key);
-  pending_->offered_subprotocols = client_->subprotocols;
-  pending_->offered_extensions = client_->extensions;
+  pending_->offered_subprotocols = client_->handshake.subprotocols;
+  pending_->offered_extensions = client_->handshake.extensions;
   request_ = std::make_unique<Request>(std::move(made->request));
   pending_->connecting = net::connect(
-      hub_.loop(), client_->uri.host(), client_->uri.port(), hub_.settings().connect_timeout,
+      hub_.loop(), client_->handshake.uri.host(), client_->handshake.uri.port(), hub_.settings().connect_timeout,
       [this](Result<std::unique_ptr<net::TcpSocket>> r) {
         if (!r) return fail_handshake(r.error());
         connected(std::move(*r));
@@ -162,13 +162,13 @@ void Connection::begin_attempt() {
 }
 
 void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
-  if (client_->uri.secure()) {
+  if (client_->handshake.uri.secure()) {
     auto tls = hub_.shared().client_tls_context();
     if (!tls) {
       user_closed_ = true;  // retrying cannot help
       return fail_handshake(tls.error());
     }
-    if (Error e = socket->start_tls(**tls, client_->uri.host())) return fail_handshake(e);
+    if (Error e = socket->start_tls(**tls, client_->handshake.uri.host())) return fail_handshake(e);
   }
   attach(std::move(socket));
   started_ = hub_.loop().now();  // the handshake timeout counts from here
@@ -189,11 +189,11 @@ void Connection::response_data(std::span<std::uint8_t> data) {
         return;
       }
       // A refusal: keep its body (bounded) for the application.
-      response_ = std::make_unique<Response>(std::move(head));
+      client_->response = std::make_unique<Response>(std::move(head));
       p.body_expected = hub_.settings().http_limits.max_head_size;
-      if (response_->headers.has_token("Transfer-Encoding", "chunked")) {
+      if (client_->response->headers.has_token("Transfer-Encoding", "chunked")) {
         p.is_chunked = true;  // ends with its last chunk (the connection may stay open)
-      } else if (auto length = response_->headers.get("Content-Length")) {
+      } else if (auto length = client_->response->headers.get("Content-Length")) {
         std::size_t n = 0;
         for (char ch : *length) n = (ch >= '0' && ch <= '9' && n < p.body_expected) ? n * 10 + static_cast<std::size_t>(ch - '0') : n;
         p.body_expected = std::min(n, p.body_expected);
@@ -204,16 +204,16 @@ void Connection::response_data(std::span<std::uint8_t> data) {
   if (reading_body_) {
     if (p.is_chunked) {
       p.chunked.append(bytes.substr(0, p.body_expected - p.chunked.size()));
-      if (decode_chunked(p.chunked, response_->body) || p.chunked.size() >= p.body_expected) finish_refusal();
+      if (decode_chunked(p.chunked, client_->response->body) || p.chunked.size() >= p.body_expected) finish_refusal();
       return;
     }
-    response_->body.append(bytes.substr(0, p.body_expected - response_->body.size()));
-    if (response_->body.size() >= p.body_expected) finish_refusal();
+    client_->response->body.append(bytes.substr(0, p.body_expected - client_->response->body.size()));
+    if (client_->response->body.size() >= p.body_expected) finish_refusal();
     return;
   }
   Response& head = p.parser.response();
   auto ok = protocol::validate_response(head, p.key, p.offered_subprotocols, p.offered_extensions);
-  response_ = std::make_unique<Response>(std::move(head));
+  client_->response = std::make_unique<Response>(std::move(head));
   if (!ok) return fail_handshake(ok.error());
   for (const Extension& e : ok->extensions) {
     // validate_response admitted only offered extensions: permessage-deflate,
@@ -230,13 +230,14 @@ void Connection::response_data(std::span<std::uint8_t> data) {
     if (!params) return fail_handshake(params.error());
     engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*params, *chosen, false));
   }
-  subprotocol_ = std::move(ok->subprotocol);
-  extensions_ = std::move(ok->extensions);
+  negotiated_.reset();  // (a reconnect negotiates afresh)
+  if (!ok->subprotocol.empty()) negotiated().subprotocol = std::move(ok->subprotocol);
+  if (!ok->extensions.empty()) negotiated().extensions = std::move(ok->extensions);
   std::string early(bytes);
   pending_.reset();
   state_ = ConnectionState::open;
-  attempts_ = 0;
-  redirects_ = 0;
+  client_->attempts = 0;
+  client_->redirects = 0;
   last_receive_ = last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
   if (cb.open) cb.open(*this);
@@ -247,28 +248,28 @@ void Connection::response_data(std::span<std::uint8_t> data) {
 
 void Connection::finish_refusal() {
   reading_body_ = false;
-  std::string message = "server answered " + std::to_string(response_->status) + " " + response_->reason +
+  std::string message = "server answered " + std::to_string(client_->response->status) + " " + client_->response->reason +
                         " instead of 101 Switching Protocols";
-  if (!response_->body.empty()) message += ": " + response_->body.substr(0, 200);
+  if (!client_->response->body.empty()) message += ": " + client_->response->body.substr(0, 200);
   while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.pop_back();
   fail_handshake(Error(HandshakeError::bad_status, std::move(message)));
 }
 
 bool Connection::redirect() {
   const Response& head = pending_->parser.response();
-  if (++redirects_ > hub_.settings().max_redirects) {
+  if (++client_->redirects > hub_.settings().max_redirects) {
     user_closed_ = true;
     fail_handshake(Error(HandshakeError::too_many_redirects,
                          "more than " + std::to_string(hub_.settings().max_redirects) + " redirects"));
     return true;
   }
-  auto uri = resolve_location(client_->uri, *head.headers.get("Location"));
+  auto uri = resolve_location(client_->handshake.uri, *head.headers.get("Location"));
   if (!uri) {
     user_closed_ = true;
     fail_handshake(uri.error());
     return true;
   }
-  client_->uri = std::move(*uri);
+  client_->handshake.uri = std::move(*uri);
   begin_attempt();
   return true;
 }
@@ -293,8 +294,8 @@ void Connection::finished() {
 void Connection::schedule_reconnect() {
   const ReconnectOptions& rc = hub_.settings().reconnect;
   const auto& cb = hub_.callbacks();
-  ++attempts_;
-  if (rc.max_attempts != 0 && attempts_ > rc.max_attempts) {
+  ++client_->attempts;
+  if (rc.max_attempts != 0 && client_->attempts > rc.max_attempts) {
     state_ = ConnectionState::closed;
     if (cb.error) {
       cb.error(this, Error(std::make_error_code(std::errc::operation_canceled),
@@ -303,12 +304,12 @@ void Connection::schedule_reconnect() {
     hub_.retire(*this);
     return;
   }
-  const std::chrono::milliseconds delay = backoff(rc, attempts_);
+  const std::chrono::milliseconds delay = backoff(rc, client_->attempts);
   state_ = ConnectionState::handshake;
-  redirects_ = 0;
-  if (cb.reconnect) cb.reconnect(*this, attempts_, delay);
-  retry_timer_ = hub_.loop().add_timer(delay, [this] {
-    retry_timer_ = {};
+  client_->redirects = 0;
+  if (cb.reconnect) cb.reconnect(*this, client_->attempts, delay);
+  client_->retry_timer = hub_.loop().add_timer(delay, [this] {
+    client_->retry_timer = {};
     begin_attempt();
   });
 }

@@ -113,7 +113,7 @@ void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
 }
 
 Connection::~Connection() {
-  if (retry_timer_) hub_.loop().cancel_timer(retry_timer_);
+  if (client_ && client_->retry_timer) hub_.loop().cancel_timer(client_->retry_timer);
   if (socket_) socket_->set_handler(nullptr);
   hub_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -129,6 +129,23 @@ ConnectionState Connection::state() const noexcept { return state_; }
 const Request& Connection::request() const noexcept {
   static const Request none;
   return request_ ? *request_ : none;
+}
+
+const Response* Connection::handshake_response() const noexcept { return client_ ? client_->response.get() : nullptr; }
+
+const std::string& Connection::subprotocol() const noexcept {
+  static const std::string none;
+  return negotiated_ ? negotiated_->subprotocol : none;
+}
+
+const std::vector<Extension>& Connection::extensions() const noexcept {
+  static const std::vector<Extension> none;
+  return negotiated_ ? negotiated_->extensions : none;
+}
+
+Connection::Negotiated& Connection::negotiated() {
+  if (!negotiated_) negotiated_ = std::make_unique<Negotiated>();
+  return *negotiated_;
 }
 
 // -- sending --
@@ -446,7 +463,7 @@ void Connection::sweep(net::Clock::time_point now) {
       }
       break;
     case ConnectionState::open:
-      if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - ping_sent_ >= s.pong_timeout) {
+      if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - started_ >= s.pong_timeout) {
         report_close(CloseCode::abnormal, "keep-alive ping unanswered");
         finished();
       } else if (s.idle_timeout.count() > 0 && now - last_message_ >= s.idle_timeout) {
@@ -454,7 +471,7 @@ void Connection::sweep(net::Clock::time_point now) {
       } else if (!ping_outstanding_ && s.ping_interval.count() > 0 && now - last_receive_ >= s.ping_interval) {
         if (engine_.ping() == Error{}) {
           ping_outstanding_ = true;
-          ping_sent_ = now;
+          started_ = now;
           flush_engine();
         }
       }
@@ -514,14 +531,13 @@ void Connection::handle_request() {
   }
   p.key = valid->key;
   if (auto agreed = protocol::negotiate_deflate(valid->extensions, s.deflate)) {
-    extensions_.push_back(std::move(agreed->response));
+    negotiated().extensions.push_back(std::move(agreed->response));
     p.deflate = agreed->params;
   }
-  if (cb.select_subprotocol) {
-    subprotocol_ = cb.select_subprotocol(valid->subprotocols);
-  } else {
-    subprotocol_ = protocol::select_subprotocol(valid->subprotocols, s.subprotocols).value_or("");
-  }
+  std::string chosen = cb.select_subprotocol
+                           ? cb.select_subprotocol(valid->subprotocols)
+                           : protocol::select_subprotocol(valid->subprotocols, s.subprotocols).value_or("");
+  if (!chosen.empty()) negotiated().subprotocol = std::move(chosen);
   request_ = std::make_unique<Request>(std::move(req));
   const std::string_view origin = valid->origin ? std::string_view(*valid->origin) : std::string_view();
   if (cb.origin) {
@@ -576,11 +592,11 @@ void Connection::finish_handshake(HandshakeReply reply) {
                                "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
   }
   if (!reply.text().empty()) {
-    subprotocol_ = reply.text();
+    negotiated().subprotocol = reply.text();
   } else if (!p.subprotocol.empty()) {
-    subprotocol_ = std::move(p.subprotocol);
+    negotiated().subprotocol = std::move(p.subprotocol);
   }
-  Response r = protocol::make_accept_response(p.key, subprotocol_, extensions_);
+  Response r = protocol::make_accept_response(p.key, subprotocol(), extensions());
   for (const auto& f : p.headers) r.headers.add(f.name, f.value);
   for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);
   socket_->write(r.serialize());

@@ -98,6 +98,16 @@ struct Connection::Pending {
   bool is_chunked = false;                        // (client) the refusal's body is chunked
 };
 
+/// A client connection's own state, kept across redirects and reconnects.
+struct Connection::ClientSide {
+  explicit ClientSide(protocol::ClientHandshake h) : handshake(std::move(h)) {}
+  protocol::ClientHandshake handshake;  // what to connect to (the URI follows redirects)
+  std::unique_ptr<Response> response;   // the server's handshake answer
+  net::TimerId retry_timer;             // a reconnect waiting for its delay
+  unsigned attempts = 0;                // reconnect attempts since the last open
+  unsigned redirects = 0;               // redirects followed for this attempt
+};
+
 }  // namespace parley
 
 namespace parley::detail {

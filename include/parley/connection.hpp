@@ -229,12 +229,12 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// headers, and for a refusal the body (at most `max_head_size` bytes) —
   /// once it arrived; nullptr before, and on the server side. Read it in
   /// `on_open`, or in `on_error` to see why a server refused (e.g. 403).
-  const Response* handshake_response() const noexcept { return response_.get(); }
+  const Response* handshake_response() const noexcept;
   /// The negotiated subprotocol, "" when none.
-  const std::string& subprotocol() const noexcept { return subprotocol_; }
+  const std::string& subprotocol() const noexcept;
   /// The negotiated extensions (permessage-deflate and its parameters, when
   /// agreed); empty when none.
-  const std::vector<Extension>& extensions() const noexcept { return extensions_; }
+  const std::vector<Extension>& extensions() const noexcept;
 
   /// Per-connection user data (the seed's `metadata`), empty at first.
   std::any& metadata() noexcept { return metadata_; }
@@ -251,6 +251,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   friend class ConnectionHandle;
   friend struct detail::ConnectionDeleter;
   struct Pending;
+  struct ClientSide;
   Connection(detail::Hub& hub, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket);
   ~Connection();
 
@@ -306,26 +307,30 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   net::Endpoint remote_;
   net::Endpoint local_;
   std::unique_ptr<Request> request_;  // null once freed (see request())
-  std::string subprotocol_;
-  std::vector<Extension> extensions_;
+  // What was negotiated; most connections negotiate nothing, so it is
+  // allocated only when there is something.
+  struct Negotiated {
+    std::string subprotocol;
+    std::vector<Extension> extensions;
+  };
+  Negotiated& negotiated();
+  std::unique_ptr<Negotiated> negotiated_;
   std::any metadata_;
-  std::unique_ptr<protocol::ClientHandshake> client_;  // (client) what to connect to, kept for redirects and reconnects
-  std::unique_ptr<Response> response_;                 // (client) the server's handshake answer
-  net::TimerId retry_timer_;                           // (client) a reconnect waiting for its delay
-  unsigned attempts_ = 0;                              // (client) reconnect attempts since the last open
-  unsigned redirects_ = 0;                             // (client) redirects followed for this attempt
-  CloseCode last_close_ = CloseCode::abnormal;
+  std::unique_ptr<ClientSide> client_;  // (client) what to connect to, and the state of attempts
+  // When the current stage's deadline started: the handshake, the final
+  // flush, or (open) the keep-alive ping now outstanding.
   net::Clock::time_point started_{};
   net::Clock::time_point last_receive_{};  // any bytes: proves the peer alive (keep-alive)
   net::Clock::time_point last_message_{};  // a message or ping from the peer: activity (idle timeout)
-  net::Clock::time_point ping_sent_{};
+  CloseCode last_close_ = CloseCode::abnormal;
   ConnectionState state_ = ConnectionState::handshake;
-  bool ping_outstanding_ = false;
-  bool close_reported_ = false;
-  bool over_limit_ = false;
-  bool draining_ = false;  // closed: the last bytes are being flushed before the socket closes
-  bool user_closed_ = false;  // close() or terminate() was called: no reconnect
-  bool reading_body_ = false;  // (client) reading the body of a refusal
+  // (Bit-fields: every idle connection carries them.)
+  bool ping_outstanding_ : 1 = false;
+  bool close_reported_ : 1 = false;
+  bool over_limit_ : 1 = false;
+  bool draining_ : 1 = false;      // closed: the last bytes are being flushed before the socket closes
+  bool user_closed_ : 1 = false;   // close() or terminate() was called: no reconnect
+  bool reading_body_ : 1 = false;  // (client) reading the body of a refusal
 };
 
 }  // namespace parley

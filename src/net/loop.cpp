@@ -150,6 +150,7 @@ Error Loop::run_once(Millis timeout) {
   run_timers();
   run_deferred();
   flush_pending();
+  if (now_ - blocks_trimmed_ >= kBlockTrimPeriod) trim_blocks();
   dead_watchers_.clear();
   dead_watch_fns_.clear();
   ++stats_.iterations;
@@ -264,15 +265,28 @@ std::uint8_t* Loop::take_block() {
   if (!free_blocks_.empty()) {
     std::uint8_t* b = free_blocks_.back();
     free_blocks_.pop_back();
+    if (free_blocks_.size() < min_free_blocks_) min_free_blocks_ = free_blocks_.size();
+    stats_.free_blocks = free_blocks_.size();
     return b;
   }
   return new std::uint8_t[kBlockSize];
+}
+
+void Loop::trim_blocks() noexcept {
+  // The bottom `min_free_blocks_` blocks of the stack were not taken once
+  // since the last trim.
+  for (std::size_t i = 0; i < min_free_blocks_; ++i) delete[] free_blocks_[i];
+  free_blocks_.erase(free_blocks_.begin(), free_blocks_.begin() + static_cast<std::ptrdiff_t>(min_free_blocks_));
+  min_free_blocks_ = free_blocks_.size();
+  stats_.free_blocks = free_blocks_.size();
+  blocks_trimmed_ = now_;
 }
 
 void Loop::give_block(std::uint8_t* block, std::uint32_t cap) noexcept {
   if (cap == kBlockSize && free_blocks_.size() < kMaxFreeBlocks) {
     if (free_blocks_.capacity() < kMaxFreeBlocks) free_blocks_.reserve(kMaxFreeBlocks);
     free_blocks_.push_back(block);
+    stats_.free_blocks = free_blocks_.size();
   } else {
     delete[] block;
   }

@@ -67,8 +67,7 @@ void Engine::reset() {
   compressed_ = sending_compressed_ = false;
   utf8_.reset();
   std::string().swap(out_);
-  std::string().swap(message_);
-  std::string().swap(control_);
+  partial_.reset();
   close_deadline_ = {};
   message_size_ = 0;
   fragments_ = 0;
@@ -140,13 +139,14 @@ void Engine::on_data(const FrameParser::Chunk& c) {
   if (compressed_) {
     // Inflated into the reassembly buffer, bounded by max_message_size;
     // text is validated as it inflates (fail fast).
-    const std::size_t before = message_.size();
-    if (Error e = deflate_->decompress(piece, last, message_, options_.max_message_size)) return fail(e);
-    if (message_type_ == Opcode::text && !utf8_.feed(std::string_view(message_).substr(before))) {
+    std::string& message = partial().message;
+    const std::size_t before = message.size();
+    if (Error e = deflate_->decompress(piece, last, message, options_.max_message_size)) return fail(e);
+    if (message_type_ == Opcode::text && !utf8_.feed(std::string_view(message).substr(before))) {
       return fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
     }
     message_size_ += piece.size();
-    if (last) deliver(message_);
+    if (last) deliver(message);
     return;
   }
   if (message_type_ == Opcode::text && !utf8_.feed(piece)) {
@@ -156,9 +156,15 @@ void Engine::on_data(const FrameParser::Chunk& c) {
   if (last && c.frame_start && h.opcode != Opcode::continuation) {
     deliver(piece);  // the common case: a whole message in one chunk, never copied
   } else {
-    message_.append(piece);
-    if (last) deliver(message_);
+    std::string& message = partial().message;
+    message.append(piece);
+    if (last) deliver(message);
   }
+}
+
+Engine::Partial& Engine::partial() {
+  if (!partial_) partial_ = std::make_unique<Partial>();
+  return *partial_;
 }
 
 void Engine::deliver(std::string_view message) {
@@ -170,8 +176,11 @@ void Engine::deliver(std::string_view message) {
   message_size_ = 0;
   fragments_ = 0;
   handler_.on_message(type, message);
-  message_.clear();
-  if (message_.capacity() > kKeepCapacity) std::string().swap(message_);
+  // (The handler may have reset the engine.)
+  if (partial_) {
+    partial_->message.clear();
+    if (partial_->message.capacity() > kKeepCapacity) std::string().swap(partial_->message);
+  }
 }
 
 void Engine::on_control(const FrameParser::Chunk& c) {
@@ -179,10 +188,11 @@ void Engine::on_control(const FrameParser::Chunk& c) {
   if (c.frame_start && c.frame_end) {
     payload = view(c);
   } else {
-    if (c.frame_start) control_.clear();
-    control_.append(view(c));
+    std::string& control = partial().control;
+    if (c.frame_start) control.clear();
+    control.append(view(c));
     if (!c.frame_end) return;
-    payload = control_;
+    payload = control;
   }
   switch (parser_.header().opcode) {
     case Opcode::ping:

@@ -736,3 +736,30 @@ TEST(NetTcp, ConnectTriesEachAddressInTurn) {
   EXPECT_EQ(err.code(), std::errc::invalid_argument);
   ::close(fd);
 }
+
+TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {
+  Loop loop;
+  // 20 sockets with output queued in the same iteration take 20 blocks;
+  // the flush gives them back to the loop.
+  std::vector<std::unique_ptr<TcpSocket>> sockets;
+  std::vector<int> peers;
+  for (int i = 0; i < 20; ++i) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    auto s = TcpSocket::adopt(loop, sv[0]);
+    ASSERT_TRUE(s);
+    sockets.push_back(std::move(*s));
+    peers.push_back(sv[1]);
+  }
+  for (auto& s : sockets) ASSERT_TRUE(s->write(std::string_view("tiny")));
+  loop.run_once(0ms);
+  const std::size_t after_burst = loop.stats().free_blocks;
+  EXPECT_EQ(after_burst, 20u);
+  // One socket keeps writing now and then: it needs one block, the others go.
+  auto tick = loop.add_periodic(50ms, [&] { (void)sockets[0]->write(std::string_view("x")); });
+  const auto deadline = Clock::now() + 3 * Loop::kBlockTrimPeriod + 2s;
+  while (loop.stats().free_blocks > 1 && Clock::now() < deadline) loop.run_once(100ms);
+  EXPECT_LE(loop.stats().free_blocks, 1u);
+  loop.cancel_timer(tick);
+  for (int fd : peers) ::close(fd);
+}

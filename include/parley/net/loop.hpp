@@ -81,6 +81,7 @@ struct LoopStats {
   std::uint64_t recv_calls = 0;   ///< recv(2) system calls made by sockets of this loop
   std::uint64_t bytes_sent = 0;   ///< bytes accepted by the kernel from send(2)
   std::uint64_t bytes_received = 0;  ///< bytes read by recv(2)
+  std::size_t free_blocks = 0;    ///< output-buffer blocks kept for reuse (see Loop::kBlockSize)
 };
 
 namespace detail {
@@ -257,6 +258,7 @@ class PARLEY_EXPORT Loop {
   // Output-buffer blocks recycled between sockets (no malloc per write).
   std::uint8_t* take_block();
   void give_block(std::uint8_t* block, std::uint32_t cap) noexcept;
+  void trim_blocks() noexcept;
   void defer_delete(std::unique_ptr<Watcher> w);
 
   TimerId add_timer_impl(Millis delay, Millis period, std::function<void()> fn);
@@ -292,7 +294,9 @@ class PARLEY_EXPORT Loop {
   std::vector<std::uint32_t> free_io_slots_;
   std::vector<std::uint64_t> flush_list_;
 
-  std::vector<std::uint8_t*> free_blocks_;
+  std::vector<std::uint8_t*> free_blocks_;  // a stack: the bottom ones are the least needed
+  std::size_t min_free_blocks_ = 0;         // fewest free since the last trim: that many were not needed
+  Clock::time_point blocks_trimmed_{};
 
   std::vector<TimerSlot> timers_;
   std::vector<std::uint32_t> free_timers_;
@@ -319,6 +323,10 @@ class PARLEY_EXPORT Loop {
   static constexpr std::uint32_t kBlockSize = 16 * 1024;
   /// At most this many free blocks are kept (1 MiB); more are freed.
   static constexpr std::size_t kMaxFreeBlocks = 64;
+  /// Free blocks that no socket needed for this long are freed (checked at
+  /// the end of an iteration), so a burst of writers (e.g. thousands of
+  /// handshakes at once) does not leave its blocks behind. 1000 ms.
+  static constexpr Millis kBlockTrimPeriod{1000};
 };
 
 }  // namespace parley::net

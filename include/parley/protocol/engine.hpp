@@ -28,8 +28,6 @@ using Clock = std::chrono::steady_clock;
 /// Limits and behaviour of one connection. Plain values with defaults;
 /// `validate()` checks them once.
 struct EngineOptions {
-  /// This end's role: decides masking and which frames are accepted.
-  Role role = Role::server;
   /// Largest message in bytes, after reassembly of its fragments; a larger
   /// one fails the connection with 1009 as soon as a frame header shows it
   /// (before its payload is read). 0 = no limit. Default 64 MiB.
@@ -37,31 +35,35 @@ struct EngineOptions {
   /// Largest frame payload in bytes (1009 past it); 0 = no limit other than
   /// `max_message_size`. Default 0.
   std::uint64_t max_frame_size = 0;
-  /// Most frames in one message (1009 past it); 0 = no limit. Default 0:
-  /// memory is bounded by `max_message_size`, and a conforming peer may send
-  /// a large message in many small fragments (the seed's limit was 128).
-  std::uint32_t max_fragments = 0;
   /// How long to wait for the peer's close frame after sending ours before
   /// `close_timed_out()` says to drop the connection. Default 3000 ms (the
   /// seed's value).
   std::chrono::milliseconds close_timeout{3000};
+  /// Most frames in one message (1009 past it); 0 = no limit. Default 0:
+  /// memory is bounded by `max_message_size`, and a conforming peer may send
+  /// a large message in many small fragments (the seed's limit was 128).
+  std::uint32_t max_fragments = 0;
+  /// This end's role: decides masking and which frames are accepted.
+  Role role = Role::server;
   /// Report every frame received and sent to `EngineHandler::on_frame`
   /// (for logging and debugging: `parley serve --verbose`). Default false:
   /// no call per frame.
   bool report_frames = false;
+
+  // (Fields ordered by size: one engine per connection.)
 
   /// An Error (`std::errc::invalid_argument`) naming the first bad field,
   /// or no error: a negative `close_timeout`.
   Error validate() const;
 };
 
+/// Whether a frame came from the peer or goes to it.
+enum class FrameDirection : std::uint8_t { received, sent };
+
 /// What the engine reports. The runtime (or a test) implements it; every
 /// call is made from inside `Engine::receive`. Handlers may call the
 /// engine's send functions and `close()` from inside a callback, but must
 /// not destroy the engine there.
-/// Whether a frame came from the peer or goes to it.
-enum class FrameDirection : std::uint8_t { received, sent };
-
 class PARLEY_EXPORT EngineHandler {
  public:
   /// A whole message: `type` is Opcode::text (already validated as UTF-8)
@@ -197,9 +199,16 @@ class PARLEY_EXPORT Engine {
   EngineHandler& handler_;
   FrameParser parser_;
   Utf8Validator utf8_;
-  std::string out_;      // frames to write
-  std::string message_;  // a message that did not arrive in one piece
-  std::string control_;  // a control payload split across reads
+  // Buffers for what did not arrive in one piece: most connections never
+  // need them, so they are allocated on first use.
+  struct Partial {
+    std::string message;  // a message that did not arrive in one piece
+    std::string control;  // a control payload split across reads
+  };
+  Partial& partial();
+
+  std::string out_;  // frames to write
+  std::unique_ptr<Partial> partial_;
   std::unique_ptr<MessageDeflate> deflate_;  // permessage-deflate, when negotiated
   Clock::time_point close_deadline_{};
   std::uint64_t message_size_ = 0;
