@@ -20,12 +20,15 @@ ulimit -n "$(ulimit -Hn)"
 
 source "$(dirname "$0")/lib.sh"
 
-# idle_figure NAME COMMAND...: RSS growth of a server per idle connection.
+# idle_figure NAME HEAP COMMAND...: RSS growth of a server per idle
+# connection; with HEAP=1 the server prints its live heap on SIGUSR1.
 idle_figure() {
-  local name=$1; shift
+  local name=$1 heap=$2; shift 2
+  heap_probe() { if [ "$heap" = 1 ]; then kill -USR1 "$server_pid"; sleep 0.2; fi; }
   echo "== idle connections: $n, $name"
   start_server "$tmp/idle.log" "$@"
   sleep 0.3
+  heap_probe
   before=$(rss_kib "$server_pid")
   coproc HOLD { "$idle" client "ws://127.0.0.1:$port/" "$n" none 0; }
   pids+=("$HOLD_PID")
@@ -33,16 +36,20 @@ idle_figure() {
   if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
   sleep 3  # past the loop's output-block trim period
   after=$(rss_kib "$server_pid")
+  heap_probe
   echo "server RSS before: ${before} KiB, with $n idle connections: ${after} KiB"
   awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "RSS growth per idle connection: %.0f bytes\n", (a - b) * 1024 / n }'
+  if [ "$heap" = 1 ]; then
+    grep '^heap in use' "$tmp/idle.log" | awk -v n="$n" '{ v[NR] = $4 } END { if (NR >= 2) printf "live heap per idle connection: %.0f bytes (allocations only: without the allocator'"'"'s free memory)\n", (v[NR] - v[1]) / n }'
+  fi
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" || true
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 }
 # The library alone (an echo Server, one loop), then the command with its
 # per-connection log bookkeeping.
-idle_figure "parley::Server (parley_deflate_memory server none)" "$idle" server none
-idle_figure "parley serve --echo --quiet" "$parley" serve --echo --port 0 --quiet --ping-interval 0
+idle_figure "parley::Server (parley_deflate_memory server none)" 1 "$idle" server none
+idle_figure "parley serve --echo --quiet" 0 "$parley" serve --echo --port 0 --quiet --ping-interval 0
 
 echo
 echo "== echo throughput: server on CPU 0, load on CPU 1 (100 conns x 16 B, 32 in flight, ${seconds}s)"

@@ -4,7 +4,9 @@
 //   parley_deflate_memory server SETTING
 //     An echo server (one loop thread, no keep-alive pings) on an ephemeral
 //     loopback port with SETTING; prints "ws://127.0.0.1:PORT/" and runs
-//     until SIGTERM or SIGINT.
+//     until SIGTERM or SIGINT. On SIGUSR1 it prints "heap in use: N bytes"
+//     (glibc's mallinfo2: live allocations, without the allocator's free
+//     memory that RSS also counts).
 //   parley_deflate_memory client URL N SETTING [MESSAGES]
 //     Opens N connections with the same SETTING; each sends MESSAGES
 //     (default 3) JSON-like text messages of about 1 KiB and waits for their
@@ -22,6 +24,7 @@
 //   nct-small no context takeover both ways, 10-bit windows, memLevel 4
 #include <parley/parley.hpp>
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <chrono>
@@ -77,6 +80,7 @@ int run_server(const parley::protocol::DeflateOptions& d) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   parley::Server server(o);
   server.on_text([](parley::Connection& c, std::string_view t) { c.send_text(t); });
@@ -87,7 +91,11 @@ int run_server(const parley::protocol::DeflateOptions& d) {
   std::printf("ws://127.0.0.1:%u/\n", static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  while (sigwait(&stop_signals, &signal) == 0 && signal == SIGUSR1) {
+    const struct mallinfo2 mi = mallinfo2();
+    std::printf("heap in use: %zu bytes\n", mi.uordblks + mi.hblkhd);
+    std::fflush(stdout);
+  }
   server.stop();
   return 0;
 }
