@@ -28,7 +28,7 @@ void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
   }
   std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, std::move(socket)));
   Connection& conn = *c;
-  connections_.emplace(id, std::move(c));
+  connections_.insert(std::move(c));
   if (shutting_down_) {
     conn.respond_and_close(protocol::make_error_response(503, "server shutting down"));
   } else if (s.max_connections != 0 && count > s.max_connections) {
@@ -40,7 +40,7 @@ void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake) {
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, nullptr));
   Connection& conn = *c;
-  connections_.emplace(id, std::move(c));
+  connections_.insert(std::move(c));
   if (shutting_down_) {
     conn.user_closed_ = true;
     return conn.fail_handshake(Error(std::make_error_code(std::errc::operation_canceled), "the client is stopping"));
@@ -50,10 +50,7 @@ void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake) {
 
 ConnectionHandle Hub::handle_for(std::uint64_t id) { return ConnectionHandle(loop_.handle(), weak_from_this(), id); }
 
-Connection* Hub::find(std::uint64_t id) noexcept {
-  auto it = connections_.find(id);
-  return it == connections_.end() ? nullptr : it->second.get();
-}
+Connection* Hub::find(std::uint64_t id) noexcept { return connections_.find(id); }
 
 void Hub::retire(Connection& c) {
   loop_.defer([this, id = c.id()] {
@@ -80,30 +77,30 @@ void Hub::start_sweeper() {
 
 void Hub::sweep() {
   const net::Clock::time_point now = loop_.now();
-  for (auto& [id, c] : connections_) c->sweep(now);
+  connections_.for_each([now](Connection& c) { c.sweep(now); });
 }
 
 void Hub::shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   if (listener) listener->close();
-  for (auto& [id, c] : connections_) {
-    switch (c->state()) {
+  connections_.for_each([this](Connection& c) {
+    switch (c.state()) {
       case ConnectionState::open:
-        (void)c->close(CloseCode::going_away,
-                       settings().engine.role == Role::client ? "client shutting down" : "server shutting down");
+        (void)c.close(CloseCode::going_away,
+                      settings().engine.role == Role::client ? "client shutting down" : "server shutting down");
         break;
       case ConnectionState::handshake:
-        c->teardown();
+        c.teardown();
         break;
       default:
         break;
     }
-  }
+  });
   // Connections that do not answer in time are dropped by the sweep
   // (close timeout); this bounds the whole stop.
   loop_.add_timer(settings().close_timeout * 2 + net::Millis{100}, [this] {
-    for (auto& [id, c] : connections_) c->terminate();
+    connections_.for_each([](Connection& c) { c.terminate(); });
     connections_.clear();
     loop_.stop();
   });

@@ -11,9 +11,9 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "id_table.hpp"
 #include "parley/client.hpp"
 #include "parley/connection.hpp"
 #include "parley/net/loop.hpp"
@@ -87,7 +87,6 @@ struct Connection::Pending {
   std::string early;          // bytes after the head: frames that came with it
   // (server) which hook deferred its answer, if any
   enum class Deferred : std::uint8_t { no, origin, handshake } deferred = Deferred::no;
-  std::string subprotocol;    // (server) set by an on_origin acceptance
   protocol::Headers headers;  // (server) added to the 101 by an on_origin acceptance
   std::vector<std::string> offered_subprotocols;  // (client)
   std::vector<Extension> offered_extensions;      // (client)
@@ -213,9 +212,9 @@ class Hub : public std::enable_shared_from_this<Hub> {
   /// Open connections of this loop.
   template <class F>
   void for_each_open(F&& f) {
-    for (auto& [id, c] : connections_) {
-      if (c->state() == ConnectionState::open) f(*c);
-    }
+    connections_.for_each([&](Connection& c) {
+      if (c.state() == ConnectionState::open) f(c);
+    });
   }
   /// Queues a message on every open connection of this loop that can take
   /// it (not mid-fragmented-send, not over its buffer limit), encoding it
@@ -237,7 +236,7 @@ class Hub : public std::enable_shared_from_this<Hub> {
 
   Shared& shared_;
   net::Loop loop_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Connection, ConnectionDeleter>> connections_;
+  IdTable<Connection, ConnectionDeleter> connections_;  // owned
   net::TimerId sweeper_;
   bool shutting_down_ = false;
 };
