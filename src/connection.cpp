@@ -82,15 +82,27 @@ bool ConnectionHandle::close(CloseCode code, std::string reason) const {
   return post([code, reason = std::move(reason)](Connection& c) { (void)c.close(code, reason); });
 }
 
-bool ConnectionHandle::finish_handshake(HandshakeReply reply) const {
-  return post([reply = std::move(reply)](Connection& c) mutable {
-    if (c.state() != ConnectionState::handshake || !c.pending_) return;
-    const auto stage = c.pending_->deferred;
-    c.pending_->deferred = Connection::Pending::Deferred::no;
-    if (stage == Connection::Pending::Deferred::origin) c.origin_decided(std::move(reply));
-    if (stage == Connection::Pending::Deferred::handshake) c.finish_handshake(std::move(reply));
+// An answer to a deferred stage: ignored unless that stage is waiting (so a
+// stray answer meant for on_origin cannot decide on_handshake); a defer()
+// keeps it waiting.
+bool ConnectionHandle::answer_deferred(bool origin_stage, HandshakeReply reply) const {
+  return post([origin_stage, reply = std::move(reply)](Connection& c) mutable {
+    using Deferred = Connection::Pending::Deferred;
+    const Deferred stage = origin_stage ? Deferred::origin : Deferred::handshake;
+    if (c.state() != ConnectionState::handshake || !c.pending_ || c.pending_->deferred != stage) return;
+    if (reply.kind() == HandshakeReply::Kind::defer) return;
+    c.pending_->deferred = Deferred::no;
+    if (origin_stage) {
+      c.origin_decided(std::move(reply));
+    } else {
+      c.finish_handshake(std::move(reply));
+    }
   });
 }
+
+bool ConnectionHandle::finish_origin(HandshakeReply reply) const { return answer_deferred(true, std::move(reply)); }
+
+bool ConnectionHandle::finish_handshake(HandshakeReply reply) const { return answer_deferred(false, std::move(reply)); }
 
 // ---- Connection ----------------------------------------------------------
 
@@ -234,6 +246,8 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
       std::string frame;
       if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return;
       it = compressed.insert(compressed.end(), {d->send_config(), std::move(frame)});
+      // encode() reported the frame: an on_frame handler may have closed us.
+      if (state_ != ConnectionState::open) return;
       socket_->write(it->second);
     } else {
       write_shared(it->second, protocol::rsv1);
@@ -530,16 +544,8 @@ void Connection::handle_request() {
     return respond_and_close(protocol::make_error_response(valid.error()));
   }
   p.key = valid->key;
-  if (auto agreed = protocol::negotiate_deflate(valid->extensions, s.deflate)) {
-    negotiated().extensions.push_back(std::move(agreed->response));
-    p.deflate = agreed->params;
-  }
-  std::string chosen = cb.select_subprotocol
-                           ? cb.select_subprotocol(valid->subprotocols)
-                           : protocol::select_subprotocol(valid->subprotocols, s.subprotocols).value_or("");
-  if (!chosen.empty()) negotiated().subprotocol = std::move(chosen);
   request_ = std::make_unique<Request>(std::move(req));
-  const std::string_view origin = valid->origin ? std::string_view(*valid->origin) : std::string_view();
+  const std::string_view origin = request_->origin().value_or("");
   if (cb.origin) {
     HandshakeReply reply = cb.origin(*this, origin, *request_);
     // The hook may have closed or terminated the connection: `p` is gone then.
@@ -551,9 +557,9 @@ void Connection::handle_request() {
     return origin_decided(std::move(reply));
   }
   if (!s.allowed_origins.empty() &&
-      !(valid->origin && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
-                                     [&](const std::string& o) { return iequals(o, origin); }))) {
-    return origin_decided(HandshakeReply::reject(403, "origin '" + std::string(origin) + "' is not allowed"));
+      !(request_->origin() && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
+                                          [&](const std::string& o) { return iequals(o, origin); }))) {
+    return origin_decided(HandshakeReply::reject(403, "origin not allowed"));
   }
   origin_decided(HandshakeReply::accept());
 }
@@ -561,14 +567,25 @@ void Connection::handle_request() {
 void Connection::origin_decided(HandshakeReply reply) {
   Pending& p = *pending_;
   if (reply.kind() == HandshakeReply::Kind::reject) {
-    const auto origin = request_->origin();
     return refuse(reply, Error(HandshakeError::forbidden_origin,
-                               "origin '" + std::string(origin.value_or("")) + "' refused with " +
+                               "origin '" + std::string(request_->origin().value_or("")) + "' refused with " +
                                    std::to_string(reply.status()) + (reply.text().empty() ? "" : ": " + reply.text())));
   }
-  p.subprotocol = reply.text();
   p.headers = reply.headers();
+  // The offers were checked by validate_request: these parse.
+  const detail::Settings& s = hub_.settings();
   const auto& cb = hub_.callbacks();
+  const auto extensions = request_->extensions();
+  const auto subprotocols = request_->subprotocols();
+  if (auto agreed = protocol::negotiate_deflate(extensions ? *extensions : std::vector<Extension>{}, s.deflate)) {
+    negotiated().extensions.push_back(std::move(agreed->response));
+    p.deflate = agreed->params;
+  }
+  const std::vector<std::string> offered = subprotocols ? *subprotocols : std::vector<std::string>{};
+  std::string chosen = !reply.text().empty() ? reply.text()
+                       : cb.select_subprotocol ? cb.select_subprotocol(offered)
+                                               : protocol::select_subprotocol(offered, s.subprotocols).value_or("");
+  if (!chosen.empty()) negotiated().subprotocol = std::move(chosen);
   if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
   reply = cb.handshake(*this, *request_);
   if (!pending_) return;
@@ -591,11 +608,7 @@ void Connection::finish_handshake(HandshakeReply reply) {
     return refuse(reply, Error(HandshakeError::rejected,
                                "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
   }
-  if (!reply.text().empty()) {
-    negotiated().subprotocol = reply.text();
-  } else if (!p.subprotocol.empty()) {
-    negotiated().subprotocol = std::move(p.subprotocol);
-  }
+  if (!reply.text().empty()) negotiated().subprotocol = reply.text();
   Response r = protocol::make_accept_response(p.key, subprotocol(), extensions());
   for (const auto& f : p.headers) r.headers.add(f.name, f.value);
   for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);

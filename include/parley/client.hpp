@@ -156,7 +156,8 @@ class PARLEY_EXPORT Client {
   void on_drain(std::function<void(Connection&)> fn);
   /// Every frame of every open connection, received or sent (as
   /// `Server::on_frame`). For logging and debugging; costs one call per
-  /// frame. Set before the first connect(). Default: none.
+  /// frame. Set before start() (or the first connect(), which starts the
+  /// client). Default: none.
   void on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn);
   /// A reconnect attempt (`attempt` = 1, 2, ...) is scheduled in `delay`
   /// (with `ReconnectOptions::enabled`). Giving up is reported to on_error.

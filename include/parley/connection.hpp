@@ -90,8 +90,10 @@ class PARLEY_EXPORT HandshakeReply {
   /// `max_redirects` of them). Another status becomes 403. The socket is
   /// closed once the response is sent.
   static HandshakeReply reject(int status, std::string message = {}, protocol::Headers headers = {});
-  /// Decide later, from any thread, with `ConnectionHandle::finish_handshake`
-  /// (e.g. after a database lookup). The handshake timeout still applies.
+  /// Decide later, from any thread (e.g. after a database lookup), with
+  /// `ConnectionHandle::finish_origin` when on_origin deferred, or
+  /// `ConnectionHandle::finish_handshake` when on_handshake did. The
+  /// handshake timeout still applies.
   static HandshakeReply defer();
 
   /// Which answer this is.
@@ -142,9 +144,15 @@ class PARLEY_EXPORT ConnectionHandle {
   /// Runs `fn` with the connection on its loop thread, if it is still
   /// there (handshake or open or closing); `fn` is dropped otherwise.
   bool post(std::function<void(Connection&)> fn) const;
-  /// Answers a handshake that `on_origin` or `on_handshake` deferred
-  /// (server side), from any thread; accepting a deferred origin goes on
-  /// to `on_handshake`. Ignored if the connection is gone or not waiting.
+  /// Answers an origin check that `on_origin` deferred (server side), from
+  /// any thread: accepting goes on to `on_handshake`. Ignored if the
+  /// connection is gone or not waiting for its origin; answering `defer()`
+  /// keeps it waiting.
+  bool finish_origin(HandshakeReply reply) const;
+  /// Answers a handshake that `on_handshake` deferred (server side), from
+  /// any thread. Ignored if the connection is gone or not waiting for
+  /// on_handshake's answer (an answer meant for the origin stage never
+  /// decides this one); answering `defer()` keeps it waiting.
   bool finish_handshake(HandshakeReply reply) const;
   /// The connection's id (unique within its Server or Client), 0 for none.
   std::uint64_t id() const noexcept { return id_; }
@@ -154,6 +162,7 @@ class PARLEY_EXPORT ConnectionHandle {
  private:
   friend class Connection;
   friend class detail::Hub;
+  bool answer_deferred(bool origin_stage, HandshakeReply reply) const;
   ConnectionHandle(net::LoopHandle loop, std::weak_ptr<detail::Hub> hub, std::uint64_t id)
       : loop_(std::move(loop)), hub_(std::move(hub)), id_(id) {}
   net::LoopHandle loop_;
@@ -230,10 +239,11 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// once it arrived; nullptr before, and on the server side. Read it in
   /// `on_open`, or in `on_error` to see why a server refused (e.g. 403).
   const Response* handshake_response() const noexcept;
-  /// The negotiated subprotocol, "" when none.
+  /// The negotiated subprotocol, "" when none. (A reconnecting client
+  /// negotiates again: the reference is valid until then.)
   const std::string& subprotocol() const noexcept;
   /// The negotiated extensions (permessage-deflate and its parameters, when
-  /// agreed); empty when none.
+  /// agreed); empty when none. (Valid until a reconnect, as subprotocol().)
   const std::vector<Extension>& extensions() const noexcept;
 
   /// Per-connection user data (the seed's `metadata`), empty at first.

@@ -149,9 +149,11 @@ class PARLEY_EXPORT Server {
   /// `HandshakeReply::accept()` (its headers and subprotocol, if any, go
   /// into the 101 response), `reject(status, message, headers)` (e.g. 403;
   /// the seed's `http_error`) or `defer()` and answer later from any thread
-  /// with `ConnectionHandle::finish_handshake` — after an accepted origin,
-  /// `on_handshake` still runs. Replaces the `allowed_origins` list when
-  /// set. Runs before `on_handshake`. Default: the `allowed_origins` list.
+  /// with `ConnectionHandle::finish_origin` — after an accepted origin,
+  /// subprotocol selection and `on_handshake` still run. `origin` and
+  /// `request` are valid during the call only: a deferred check copies
+  /// what it needs (the connection may time out meanwhile). Replaces the
+  /// `allowed_origins` list when set. Default: the `allowed_origins` list.
   void on_origin(std::function<HandshakeReply(Connection&, std::string_view origin, const Request&)> fn);
   /// The upgrade request arrived and passed RFC 6455 validation, the
   /// origin allow-list and subprotocol selection. `request` has the method,

@@ -222,18 +222,24 @@ void Engine::on_close_frame(std::string_view payload) {
     reason = payload.substr(2);
     if (!is_valid_utf8(reason)) return fail(ProtocolError::bad_close_reason, "close reason is not valid UTF-8");
   }
-  if (state_ == EngineState::open) {
+  const bool echo = state_ == EngineState::open;
+  // Closed before the echo is appended: nothing can be sent after it (e.g.
+  // by an on_frame handler).
+  state_ = EngineState::closed;
+  if (echo) {
     // Echo the code (RFC 6455 §5.5.1), without the reason.
     append(Opcode::close, code == CloseCode::no_status ? std::string_view() : payload.substr(0, 2), true);
   }
-  state_ = EngineState::closed;
   handler_.on_close(code, reason);
 }
 
 void Engine::fail(ProtocolError e, std::string message) { fail(Error(e, std::move(message))); }
 
 void Engine::fail(const Error& e) {
-  if (state_ == EngineState::open) {
+  const bool send_close = state_ == EngineState::open;
+  state_ = EngineState::closed;  // before the close frame is appended (see on_close_frame)
+  failed_ = true;
+  if (send_close) {
     const auto code = static_cast<std::uint16_t>(close_code_for(static_cast<ProtocolError>(e.code().value())));
     std::string payload;
     payload += static_cast<char>(code >> 8);
@@ -243,8 +249,6 @@ void Engine::fail(const Error& e) {
     payload += std::string_view(e.message()).substr(0, max_control_payload - 2);
     append(Opcode::close, payload, true);
   }
-  state_ = EngineState::closed;
-  failed_ = true;
   handler_.on_protocol_error(e);
 }
 
@@ -351,9 +355,9 @@ Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point n
     payload += static_cast<char>(v & 0xff);
     payload += reason;
   }
-  append(Opcode::close, payload, true);
-  state_ = EngineState::close_sent;
+  state_ = EngineState::close_sent;  // before the close frame is appended (see on_close_frame)
   close_deadline_ = now + options_.close_timeout;
+  append(Opcode::close, payload, true);
   return {};
 }
 

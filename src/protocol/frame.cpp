@@ -98,7 +98,7 @@ bool FrameParser::validate_header() {
   const auto op = static_cast<std::uint8_t>(header_.opcode);
   if (is_reserved(op)) {
     fail(ProtocolError::reserved_opcode, "reserved opcode " + std::to_string(op));
-  } else if ((header_.rsv & ~options_.allowed_rsv) != 0) {
+  } else if ((header_.rsv & ~allowed_rsv_) != 0) {
     fail(ProtocolError::reserved_bits, "RSV bits 0x" + std::to_string(header_.rsv >> 4) +
                                            " set without a negotiated extension (opcode " + std::to_string(op) + ")");
   } else if (is_control(header_.opcode) && !header_.fin) {
@@ -106,15 +106,15 @@ bool FrameParser::validate_header() {
   } else if (is_control(header_.opcode) && header_.payload_length > max_control_payload) {
     fail(ProtocolError::control_too_long,
          "control frame payload of " + std::to_string(header_.payload_length) + " bytes (limit 125)");
-  } else if (options_.role == Role::server && !header_.masked) {
+  } else if (role_ == Role::server && !header_.masked) {
     fail(ProtocolError::unmasked_frame, "client frame is not masked");
-  } else if (options_.role == Role::client && header_.masked) {
+  } else if (role_ == Role::client && header_.masked) {
     fail(ProtocolError::masked_frame, "server frame is masked");
   } else if ((header_.payload_length >> 63) != 0) {
     fail(ProtocolError::bad_length, "64-bit payload length has its most significant bit set");
-  } else if (options_.max_frame_size != 0 && header_.payload_length > options_.max_frame_size) {
+  } else if (max_frame_size_ != 0 && header_.payload_length > max_frame_size_) {
     fail(ProtocolError::frame_too_big, "frame payload of " + std::to_string(header_.payload_length) +
-                                           " bytes exceeds max_frame_size " + std::to_string(options_.max_frame_size));
+                                           " bytes exceeds max_frame_size " + std::to_string(max_frame_size_));
   } else {
     return true;
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -546,4 +547,37 @@ TEST(Engine, ReportsNoFramesUnlessAsked) {
   ASSERT_FALSE(e.send(Opcode::text, "hi"));
   EXPECT_EQ(log.messages.size(), 1u);
   EXPECT_TRUE(log.frames.empty());
+}
+
+TEST(Engine, NothingCanBeSentAfterACloseFrameFromOnFrame) {
+  // A handler that sends whenever a frame goes out: once a close frame is
+  // appended (ours, the echo of the peer's, or a failure's), sends fail.
+  class Chatty final : public EngineHandler {
+   public:
+    Engine* engine = nullptr;
+    std::vector<Error> after_close;
+    void on_message(Opcode, std::string_view) override {}
+    void on_frame(FrameDirection d, const FrameHeader& h) override {
+      if (d == FrameDirection::sent && h.opcode == Opcode::close) after_close.push_back(engine->send(Opcode::text, "late"));
+    }
+  };
+  EngineOptions o;
+  o.report_frames = true;
+  auto check = [&](const std::function<void(Engine&)>& close_somehow) {
+    Chatty h;
+    Engine e(o, h);
+    h.engine = &e;
+    close_somehow(e);
+    ASSERT_EQ(h.after_close.size(), 1u);
+    EXPECT_EQ(h.after_close[0], UsageError::not_open);
+    auto out = written(e);
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back().opcode, Opcode::close);
+  };
+  check([](Engine& e) { ASSERT_FALSE(e.close(CloseCode::normal, "bye", t0)); });
+  auto feed = [](std::string wire) {
+    return [wire](Engine& e) mutable { e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size()); };
+  };
+  check(feed(cframe(Opcode::close, close_payload(1000))));  // the echo of the peer's close
+  check(feed(cframe(Opcode::text, "\xff")));                // a failure's close
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <random>
 #include <mutex>
 #include <set>
 #include <string>
@@ -807,9 +808,13 @@ TEST(ServerHandshake, OnOriginDefersThenOnHandshakeRuns) {
     hn = waiting[1];
     EXPECT_TRUE(handshakes.empty());
   }
+  // An answer for the other stage, or a defer(), leaves the origin waiting.
+  ASSERT_TRUE(hy.finish_handshake(HandshakeReply::reject(500, "wrong stage")));
+  ASSERT_TRUE(hy.finish_origin(HandshakeReply::defer()));
+  ASSERT_EQ(yes.read_frame(50ms).kind, ReadResult::Kind::timeout);
   std::thread db([hy, hn] {
-    EXPECT_TRUE(hn.finish_handshake(HandshakeReply::reject(403, "not from there")));
-    EXPECT_TRUE(hy.finish_handshake(HandshakeReply::accept()));
+    EXPECT_TRUE(hn.finish_origin(HandshakeReply::reject(403, "not from there")));
+    EXPECT_TRUE(hy.finish_origin(HandshakeReply::accept()));
   });
   db.join();
   HttpReply r = no.read_response();
@@ -826,6 +831,48 @@ TEST(ServerHandshake, OnOriginDefersThenOnHandshakeRuns) {
   EXPECT_EQ(f.frame.payload, "hi");
   std::lock_guard l(ev.m);
   EXPECT_EQ(handshakes, std::vector<std::string>{"/yes"});
+}
+
+TEST(ServerHandshake, EachDeferredStageTakesOnlyItsOwnAnswer) {
+  Server server(loopback());
+  Events ev;
+  ev.attach_echo(server);
+  std::vector<ConnectionHandle> origins, handshakes;
+  std::string seen_subprotocol;
+  server.on_origin([&](Connection& c, std::string_view, const Request&) {
+    ev.update([&] { origins.push_back(c.handle()); });
+    return HandshakeReply::defer();
+  });
+  server.on_handshake([&](Connection& c, const Request&) {
+    ev.update([&] {
+      seen_subprotocol = c.subprotocol();  // the origin acceptance chose it
+      handshakes.push_back(c.handle());
+    });
+    return HandshakeReply::defer();
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+  ASSERT_TRUE(c.send_raw(c.upgrade_request("/", {"Origin: https://a.example", "Sec-WebSocket-Protocol: chat, v2"})));
+  ASSERT_TRUE(ev.wait([&] { return origins.size() == 1; }));
+  ConnectionHandle h;
+  {
+    std::lock_guard l(ev.m);
+    h = origins[0];
+  }
+  ASSERT_TRUE(h.finish_origin(HandshakeReply::accept("v2")));
+  ASSERT_TRUE(ev.wait([&] { return handshakes.size() == 1; }));
+  // A second (stray) origin answer must not decide on_handshake's stage.
+  ASSERT_TRUE(h.finish_origin(HandshakeReply::reject(403, "stray")));
+  ASSERT_EQ(c.read_frame(100ms).kind, ReadResult::Kind::timeout);
+  ASSERT_TRUE(h.finish_handshake(HandshakeReply::accept()));
+  HttpReply r = c.read_response();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 101);
+  EXPECT_EQ(r.headers.get("Sec-WebSocket-Protocol").value_or(""), "v2");
+  std::lock_guard l(ev.m);
+  EXPECT_EQ(seen_subprotocol, "v2");
 }
 
 TEST(ServerHandshake, OriginAllowList) {
@@ -1967,6 +2014,72 @@ TEST(ServerEvents, OnFrameSeesEveryFrameBothWaysBroadcastsIncluded) {
   std::lock_guard l(ev.m);
   EXPECT_EQ(frames, (std::vector<std::string>{"in 1 more 2", "in 9 fin 1", "out 10 fin 1", "in 0 fin 1",
                                               "out 1 fin 3", "out 2 fin 200"}));
+}
+
+TEST(ServerConnections, HandlesFindTheirConnectionAfterManyComeAndGo) {
+  // The hub's table of connections by id grows, and loses entries in an
+  // arbitrary order: every surviving handle must still reach its own
+  // connection, and every handle of a gone one must fail cleanly.
+  Server server(loopback());
+  Events ev;
+  ev.attach_echo(server);
+  std::map<std::uint16_t, ConnectionHandle> by_port;  // the client's port -> its handle
+  server.on_open([&](Connection& c) {
+    ev.update([&] {
+      by_port[c.remote_endpoint().port] = c.handle();
+      ev.opened.push_back(c.handle());
+    });
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  constexpr int kClients = 300;
+  std::vector<std::unique_ptr<RawWsClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawWsClient>());
+    ASSERT_TRUE(open_ws(*clients.back(), server.port()));
+  }
+  ASSERT_TRUE(ev.wait_opened(kClients));
+  std::vector<int> order(kClients);
+  for (int i = 0; i < kClients; ++i) order[i] = i;
+  std::mt19937 rng(12345);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<ConnectionHandle> gone;
+  std::vector<int> kept;
+  for (int k = 0; k < kClients; ++k) {
+    const int i = order[k];
+    if (k < 2 * kClients / 3) {
+      {
+        std::lock_guard l(ev.m);
+        gone.push_back(by_port.at(clients[i]->local_port()));
+      }
+      clients[i].reset();  // TCP gone: on_close 1006, then the connection is destroyed
+    } else {
+      kept.push_back(i);
+    }
+  }
+  ASSERT_TRUE(ev.wait_closed(gone.size()));
+  std::atomic<int> not_open{0}, ran{0};
+  for (const ConnectionHandle& h : gone) {
+    h.send_text("nobody", [&](const SendResult& r) {
+      if (r.error.code() == UsageError::not_open) not_open.fetch_add(1);
+    });
+    h.post([&](Connection&) { ran.fetch_add(1); });
+  }
+  for (int i : kept) {
+    ConnectionHandle h;
+    {
+      std::lock_guard l(ev.m);
+      h = by_port.at(clients[i]->local_port());
+    }
+    ASSERT_TRUE(h.send_text("for " + std::to_string(clients[i]->local_port())));
+  }
+  for (int i : kept) {
+    ReadResult r = clients[i]->read_frame();
+    ASSERT_TRUE(r.is_frame());
+    EXPECT_EQ(r.frame.payload, "for " + std::to_string(clients[i]->local_port()));
+  }
+  ASSERT_TRUE(ev.wait([&] { return not_open.load() == static_cast<int>(gone.size()); }));
+  EXPECT_EQ(ran.load(), 0);
 }
 
 }  // namespace

@@ -74,14 +74,15 @@ struct LoopOptions {
   int max_events = 256;
 };
 
-/// Counters for tests and benchmarks (loop thread only; never reset).
+/// Counters for tests and benchmarks (loop thread only; the counters are
+/// never reset; `free_blocks` is a current level).
 struct LoopStats {
   std::uint64_t iterations = 0;   ///< completed run_once iterations
   std::uint64_t send_calls = 0;   ///< send(2) system calls made by sockets of this loop
   std::uint64_t recv_calls = 0;   ///< recv(2) system calls made by sockets of this loop
   std::uint64_t bytes_sent = 0;   ///< bytes accepted by the kernel from send(2)
   std::uint64_t bytes_received = 0;  ///< bytes read by recv(2)
-  std::size_t free_blocks = 0;    ///< output-buffer blocks kept for reuse (see Loop::kBlockSize)
+  std::size_t free_blocks = 0;    ///< output-buffer blocks now kept for reuse (see Loop::kBlockSize)
 };
 
 namespace detail {
@@ -323,9 +324,11 @@ class PARLEY_EXPORT Loop {
   static constexpr std::uint32_t kBlockSize = 16 * 1024;
   /// At most this many free blocks are kept (1 MiB); more are freed.
   static constexpr std::size_t kMaxFreeBlocks = 64;
-  /// Free blocks that no socket needed for this long are freed (checked at
-  /// the end of an iteration), so a burst of writers (e.g. thousands of
-  /// handshakes at once) does not leave its blocks behind. 1000 ms.
+  /// Free blocks that no socket took during a whole period of this length
+  /// are freed (so after one to two periods, checked at the end of an
+  /// iteration: a loop that sleeps without timers keeps them), so that a
+  /// burst of writers (e.g. thousands of handshakes at once) does not leave
+  /// its blocks behind. 1000 ms.
   static constexpr Millis kBlockTrimPeriod{1000};
 };
 

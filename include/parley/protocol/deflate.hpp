@@ -112,7 +112,8 @@ class PARLEY_EXPORT MessageDeflate {
 
   /// True when this side may compress at all (its window limit is not 8).
   bool can_compress() const noexcept { return send_bits_ >= 9; }
-  /// The threshold in bytes from the options.
+  /// The threshold in bytes: `compression_threshold` when set, else 256,
+  /// or 512 when this side's context is reset after each message.
   std::size_t threshold() const noexcept { return threshold_; }
   /// True when what this side sends does not depend on earlier messages (no
   /// context takeover): a message compressed once can then be sent as is

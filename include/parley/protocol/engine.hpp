@@ -58,12 +58,18 @@ struct EngineOptions {
 };
 
 /// Whether a frame came from the peer or goes to it.
-enum class FrameDirection : std::uint8_t { received, sent };
+enum class FrameDirection : std::uint8_t {
+  received,  ///< read from the peer
+  sent,      ///< appended to the engine's output for the peer
+};
 
-/// What the engine reports. The runtime (or a test) implements it; every
-/// call is made from inside `Engine::receive`. Handlers may call the
-/// engine's send functions and `close()` from inside a callback, but must
-/// not destroy the engine there.
+/// What the engine reports. The runtime (or a test) implements it. Every
+/// call is made from inside `Engine::receive`, except `on_frame` for a
+/// frame sent, which comes from the send function that appended it (once
+/// the engine's state reflects that frame: after a close frame, sends fail
+/// with `UsageError::not_open`). Handlers may call the engine's send
+/// functions and `close()` from inside a callback, but must not destroy
+/// the engine there.
 class PARLEY_EXPORT EngineHandler {
  public:
   /// A whole message: `type` is Opcode::text (already validated as UTF-8)
@@ -198,7 +204,6 @@ class PARLEY_EXPORT Engine {
   EngineOptions options_;
   EngineHandler& handler_;
   FrameParser parser_;
-  Utf8Validator utf8_;
   // Buffers for what did not arrive in one piece: most connections never
   // need them, so they are allocated on first use.
   struct Partial {
@@ -216,9 +221,11 @@ class PARLEY_EXPORT Engine {
   Opcode message_type_ = Opcode::continuation;  // continuation = no message in progress
   Opcode sending_type_ = Opcode::continuation;  // continuation = no fragmented send in progress
   EngineState state_ = EngineState::open;
-  bool failed_ = false;
-  bool compressed_ = false;          // the message being received is compressed
-  bool sending_compressed_ = false;  // the fragmented message being sent is compressed
+  // (The validator's 7 bytes and bit-fields fill the tail: one engine per connection.)
+  Utf8Validator utf8_;
+  bool failed_ : 1 = false;
+  bool compressed_ : 1 = false;          // the message being received is compressed
+  bool sending_compressed_ : 1 = false;  // the fragmented message being sent is compressed
 };
 
 /// Fills `key` with 4 bytes from OpenSSL's CSPRNG, drawn in batches from a

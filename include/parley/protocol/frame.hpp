@@ -95,7 +95,8 @@ class PARLEY_EXPORT FrameParser {
   };
 
   FrameParser() = default;
-  explicit FrameParser(const FrameParserOptions& options) : options_(options) {}
+  explicit FrameParser(const FrameParserOptions& options)
+      : max_frame_size_(options.max_frame_size), role_(options.role), allowed_rsv_(options.allowed_rsv) {}
 
   /// Parses from the front of [`*data`, `*data + *size`), advancing both
   /// past what it used. Call until it returns `need_more` (slice used up) or
@@ -110,21 +111,25 @@ class PARLEY_EXPORT FrameParser {
   /// Why the stream is invalid, after an `error` chunk.
   const Error& error() const noexcept;
   /// Changes the RSV bits accepted from now on (after extension negotiation).
-  void set_allowed_rsv(std::uint8_t rsv) noexcept { options_.allowed_rsv = rsv; }
+  void set_allowed_rsv(std::uint8_t rsv) noexcept { allowed_rsv_ = rsv; }
   /// Changes the per-frame limit in bytes (0 = none) from the next header on.
-  void set_max_frame_size(std::uint64_t bytes) noexcept { options_.max_frame_size = bytes; }
+  void set_max_frame_size(std::uint64_t bytes) noexcept { max_frame_size_ = bytes; }
 
  private:
   Chunk fail(ProtocolError e, std::string message);
   bool validate_header();
 
-  FrameParserOptions options_;
+  // (The options are kept as separate fields so that the small ones share
+  // the staged header's padding: one parser per connection.)
+  std::uint64_t max_frame_size_ = 0;
   FrameHeader header_;
   std::uint64_t remaining_ = 0;
   std::uint8_t staged_[max_frame_header_size] = {};
   std::uint8_t staged_len_ = 0;
   std::uint8_t mask_phase_ = 0;
   bool in_payload_ = false;
+  Role role_ = Role::server;
+  std::uint8_t allowed_rsv_ = 0;
   std::unique_ptr<Error> error_;  // set once the stream is invalid (kept off the idle footprint)
 };
 
