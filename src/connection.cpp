@@ -222,19 +222,12 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
   const protocol::MessageDeflate* d = engine_.deflate();
   // A frame encoded for another connection is reported here; one this
   // connection's engine encodes reports itself.
-  auto write_shared = [this, &message](std::string_view frame, std::uint8_t rsv) {
+  auto write_shared = [this](std::string_view frame) {
     socket_->write(frame);
-    if (!hub_.settings().engine.report_frames) return;
-    protocol::FrameHeader h;
-    h.rsv = rsv;
-    h.opcode = opcode_of(message.type);
-    // An unmasked server frame: 7-bit length, or 126 + 16 bits, or 127 + 64 bits.
-    const auto len7 = static_cast<std::uint8_t>(frame[1]) & 0x7f;
-    h.payload_length = frame.size() - (len7 < 126 ? 2 : len7 == 126 ? 4 : 10);
-    on_frame(protocol::FrameDirection::sent, h);
+    if (hub_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, *protocol::read_frame_header(frame));
   };
   if (d == nullptr || !d->can_compress() || message.data.size() < d->threshold()) {
-    write_shared(message.plain, 0);
+    write_shared(message.plain);
   } else if (!d->stateless_send()) {
     // Its compressor keeps context between messages: only it can encode.
     if (engine_.send(opcode_of(message.type), message.data)) return;
@@ -250,7 +243,7 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
       if (state_ != ConnectionState::open) return;
       socket_->write(it->second);
     } else {
-      write_shared(it->second, protocol::rsv1);
+      write_shared(it->second);
     }
   }
   if (buffered_amount() > hub_.settings().max_buffered_amount) note_over_limit();

@@ -42,6 +42,14 @@ void decode_header(const std::uint8_t* p, FrameHeader& h) noexcept {
 
 }  // namespace
 
+std::optional<FrameHeader> read_frame_header(std::string_view bytes) noexcept {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  if (bytes.size() < 2 || bytes.size() < header_size(p[1])) return std::nullopt;
+  FrameHeader h;
+  decode_header(p, h);
+  return h;
+}
+
 std::size_t write_frame_header(std::uint8_t* out, const FrameHeader& h) noexcept {
   out[0] = static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | (h.rsv & 0x70) | static_cast<std::uint8_t>(h.opcode));
   const std::uint8_t mask_bit = h.masked ? 0x80 : 0;

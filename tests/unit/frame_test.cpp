@@ -125,6 +125,19 @@ TEST(Frame, LengthEncodingBoundaries) {
       EXPECT_EQ(p.header().rsv, rsv1 | rsv3);
       EXPECT_FALSE(p.header().fin);
       EXPECT_EQ(p.remaining(), len);
+      // read_frame_header gives the same header back, and nothing from a cut one.
+      const std::string_view bytes(reinterpret_cast<const char*>(buf), n);
+      auto read = read_frame_header(bytes);
+      ASSERT_TRUE(read) << len;
+      EXPECT_EQ(read->payload_length, len);
+      EXPECT_EQ(read->masked, masked);
+      EXPECT_EQ(read->rsv, rsv1 | rsv3);
+      EXPECT_EQ(read->opcode, Opcode::binary);
+      EXPECT_FALSE(read->fin);
+      if (masked) {
+        EXPECT_EQ(0, std::memcmp(read->mask, h.mask, 4));
+      }
+      EXPECT_FALSE(read_frame_header(bytes.substr(0, n - 1))) << len;
     }
   }
 }

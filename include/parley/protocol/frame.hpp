@@ -55,6 +55,11 @@ struct FrameHeader {
 /// bytes, using the shortest length encoding. Returns the header size (2-14).
 PARLEY_EXPORT std::size_t write_frame_header(std::uint8_t* out, const FrameHeader& h) noexcept;
 
+/// Reads the header at the front of `bytes` (an encoded frame, as
+/// write_frame_header or append_frame made it), unchecked: nullopt when
+/// `bytes` is shorter than the header.
+PARLEY_EXPORT std::optional<FrameHeader> read_frame_header(std::string_view bytes) noexcept;
+
 /// Appends one whole frame to `out`: header, then `payload`, masked with
 /// `mask` when `mask` is not null (a client's frames), in place in `out`.
 PARLEY_EXPORT void append_frame(std::string& out, Opcode op, std::string_view payload, bool fin = true,
