@@ -17,15 +17,14 @@ Hub::~Hub() {
 
 void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
   const Settings& s = settings();
-  const std::size_t count = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
-  const std::uint64_t id = shared_.next_id.fetch_add(1, std::memory_order_relaxed);
   if (s.tls) {
     if (Error e = socket->start_tls(*s.tls)) {
-      shared_.connections.fetch_sub(1, std::memory_order_relaxed);
       if (callbacks().error) callbacks().error(nullptr, e);
       return;
     }
   }
+  const std::size_t count = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  const std::uint64_t id = shared_.next_id.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, std::move(socket)));
   Connection& conn = *c;
   connections_.insert(std::move(c));

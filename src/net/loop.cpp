@@ -266,7 +266,6 @@ std::uint8_t* Loop::take_block() {
     std::uint8_t* b = free_blocks_.back();
     free_blocks_.pop_back();
     if (free_blocks_.size() < min_free_blocks_) min_free_blocks_ = free_blocks_.size();
-    stats_.free_blocks = free_blocks_.size();
     return b;
   }
   return new std::uint8_t[kBlockSize];
@@ -278,7 +277,6 @@ void Loop::trim_blocks() noexcept {
   for (std::size_t i = 0; i < min_free_blocks_; ++i) delete[] free_blocks_[i];
   free_blocks_.erase(free_blocks_.begin(), free_blocks_.begin() + static_cast<std::ptrdiff_t>(min_free_blocks_));
   min_free_blocks_ = free_blocks_.size();
-  stats_.free_blocks = free_blocks_.size();
   blocks_trimmed_ = now_;
 }
 
@@ -286,7 +284,6 @@ void Loop::give_block(std::uint8_t* block, std::uint32_t cap) noexcept {
   if (cap == kBlockSize && free_blocks_.size() < kMaxFreeBlocks) {
     if (free_blocks_.capacity() < kMaxFreeBlocks) free_blocks_.reserve(kMaxFreeBlocks);
     free_blocks_.push_back(block);
-    stats_.free_blocks = free_blocks_.size();
   } else {
     delete[] block;
   }

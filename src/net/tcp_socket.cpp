@@ -127,26 +127,32 @@ void TcpSocket::on_io(std::uint32_t events) {
   }
 }
 
+ssize_t TcpSocket::receive(std::uint8_t* into, std::size_t size) noexcept {
+  ssize_t n;
+  do {
+    n = ::recv(fd_, into, size, 0);
+  } while (n < 0 && errno == EINTR);
+  ++loop_->stats_.recv_calls;
+  if (n > 0) loop_->stats_.bytes_received += static_cast<std::uint64_t>(n);
+  return n;
+}
+
+void TcpSocket::peer_eof() {
+  flags_ |= kEof;
+  update_interest();
+  if (handler_) handler_->on_eof(*this);
+}
+
 void TcpSocket::handle_readable() {
   if (tls_) return tls_readable();
   // One read per readiness event (level-triggered: if more is waiting, the
   // next iteration reports it), so a busy peer cannot starve the others.
-  ssize_t n;
-  do {
-    n = ::recv(fd_, loop_->rbuf(), loop_->receive_buffer_size(), 0);
-  } while (n < 0 && errno == EINTR);
-  ++loop_->stats_.recv_calls;
+  const ssize_t n = receive(loop_->rbuf(), loop_->receive_buffer_size());
   if (n > 0) {
-    loop_->stats_.bytes_received += static_cast<std::uint64_t>(n);
     handler_->on_data(*this, std::span<std::uint8_t>(loop_->rbuf(), static_cast<std::size_t>(n)));
     return;
   }
-  if (n == 0) {
-    flags_ |= kEof;
-    update_interest();
-    handler_->on_eof(*this);
-    return;
-  }
+  if (n == 0) return peer_eof();
   if (errno == EAGAIN || errno == EWOULDBLOCK) return;
   fail(errno, "recv");
 }
@@ -213,9 +219,8 @@ void ByteQueue::release(Loop& loop) noexcept {
 
 // ---- output --------------------------------------------------------------------
 
-bool TcpSocket::reserve(std::size_t n) {
-  if (fd_ < 0 || (flags_ & kShutdownWanted)) return false;
-  return out_.reserve(*loop_, n);
+detail::ByteQueue& TcpSocket::queue() noexcept {
+  return tls_ ? tls_plaintext() : out_;  // with TLS, plaintext waits for encryption at the flush
 }
 
 void TcpSocket::schedule_flush() {
@@ -256,8 +261,7 @@ bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::u
   if (fd_ < 0 || (flags_ & kShutdownWanted)) return false;
   const std::size_t total = head.size() + body.size();
   if (total == 0) return true;
-  if (tls_) return tls_write(head, body);
-  if (out_.empty() && total >= kDirectWriteSize && !(flags_ & kBackpressure)) {
+  if (!tls_ && out_.empty() && total >= kDirectWriteSize && !(flags_ & kBackpressure)) {
     std::size_t sent = send_direct(head, body);
     if (sent >= head.size()) {
       body = body.subspan(sent - head.size());
@@ -267,22 +271,23 @@ bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::u
     }
     if (head.empty() && body.empty()) return true;
   }
-  if (!reserve(head.size() + body.size())) return false;
-  out_.append(head);
-  out_.append(body);
+  detail::ByteQueue& q = queue();
+  if (!q.reserve(*loop_, head.size() + body.size())) return false;
+  q.append(head);
+  q.append(body);
   schedule_flush();
   return true;
 }
 
 std::span<std::uint8_t> TcpSocket::prepare(std::size_t n) {
   if (fd_ < 0 || (flags_ & kShutdownWanted)) return {};
-  detail::ByteQueue& q = tls_ ? tls_plaintext() : out_;  // with TLS, plaintext waits for encryption
+  detail::ByteQueue& q = queue();
   if (!q.reserve(*loop_, n)) return {};
   return {q.buf + q.tail, q.cap - q.tail};
 }
 
 void TcpSocket::commit(std::size_t n) {
-  detail::ByteQueue& q = tls_ ? tls_plaintext() : out_;
+  detail::ByteQueue& q = queue();
   if (!q.buf) return;
   if (n > q.cap - q.tail) n = q.cap - q.tail;
   q.tail += static_cast<std::uint32_t>(n);
@@ -334,11 +339,14 @@ void TcpSocket::flush() {
         handler_->on_drain(*this);
         if (guard.destroyed || fd_ < 0) return;
       }
-      if (!out_.empty() || (tls_ && tls_buffered() != 0)) return;  // on_drain wrote more: already scheduled
+      if (!out_.empty()) return;  // on_drain wrote more: already scheduled
+    }
+    if (tls_ && tls_has_work()) {
+      schedule_flush();  // plaintext past the encryption budget: its next part
+      return;
     }
   }
-  if ((flags_ & (kShutdownWanted | kShutdownDone)) == kShutdownWanted && out_.empty() &&
-      (!tls_ || tls_ready_to_shut())) {
+  if ((flags_ & (kShutdownWanted | kShutdownDone)) == kShutdownWanted && out_.empty() && !(tls_ && tls_has_work())) {
     flags_ |= kShutdownDone;
     ::shutdown(fd_, SHUT_WR);
   }

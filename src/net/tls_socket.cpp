@@ -7,7 +7,6 @@
 // encrypted when the socket is flushed at the end of the iteration; the
 // BIO appends the records to the socket's ordinary output queue, which is
 // sent as for plain TCP. OpenSSL never touches the file descriptor.
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -17,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "parley/net/tcp.hpp"
 #include "socket_guard.hpp"
@@ -32,9 +32,7 @@ struct TcpSocket::Tls {
   detail::ByteQueue plain;           // plaintext waiting for the handshake or the next flush
   std::span<const std::uint8_t> in;  // ciphertext being fed to OpenSSL (during tls_readable)
   std::string peer_name;             // (client) the name sent with SNI and verified
-  bool server = false;
-  bool established = false;
-  bool close_notify_sent = false;
+  bool established = false;          // the handshake completed (stays true)
 };
 
 // The BIO between OpenSSL and the socket: reads come from Tls::in, writes
@@ -110,35 +108,37 @@ TlsError verify_error_code(long v) {
   }
 }
 
+// What `print` writes into a memory BIO, as a string.
+template <class Print>
+std::string printed(Print print) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (!mem) return {};
+  print(mem);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(mem, &data);
+  std::string out(data, n > 0 ? static_cast<std::size_t>(n) : 0);
+  BIO_free(mem);
+  return out;
+}
+
 std::string name_line(const X509_NAME* name) {
-  BIO* mem = BIO_new(BIO_s_mem());
-  if (!mem) return {};
-  X509_NAME_print_ex(mem, name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(mem, &data);
-  std::string out(data, n > 0 ? static_cast<std::size_t>(n) : 0);
-  BIO_free(mem);
-  return out;
+  return printed([name](BIO* mem) { X509_NAME_print_ex(mem, name, 0, XN_FLAG_RFC2253); });
 }
 
-std::string pem_of(X509* cert) {
-  BIO* mem = BIO_new(BIO_s_mem());
-  if (!mem) return {};
-  PEM_write_bio_X509(mem, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(mem, &data);
-  std::string out(data, n > 0 ? static_cast<std::size_t>(n) : 0);
-  BIO_free(mem);
-  return out;
-}
+// The largest TLS record's plaintext, and how much ciphertext may wait
+// ahead of the kernel (see tls_encrypt).
+constexpr std::size_t kRecordSize = 16 * 1024;
+constexpr std::size_t kEncryptAhead = 4 * kRecordSize;
 
-constexpr std::string_view kPlainHttpReply =
-    "HTTP/1.1 400 Bad Request\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 59\r\n"
-    "Connection: close\r\n"
-    "\r\n"
-    "This port speaks TLS: connect with https:// or wss:// URLs\n";
+// The answer to plain HTTP sent to a TLS port.
+const std::string& plain_http_reply() {
+  static const std::string reply = [] {
+    const std::string body = "This port speaks TLS: connect with https:// or wss:// URLs\n";
+    return "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  return reply;
+}
 
 }  // namespace
 
@@ -160,16 +160,13 @@ Error TcpSocket::start_tls(const TlsContext& context, std::string_view peer_name
   SSL_set_bio(ssl, bio, bio);  // the session owns the BIO (one reference for both directions)
   tls_ = new Tls;
   tls_->ssl = ssl;
-  tls_->server = context.is_server();
-  if (tls_->server) {
+  if (context.is_server()) {
     SSL_set_accept_state(ssl);
     return {};
   }
   SSL_set_connect_state(ssl);
   std::string name(peer_name);
-  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
-  unsigned char addr[16];
-  const bool is_ip = inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
+  const bool is_ip = Endpoint::parse(name, 0).has_value();
   if (!name.empty() && !is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
   if (context.verifies_peer() && !name.empty()) {
     if (is_ip) {
@@ -193,7 +190,7 @@ std::size_t TcpSocket::tls_buffered() const noexcept { return tls_->plain.size()
 
 detail::ByteQueue& TcpSocket::tls_plaintext() noexcept { return tls_->plain; }
 
-bool TcpSocket::tls_ready_to_shut() const noexcept { return !tls_->established || tls_->plain.empty(); }
+bool TcpSocket::tls_has_work() const noexcept { return tls_->established && !tls_->plain.empty(); }
 
 void TcpSocket::tls_free() noexcept {
   tls_->plain.release(*loop_);
@@ -202,17 +199,9 @@ void TcpSocket::tls_free() noexcept {
   tls_ = nullptr;
 }
 
-bool TcpSocket::tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
-  detail::ByteQueue& q = tls_->plain;
-  if (!q.reserve(*loop_, head.size() + body.size())) return false;
-  q.append(head);
-  q.append(body);
-  schedule_flush();
-  return true;
-}
-
 // What went wrong, from OpenSSL's error queue and the verification result.
-static Error tls_error(SSL* ssl, bool server, bool established, const std::string& peer) {
+static Error tls_error(SSL* ssl, bool established, const std::string& peer) {
+  const bool server = SSL_is_server(ssl) == 1;
   const unsigned long e = ERR_peek_last_error();
   const int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
   const long verify = SSL_get_verify_result(ssl);
@@ -239,11 +228,12 @@ static Error tls_error(SSL* ssl, bool server, bool established, const std::strin
 }
 
 void TcpSocket::tls_fail(const Error& error) {
-  if (tls_ && tls_->server && !tls_->established && error.code() == TlsError::not_tls) {
+  if (tls_ && SSL_is_server(tls_->ssl) == 1 && !tls_->established && error.code() == TlsError::not_tls) {
     // Most likely plain HTTP sent to a TLS port: say so in HTTP.
     out_.head = out_.tail;
-    if (out_.reserve(*loop_, kPlainHttpReply.size())) {
-      out_.append({reinterpret_cast<const std::uint8_t*>(kPlainHttpReply.data()), kPlainHttpReply.size()});
+    const std::string& reply = plain_http_reply();
+    if (out_.reserve(*loop_, reply.size())) {
+      out_.append({reinterpret_cast<const std::uint8_t*>(reply.data()), reply.size()});
     }
   }
   if (!out_.empty()) (void)send_direct({out_.data(), out_.size()}, {});  // the alert, if the kernel takes it now
@@ -255,33 +245,26 @@ void TcpSocket::tls_readable() {
   const std::size_t half = loop_->receive_buffer_size() / 2;
   std::uint8_t* const plain = loop_->rbuf();
   std::uint8_t* const cipher = plain + half;
-  ssize_t n;
-  do {
-    n = ::recv(fd_, cipher, half, 0);
-  } while (n < 0 && errno == EINTR);
-  ++loop_->stats_.recv_calls;
+  const ssize_t n = receive(cipher, half);
   Tls& t = *tls_;
+  const bool server = SSL_is_server(t.ssl) == 1;
   if (n == 0) {
     if (!t.established) {
-      return tls_fail(Error(TlsError::closed, t.server ? "a client closed the connection during the TLS handshake"
-                                                       : "the server closed the connection during the TLS handshake"));
+      return tls_fail(Error(TlsError::closed, server ? "a client closed the connection during the TLS handshake"
+                                                     : "the server closed the connection during the TLS handshake"));
     }
-    flags_ |= kEof;
-    update_interest();
-    handler_->on_eof(*this);
-    return;
+    return peer_eof();
   }
   if (n < 0) {
     const int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (!t.established && (err == ECONNRESET || err == EPIPE)) {
       // A peer that closes with our ClientHello unread resets the connection.
-      return tls_fail(Error(TlsError::closed, std::string(t.server ? "a client" : "the server") +
+      return tls_fail(Error(TlsError::closed, std::string(server ? "a client" : "the server") +
                                                   " reset the connection during the TLS handshake"));
     }
     return fail(err, "recv");
   }
-  loop_->stats_.bytes_received += static_cast<std::uint64_t>(n);
   t.in = {cipher, static_cast<std::size_t>(n)};
   Guard guard(this);
   std::size_t filled = 0;
@@ -309,13 +292,10 @@ void TcpSocket::tls_readable() {
     if (status == SSL_ERROR_ZERO_RETURN) {
       // close_notify: the peer will send no more.
       ERR_clear_error();
-      flags_ |= kEof;
-      update_interest();
       if (!out_.empty()) schedule_flush();
-      if (handler_) handler_->on_eof(*this);
-      return;
+      return peer_eof();
     }
-    return tls_fail(tls_error(t.ssl, t.server, t.established, t.peer_name));
+    return tls_fail(tls_error(t.ssl, t.established, t.peer_name));
   }
   t.in = {};
   // Handshake records to send, or plaintext that waited for the handshake.
@@ -326,22 +306,26 @@ bool TcpSocket::tls_encrypt() {
   Tls& t = *tls_;
   if (!t.plain.empty()) {
     ERR_clear_error();
-    while (!t.plain.empty()) {
-      const int r = SSL_write(t.ssl, t.plain.data(), static_cast<int>(std::min<std::size_t>(t.plain.size(), 1u << 30)));
+    // Encrypted a record at a time, and only while the ciphertext the kernel
+    // has not taken stays under kEncryptAhead: under backpressure a large
+    // message waits as plaintext instead of being doubled as ciphertext; the
+    // flush that empties the output comes back for the rest.
+    while (!t.plain.empty() && out_.size() < kEncryptAhead) {
+      const int r = SSL_write(t.ssl, t.plain.data(), static_cast<int>(std::min<std::size_t>(t.plain.size(), kRecordSize)));
       if (r > 0) {
         t.plain.head += static_cast<std::uint32_t>(r);
         continue;
       }
       if (SSL_get_error(t.ssl, r) == SSL_ERROR_WANT_READ) break;  // the handshake is not done yet
       Guard guard(this);
-      tls_fail(tls_error(t.ssl, t.server, t.established, t.peer_name));
+      tls_fail(tls_error(t.ssl, t.established, t.peer_name));
       return false;
     }
     if (!t.established && SSL_is_init_finished(t.ssl)) t.established = true;
     if (t.plain.empty()) t.plain.release(*loop_);
   }
-  if ((flags_ & kShutdownWanted) && t.established && t.plain.empty() && !t.close_notify_sent) {
-    t.close_notify_sent = true;
+  if ((flags_ & kShutdownWanted) && t.established && t.plain.empty() &&
+      (SSL_get_shutdown(t.ssl) & SSL_SENT_SHUTDOWN) == 0) {
     ERR_clear_error();
     (void)SSL_shutdown(t.ssl);
     ERR_clear_error();
@@ -359,7 +343,7 @@ std::optional<TlsInfo> TcpSocket::tls_info() const {
   unsigned int alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
   if (alpn) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
-  if (tls_->server) {
+  if (SSL_is_server(ssl) == 1) {
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info.server_name = sni;
   } else {
     info.server_name = tls_->peer_name;
@@ -368,7 +352,7 @@ std::optional<TlsInfo> TcpSocket::tls_info() const {
     info.peer_verified = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0 && SSL_get_verify_result(ssl) == X509_V_OK;
     info.peer_subject = name_line(X509_get_subject_name(peer));
     info.peer_issuer = name_line(X509_get_issuer_name(peer));
-    info.peer_certificate_pem = pem_of(peer);
+    info.peer_certificate_pem = printed([peer](BIO* mem) { PEM_write_bio_X509(mem, peer); });
   }
   return info;
 }

@@ -753,13 +753,13 @@ TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {
   }
   for (auto& s : sockets) ASSERT_TRUE(s->write(std::string_view("tiny")));
   loop.run_once(0ms);
-  const std::size_t after_burst = loop.stats().free_blocks;
+  const std::size_t after_burst = loop.free_block_count();
   EXPECT_EQ(after_burst, 20u);
   // One socket keeps writing now and then: it needs one block, the others go.
   auto tick = loop.add_periodic(50ms, [&] { (void)sockets[0]->write(std::string_view("x")); });
   const auto deadline = Clock::now() + 3 * Loop::kBlockTrimPeriod + 2s;
-  while (loop.stats().free_blocks > 1 && Clock::now() < deadline) loop.run_once(100ms);
-  EXPECT_LE(loop.stats().free_blocks, 1u);
+  while (loop.free_block_count() > 1 && Clock::now() < deadline) loop.run_once(100ms);
+  EXPECT_LE(loop.free_block_count(), 1u);
   loop.cancel_timer(tick);
   for (int fd : peers) ::close(fd);
 }

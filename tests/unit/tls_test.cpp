@@ -492,8 +492,12 @@ TEST(Tls, ErrorsMapToTheirCategory) {
 
 /// A server TlsContext and a listener that records accepted sockets'
 /// data, all on one Loop run by the test thread.
+net::TlsServerOptions server_tls();
+std::shared_ptr<net::TlsContext> client_ctx(const std::string& ca = "ca.pem");
+
 struct NetPair : net::TcpSocket::Handler {
   net::Loop loop;
+  std::shared_ptr<net::TlsContext> server_context, client_context;  // (outlive the sockets)
   std::unique_ptr<net::TcpListener> listener;
   std::vector<std::unique_ptr<net::TcpSocket>> accepted;
   std::unique_ptr<net::TcpSocket> client;
@@ -535,6 +539,14 @@ struct NetPair : net::TcpSocket::Handler {
     while (!pred() && Clock::now() < deadline) loop.run_once(10ms);
     return pred();
   }
+  // Connects with the test PKI's server certificate, verified against its CA as "localhost".
+  bool connect_localhost() {
+    auto s = net::TlsContext::server(server_tls());
+    if (!s) return false;
+    server_context = *s;
+    client_context = client_ctx();
+    return connect(*server_context, *client_context, "localhost") && client;
+  }
 };
 
 net::TlsServerOptions server_tls() {
@@ -544,19 +556,15 @@ net::TlsServerOptions server_tls() {
   return o;
 }
 
-std::shared_ptr<net::TlsContext> client_ctx(const std::string& ca = "ca.pem") {
+std::shared_ptr<net::TlsContext> client_ctx(const std::string& ca) {
   net::TlsClientOptions o;
   o.ca_file = pki().path(ca);
   return *net::TlsContext::client(o);
 }
 
 TEST(TlsSocket, CorkedWritesArriveInOrderAndBuffersAreGivenBack) {
-  auto sctx = net::TlsContext::server(server_tls());
-  ASSERT_TRUE(sctx) << sctx.error().message();
-  auto cctx = client_ctx();
   NetPair p;
-  ASSERT_TRUE(p.connect(**sctx, *cctx, "localhost"));
-  ASSERT_TRUE(p.client);
+  ASSERT_TRUE(p.connect_localhost());
   EXPECT_FALSE(p.client->tls_info()) << "no info before the handshake";
   // Written before the handshake completes: sent after it, in order.
   std::string expected;
@@ -602,12 +610,30 @@ TEST(TlsSocket, CorkedWritesArriveInOrderAndBuffersAreGivenBack) {
   EXPECT_TRUE(p.errors.empty());
 }
 
-TEST(TlsSocket, ShutdownSendsCloseNotifyThenEof) {
-  auto sctx = net::TlsContext::server(server_tls());
-  ASSERT_TRUE(sctx);
-  auto cctx = client_ctx();
+TEST(TlsSocket, LargeWriteUnderBackpressureArrivesWhole) {
+  // 8 MiB while the peer reads nothing: the kernel's buffers fill, the rest
+  // waits (encrypted a few records at a time as the output drains).
   NetPair p;
-  ASSERT_TRUE(p.connect(**sctx, *cctx, "localhost"));
+  ASSERT_TRUE(p.connect_localhost());
+  ASSERT_TRUE(p.client->write(std::string_view("hello")));
+  ASSERT_TRUE(p.run_until([&] { return p.server_got == "hello"; }));
+  ASSERT_EQ(p.accepted.size(), 1u);
+  p.accepted[0]->pause_reading();
+  const std::string big = pattern(8u << 20, 3);
+  ASSERT_TRUE(p.client->write(big));
+  const auto until = Clock::now() + 300ms;
+  while (Clock::now() < until) p.loop.run_once(10ms);
+  EXPECT_GT(p.client->buffered_amount(), 0u) << "the peer reads nothing: some must wait";
+  p.accepted[0]->resume_reading();
+  ASSERT_TRUE(p.run_until([&] { return p.server_got.size() >= 5 + big.size(); }, 30s)) << p.server_got.size();
+  EXPECT_TRUE(p.server_got.substr(5) == big);
+  EXPECT_TRUE(p.run_until([&] { return p.client->buffered_amount() == 0; }));
+  EXPECT_TRUE(p.errors.empty());
+}
+
+TEST(TlsSocket, ShutdownSendsCloseNotifyThenEof) {
+  NetPair p;
+  ASSERT_TRUE(p.connect_localhost());
   ASSERT_TRUE(p.client->write(std::string_view("last words")));
   ASSERT_TRUE(p.run_until([&] { return p.accepted.size() == 1 && p.server_got == "last words"; }));
   ASSERT_TRUE(p.accepted[0]->write(std::string_view("bye")));

@@ -115,7 +115,7 @@ class ServeApp {
                    static_cast<unsigned>(s_.port), e.message().c_str());
       return exit_failure;
     }
-    const std::string url = (s_.tls_cert.empty() ? "ws://" : "wss://") + url_host(server_.options().host) + ":" +
+    const std::string url = (server_.is_tls() ? "wss://" : "ws://") + url_host(server_.options().host) + ":" +
                             std::to_string(server_.port()) + "/";
     std::fprintf(stderr, "parley serve: listening on %s (%s)\n", url.c_str(), mode_text().c_str());
     std::fflush(stderr);
@@ -124,7 +124,7 @@ class ServeApp {
     for (;;) {
       if (sigwait(&with_hup, &sig) != 0) continue;
       if (sig != SIGHUP) break;
-      if (s_.tls_cert.empty()) {
+      if (!server_.is_tls()) {
         log("%s", "SIGHUP: nothing to reload (no --tls-cert)");
       } else if (parley::Error e = server_.reload_tls()) {
         log("SIGHUP: TLS certificate not reloaded, the old one stays: %s", e.message().c_str());

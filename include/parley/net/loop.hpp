@@ -74,15 +74,13 @@ struct LoopOptions {
   int max_events = 256;
 };
 
-/// Counters for tests and benchmarks (loop thread only; the counters are
-/// never reset; `free_blocks` is a current level).
+/// Counters for tests and benchmarks (loop thread only; never reset).
 struct LoopStats {
   std::uint64_t iterations = 0;   ///< completed run_once iterations
   std::uint64_t send_calls = 0;   ///< send(2) system calls made by sockets of this loop
   std::uint64_t recv_calls = 0;   ///< recv(2) system calls made by sockets of this loop
   std::uint64_t bytes_sent = 0;   ///< bytes accepted by the kernel from send(2)
   std::uint64_t bytes_received = 0;  ///< bytes read by recv(2)
-  std::size_t free_blocks = 0;    ///< output-buffer blocks now kept for reuse (see Loop::kBlockSize)
 };
 
 namespace detail {
@@ -215,6 +213,8 @@ class PARLEY_EXPORT Loop {
 
   /// Counters (loop thread only).
   const LoopStats& stats() const noexcept { return stats_; }
+  /// Output-buffer blocks kept for reuse now (see kBlockSize). Loop thread only.
+  std::size_t free_block_count() const noexcept { return free_blocks_.size(); }
   /// The receive buffer size in bytes (after clamping).
   std::size_t receive_buffer_size() const noexcept { return rbuf_size_; }
 

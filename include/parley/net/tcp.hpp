@@ -229,16 +229,17 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   void fail(int err, const char* what);  // closes and calls on_error
   void update_interest();
   void schedule_flush();
-  bool reserve(std::size_t n);          // room for n more bytes in the output queue
+  detail::ByteQueue& queue() noexcept;  // where writes go: out_, or with TLS the plaintext queue
+  ssize_t receive(std::uint8_t* into, std::size_t size) noexcept;  // recv(2), EINTR retried, counted
+  void peer_eof();                      // the peer sends no more: kEof, then on_eof
   std::size_t send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
   void release_buffer() noexcept;
   // TLS (src/net/tls_socket.cpp)
   std::size_t tls_buffered() const noexcept;
   detail::ByteQueue& tls_plaintext() noexcept;
-  bool tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);
   void tls_readable();
   bool tls_encrypt();                   // before a flush: plaintext -> records; false if the socket failed
-  bool tls_ready_to_shut() const noexcept;
+  bool tls_has_work() const noexcept;   // plaintext that can be encrypted now
   void tls_fail(const Error& error);    // sends what is queued (an alert) if it can, closes, on_error
   void tls_free() noexcept;
   friend class Loop;
