@@ -23,23 +23,7 @@ source "$(dirname "$0")/lib.sh"
 printf '%-10s %12s %12s %10s %14s\n' setting "before KiB" "after KiB" negotiated "B/idle conn"
 for s in "${settings[@]}"; do
   start_server "$tmp/server.log" "$prog" server "$s"
-  url="ws://127.0.0.1:$port/"
-  sleep 0.3
-  before=$(rss_kib "$server_pid")
-  coproc HOLD { "$prog" client "$url" "$n" "$s" "${MESSAGES:-3}"; }
-  pids+=("$HOLD_PID")
-  read -r line <&"${HOLD[0]}" || true
-  case "${line:-}" in
-    "ready $n negotiated "*) negotiated=${line##* } ;;
-    *) echo "$s: could not ready $n connections: ${line:-nothing}"; exit 1 ;;
-  esac
-  sleep 0.5
-  after=$(rss_kib "$server_pid")
-  awk -v s="$s" -v a="$after" -v b="$before" -v n="$n" -v k="$negotiated" \
+  hold_idle "$prog" "ws://127.0.0.1:$port/" "$n" "$s" "${MESSAGES:-3}"
+  awk -v s="$s" -v a="$rss_after" -v b="$rss_before" -v n="$n" -v k="$negotiated" \
     'BEGIN { printf "%-10s %12d %12d %10d %14.0f\n", s, b, a, k, (a - b) * 1024 / n }'
-  # shellcheck disable=SC1083,SC2093
-  exec {HOLD[1]}>&-
-  wait "$HOLD_PID" || true
-  kill "$server_pid"
-  wait "$server_pid" || true
 done

@@ -25,3 +25,31 @@ start_server() {
   done
   echo "server did not start"; cat "$log"; exit 1
 }
+
+# hold_idle CLIENT URL N SETTING MESSAGES: with the server of start_server
+# running, reads its RSS (KiB) into rss_before, has CLIENT
+# (parley_deflate_memory) open N connections to URL with SETTING, exchange
+# MESSAGES echoes each and hold them idle, waits 3 s (past the loop's
+# output-block trim period), reads rss_after, sets negotiated (how many
+# agreed on compression), then closes the connections and stops the server.
+# Runs the command in $probe, if set, just before each RSS reading.
+hold_idle() {
+  local client=$1 url=$2 count=$3 setting=$4 messages=$5 line
+  sleep 0.3
+  ${probe:-}
+  rss_before=$(rss_kib "$server_pid")
+  coproc HOLD { "$client" client "$url" "$count" "$setting" "$messages"; }
+  pids+=("$HOLD_PID")
+  read -r line <&"${HOLD[0]}" || true
+  case "${line:-}" in
+    "ready $count negotiated "*) negotiated=${line##* } ;;
+    *) echo "could not open $count connections ($setting): ${line:-nothing}"; exit 1 ;;
+  esac
+  sleep 3
+  ${probe:-}
+  rss_after=$(rss_kib "$server_pid")
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" || true
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+}

@@ -24,28 +24,18 @@ source "$(dirname "$0")/lib.sh"
 # connection; with HEAP=1 the server prints its live heap on SIGUSR1.
 idle_figure() {
   local name=$1 heap=$2; shift 2
-  heap_probe() { if [ "$heap" = 1 ]; then kill -USR1 "$server_pid"; sleep 0.2; fi; }
   echo "== idle connections: $n, $name"
   start_server "$tmp/idle.log" "$@"
-  sleep 0.3
-  heap_probe
-  before=$(rss_kib "$server_pid")
-  coproc HOLD { "$idle" client "ws://127.0.0.1:$port/" "$n" none 0; }
-  pids+=("$HOLD_PID")
-  read -r line <&"${HOLD[0]}" || true
-  if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
-  sleep 3  # past the loop's output-block trim period
-  after=$(rss_kib "$server_pid")
-  heap_probe
-  echo "server RSS before: ${before} KiB, with $n idle connections: ${after} KiB"
-  awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "RSS growth per idle connection: %.0f bytes\n", (a - b) * 1024 / n }'
+  probe=
+  [ "$heap" = 1 ] && probe=heap_probe
+  hold_idle "$idle" "ws://127.0.0.1:$port/" "$n" none 0
+  echo "server RSS before: ${rss_before} KiB, with $n idle connections: ${rss_after} KiB"
+  awk -v a="$rss_after" -v b="$rss_before" -v n="$n" 'BEGIN { printf "RSS growth per idle connection: %.0f bytes\n", (a - b) * 1024 / n }'
   if [ "$heap" = 1 ]; then
     grep '^heap in use' "$tmp/idle.log" | awk -v n="$n" '{ v[NR] = $4 } END { if (NR >= 2) printf "live heap per idle connection: %.0f bytes (allocations only: without the allocator'"'"'s free memory)\n", (v[NR] - v[1]) / n }'
   fi
-  exec {HOLD[1]}>&-
-  wait "$HOLD_PID" || true
-  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 }
+heap_probe() { kill -USR1 "$server_pid"; sleep 0.2; }
 # The library alone (an echo Server, one loop), then the command with its
 # per-connection log bookkeeping.
 idle_figure "parley::Server (parley_deflate_memory server none)" 1 "$idle" server none

@@ -30,20 +30,9 @@ tls=(--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
 idle_figure() {  # idle_figure SCHEME [serve flags...]
   local scheme=$1; shift
   start_server "$tmp/serve-$scheme.log" "$parley" serve --echo --port 0 --quiet --ping-interval 0 "$@"
-  sleep 0.3
-  local before after line
-  before=$(rss_kib "$server_pid")
-  coproc HOLD { "$idle" client "$scheme://127.0.0.1:$port/" "$n" none 0; }
-  pids+=("$HOLD_PID")
-  read -r line <&"${HOLD[0]}" || true
-  if [ "${line:-}" != "ready $n negotiated 0" ]; then echo "could not open $n connections: ${line:-nothing}"; exit 1; fi
-  sleep 0.5
-  after=$(rss_kib "$server_pid")
-  awk -v s="$scheme" -v a="$after" -v b="$before" -v n="$n" \
+  hold_idle "$idle" "$scheme://127.0.0.1:$port/" "$n" none 0
+  awk -v s="$scheme" -v a="$rss_after" -v b="$rss_before" -v n="$n" \
     'BEGIN { printf "%-4s %6d idle connections (handshake only): RSS %d -> %d KiB, %.0f bytes per connection\n", s, n, b, a, (a - b) * 1024 / n }'
-  exec {HOLD[1]}>&-
-  wait "$HOLD_PID" || true
-  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 }
 
 echo "== memory per idle connection"
