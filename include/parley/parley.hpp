@@ -16,6 +16,7 @@
 #include "parley/protocol/headers.hpp"
 #include "parley/protocol/http.hpp"
 #include "parley/protocol/mask.hpp"
+#include "parley/protocol/printable.hpp"
 #include "parley/protocol/uri.hpp"
 #include "parley/protocol/utf8.hpp"
 #include "parley/server.hpp"

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "parley/protocol/printable.hpp"
+
 namespace parley::protocol {
 namespace {
 
@@ -65,7 +67,7 @@ std::optional<Parsed> parse_params(const Extension& e, std::string& why) {
         if (!p.cmwb_value) return why = n + " must be from 8 to 15", std::nullopt;
       }
     } else {
-      return why = "unknown parameter " + n, std::nullopt;
+      return why = "unknown parameter " + printable(n, 64), std::nullopt;
     }
     if (repeated) return why = "parameter " + n + " repeated", std::nullopt;
   }

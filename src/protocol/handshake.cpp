@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "http_text.hpp"
+#include "parley/protocol/printable.hpp"
 
 namespace parley::protocol {
 namespace {
@@ -146,16 +147,18 @@ Result<ClientRequest> make_request(const ClientHandshake& options, std::string_v
   for (std::size_t i = 0; i < options.subprotocols.size(); ++i) {
     const std::string& p = options.subprotocols[i];
     if (!text::is_token(p)) {
-      return Error(HandshakeError::bad_extension_header, "subprotocol '" + p + "' is not a token");
+      return Error(HandshakeError::bad_extension_header, "subprotocol '" + printable(p) + "' is not a token");
     }
     for (std::size_t j = 0; j < i; ++j) {
       if (options.subprotocols[j] == p) {
-        return Error(HandshakeError::bad_extension_header, "subprotocol '" + p + "' offered twice");
+        return Error(HandshakeError::bad_extension_header, "subprotocol '" + printable(p) + "' offered twice");
       }
     }
   }
   for (const Extension& e : options.extensions) {
-    if (!e.valid()) return Error(HandshakeError::bad_extension_header, "invalid extension offer '" + e.to_string() + "'");
+    if (!e.valid()) {
+      return Error(HandshakeError::bad_extension_header, "invalid extension offer '" + printable(e.to_string()) + "'");
+    }
   }
   if (options.version != 13 && options.version != 8 && options.version != 7) {
     return Error(HandshakeError::unsupported_version,
@@ -165,10 +168,10 @@ Result<ClientRequest> make_request(const ClientHandshake& options, std::string_v
   if (!Headers::valid_value(options.cookie)) return Error(HandshakeError::malformed, "invalid Cookie value");
   for (const Headers::Field& f : options.headers) {
     if (!Headers::valid_name(f.name) || !Headers::valid_value(f.value)) {
-      return Error(HandshakeError::malformed, "invalid header field '" + f.name + "'");
+      return Error(HandshakeError::malformed, "invalid header field '" + printable(f.name) + "'");
     }
     if (reserved_field(f.name)) {
-      return Error(HandshakeError::malformed, "header field '" + f.name + "' is set by the handshake");
+      return Error(HandshakeError::malformed, "header field '" + printable(f.name) + "' is set by the handshake");
     }
   }
 
@@ -207,11 +210,7 @@ Result<Negotiated> validate_response(const Response& response, std::string_view 
                                      const std::vector<std::string>& offered_subprotocols,
                                      const std::vector<Extension>& offered_extensions) {
   const Headers& h = response.headers;
-  if (response.status != 101) {
-    return Error(HandshakeError::bad_status, "server answered " + std::to_string(response.status) +
-                                                 (response.reason.empty() ? "" : " " + response.reason) +
-                                                 " instead of 101 Switching Protocols");
-  }
+  if (response.status != 101) return refusal_error(response);
   if (!h.has_token("Upgrade", "websocket")) return Error(HandshakeError::not_upgrade, "101 without Upgrade: websocket");
   if (!h.has_token("Connection", "upgrade")) {
     return Error(HandshakeError::missing_connection_upgrade, "101 without Connection: upgrade");
@@ -228,7 +227,7 @@ Result<Negotiated> validate_response(const Response& response, std::string_view 
     for (const std::string& p : offered_subprotocols) offered = offered || p == *protocol;
     if (h.count("Sec-WebSocket-Protocol") != 1 || !offered) {
       return Error(HandshakeError::unrequested_subprotocol,
-                   "server chose subprotocol '" + std::string(*protocol) + "' that was not offered");
+                   "server chose subprotocol '" + printable(*protocol) + "' that was not offered");
     }
     out.subprotocol.assign(*protocol);
   }
@@ -239,15 +238,28 @@ Result<Negotiated> validate_response(const Response& response, std::string_view 
     const std::string& name = (*extensions)[i].name();
     bool offered = false;
     for (const Extension& e : offered_extensions) offered = offered || iequals(e.name(), name);
-    if (!offered) return Error(HandshakeError::unrequested_extension, "server answered extension '" + name + "' that was not offered");
+    if (!offered) {
+      return Error(HandshakeError::unrequested_extension,
+                   "server answered extension '" + printable(name) + "' that was not offered");
+    }
     for (std::size_t j = 0; j < i; ++j) {
       if (iequals((*extensions)[j].name(), name)) {
-        return Error(HandshakeError::unrequested_extension, "server answered extension '" + name + "' twice");
+        return Error(HandshakeError::unrequested_extension, "server answered extension '" + printable(name) + "' twice");
       }
     }
   }
   out.extensions = std::move(*extensions);
   return out;
+}
+
+Error refusal_error(const Response& response) {
+  std::string message = "server answered " + std::to_string(response.status);
+  if (!response.reason.empty()) message += " " + printable(response.reason, 64);
+  message += " instead of 101 Switching Protocols";
+  std::string_view body = response.body;
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.remove_suffix(1);
+  if (!body.empty()) message += ": " + printable(body, 200, true);
+  return Error(HandshakeError::bad_status, std::move(message));
 }
 
 // ---- server side -----------------------------------------------------------------
@@ -259,7 +271,7 @@ Result<std::vector<Extension>> Request::extensions() const { return parse_extens
 Result<ClientOffer> validate_request(const Request& request) {
   const Headers& h = request.headers;
   if (request.method != "GET") {
-    return Error(HandshakeError::bad_method, "method " + request.method + " is not GET");
+    return Error(HandshakeError::bad_method, "method " + printable(request.method, 32) + " is not GET");
   }
   if (request.version_major < 1 || (request.version_major == 1 && request.version_minor < 1)) {
     return Error(HandshakeError::bad_http_version, "HTTP/" + std::to_string(request.version_major) + "." +
@@ -294,7 +306,7 @@ Result<ClientOffer> validate_request(const Request& request) {
     out.version = 7;
   } else {
     return Error(HandshakeError::unsupported_version,
-                 "unsupported Sec-WebSocket-Version '" + std::string(*version) + "' (supported: 13, 8, 7)");
+                 "unsupported Sec-WebSocket-Version '" + printable(*version, 32) + "' (supported: 13, 8, 7)");
   }
   if (h.count("Sec-WebSocket-Version") != 1) {
     return Error(HandshakeError::unsupported_version, "more than one Sec-WebSocket-Version header");

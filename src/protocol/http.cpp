@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "http_text.hpp"
+#include "parley/protocol/printable.hpp"
 
 namespace parley::protocol {
 namespace {
@@ -321,7 +322,7 @@ Error HeadParser::start_line(std::string_view l) {
     if (!valid_target(target)) return malformed("request target is not origin-form or absolute-form");
     if (version.find(' ') != std::string_view::npos) return malformed("extra space in the request line");
     if (!parse_version(version, request_.version_major, request_.version_minor)) {
-      return Error(HandshakeError::bad_http_version, "not an HTTP/d.d version: '" + std::string(version) + "'");
+      return Error(HandshakeError::bad_http_version, "not an HTTP/d.d version: '" + printable(version, 32) + "'");
     }
     request_.method.assign(method);
     request_.target.assign(target);
@@ -358,7 +359,7 @@ Error HeadParser::header_line(std::string_view l) {
     return malformed("header field name is not a token");
   }
   const std::string_view value = text::trim_ows(l.substr(colon + 1));
-  if (!text::is_field_value(value)) return malformed("control character in the value of header " + std::string(name));
+  if (!text::is_field_value(value)) return malformed("control character in the value of header " + printable(name));
   (kind_ == Kind::request ? request_.headers : response_.headers).add(name, value);
   return {};
 }

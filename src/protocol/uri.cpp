@@ -2,6 +2,7 @@
 #include "parley/protocol/uri.hpp"
 
 #include "http_text.hpp"
+#include "parley/protocol/printable.hpp"
 
 namespace parley::protocol {
 namespace {
@@ -158,7 +159,7 @@ Result<Uri> Uri::parse(std::string_view text) {
   if (colon == std::string_view::npos) return bad_uri("URI has no scheme");
   uri.scheme_ = text::lower(text.substr(0, colon));
   if (uri.scheme_ != "ws" && uri.scheme_ != "wss" && uri.scheme_ != "http" && uri.scheme_ != "https") {
-    return bad_uri("unsupported URI scheme '" + std::string(text.substr(0, colon)) + "' (want ws, wss, http or https)");
+    return bad_uri("unsupported URI scheme '" + printable(text.substr(0, colon), 32) + "' (want ws, wss, http or https)");
   }
   std::string_view rest = text.substr(colon + 1);
   if (rest.substr(0, 2) != "//") return bad_uri("URI lacks '//' after the scheme");
@@ -177,7 +178,7 @@ Result<Uri> Uri::parse(std::string_view text) {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) return bad_uri("unterminated IPv6 literal");
     host = authority.substr(1, close - 1);
-    if (!valid_ipv6(host)) return bad_uri("invalid IPv6 literal '" + std::string(host) + "'");
+    if (!valid_ipv6(host)) return bad_uri("invalid IPv6 literal '" + printable(host) + "'");
     const std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after[0] != ':') return bad_uri("unexpected characters after the IPv6 literal");
@@ -196,16 +197,16 @@ Result<Uri> Uri::parse(std::string_view text) {
     bool numeric = true;
     for (char c : host) numeric = numeric && (is_digit(c) || c == '.');
     if (numeric ? !valid_ipv4(host) : !valid_reg_name(host)) {
-      return bad_uri("invalid host '" + std::string(host) + "'");
+      return bad_uri("invalid host '" + printable(host) + "'");
     }
   }
   uri.host_ = text::lower(host);
 
   if (has_port) {
-    if (port.empty() || port.size() > 5) return bad_uri("invalid port '" + std::string(port) + "'");
+    if (port.empty() || port.size() > 5) return bad_uri("invalid port '" + printable(port, 16) + "'");
     std::uint32_t value = 0;
     for (char c : port) {
-      if (!is_digit(c)) return bad_uri("invalid port '" + std::string(port) + "'");
+      if (!is_digit(c)) return bad_uri("invalid port '" + printable(port, 16) + "'");
       value = value * 10 + static_cast<std::uint32_t>(c - '0');
     }
     if (value == 0 || value > 65535) return bad_uri("port " + std::string(port) + " is out of range 1-65535");

@@ -96,16 +96,23 @@ def http_get(port, path, method="GET"):
         c.close()
 
 
-def raw_http(port, target):
-    """Sends a request line as is (http.client would normalise `..`)."""
+def exchange(port, request):
+    """Sends `request` (bytes) as is; returns all the server answers until it
+    closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % target).encode())
+        s.sendall(request)
         data = b""
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
+    return data
+
+
+def raw_http(port, target):
+    """Sends a request line as is (http.client would normalise `..`)."""
+    data = exchange(port, ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % target).encode())
     return int(data.split(b" ", 2)[1]), data
 
 
@@ -198,6 +205,40 @@ class EchoDriver(threading.Thread):
                 while op == 0xA:  # a late pong
                     op, _, data = read_frame(conn)
                 self.close_reply = (op, data)
+        except Exception as e:  # reported by the test
+            self.error = e
+        finally:
+            self.listener.close()
+
+
+class CannedHttpPeer(threading.Thread):
+    """Answers each connection, in turn, with the next of `answers` (raw
+    bytes) once the request head is in, then closes it; stops after the
+    last. A stand-in for a server that refuses the handshake."""
+
+    def __init__(self, answers):
+        super().__init__(daemon=True)
+        self.answers = list(answers)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(len(self.answers))
+        self.listener.settimeout(TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.error = None
+
+    def run(self):
+        try:
+            for answer in self.answers:
+                conn, _ = self.listener.accept()
+                conn.settimeout(10)
+                with conn:
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        head += chunk
+                    conn.sendall(answer)
         except Exception as e:  # reported by the test
             self.error = e
         finally:
@@ -413,6 +454,52 @@ class CliTest(unittest.TestCase):
                            "--subprotocol", "chat", "-x", "hi", "-H", "X-Test: 1")
         self.assertEqual((rc, out), (0, b"hi\n"), err)
         self.assertIn("subprotocol chat", err)
+
+    def test_refusal_from_the_server_printed_escaped(self):
+        # A terminal escape sequence (OSC "set title", ESC ] ... BEL) in a
+        # refusal's reason phrase and body must reach the terminal escaped.
+        osc = b"\x1b]0;x\x07"
+        body = b"go away " + osc + b"\n"
+        answers = [
+            # Control bytes in the reason: the answer does not parse, and
+            # the error says so without them.
+            b"HTTP/1.1 403 Forbidden " + osc + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+            # A reason with a C1 control (CSI, U+009B) in UTF-8, which HTTP
+            # admits as obs-text, and the sequence in the body.
+            b"HTTP/1.1 403 Forbidden \xc2\x9b31m\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+            % len(body) + body,
+        ]
+        peer = CannedHttpPeer(answers)
+        peer.start()
+        errs = []
+        for _ in answers:
+            rc, out, err = run("connect", "ws://127.0.0.1:%d/" % peer.port, "-x", "hi")
+            self.assertEqual((rc, out), (4, b""), err)
+            self.assertOneLine(err)
+            for raw in ("\x1b", "\x07", "\x9b"):
+                self.assertNotIn(raw, err)
+            errs.append(err)
+        peer.join(timeout=TIMEOUT)
+        self.assertIsNone(peer.error)
+        self.assertIn("reason phrase", errs[0])
+        self.assertIn("403 Forbidden \\xc2\\x9b31m", errs[1])
+        self.assertIn("go away \\x1b]0;x\\x07", errs[1])
+
+    def test_escape_sequence_in_http_version(self):
+        # Neither the 505 answer nor the server's log line repeats the
+        # peer's control bytes raw.
+        s = self.serve()
+        data = exchange(s.port, b"GET / HTTP/1.1\x1b]0;pwned\x07\r\nHost: a\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 505 "), data)
+        self.assertIn(b"HTTP/1.1\\x1b]0;pwned\\x07", data)
+        self.assertNotIn(b"\x1b", data)
+        self.assertNotIn(b"\x07", data)
+        self.assertTrue(s.wait_for_log(r"not an HTTP/d\.d version"), s.text())
+        with open(s.log_path, "rb") as f:
+            log = f.read()
+        self.assertIn(b"HTTP/1.1\\x1b]0;pwned\\x07", log)
+        self.assertNotIn(b"\x1b", log)
+        self.assertNotIn(b"\x07", log)
 
     def test_abnormal_close_exit_code(self):
         # The server limits messages to 10 bytes: a bigger one is closed with 1009.

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 
 #include "parley/protocol/handshake.hpp"
 
@@ -43,6 +44,16 @@ void expect_refused(const Request& r, HandshakeError e, int status) {
   EXPECT_FALSE(v.error().message().empty());
   Response resp = make_error_response(v.error());
   EXPECT_EQ(resp.status, status);
+}
+
+// True when `s` holds no terminal control byte: C0 controls, DEL, and (as
+// the messages here escape every byte above 0x7F) no byte above 0x7F.
+bool no_raw_controls(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7F) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -529,4 +540,83 @@ TEST(Handshake, RequestListsTheOfferedSubprotocolsAndExtensions) {
   auto bad = Request::parse("GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Protocol: chat; v=1\r\n\r\n");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->subprotocols().error(), HandshakeError::bad_extension_header);
+}
+
+// Bytes from the peer reach error messages and the refusal's body escaped
+// and bounded (parley::protocol::printable), never raw: a terminal that
+// shows the log line or the body must not obey an escape sequence in them.
+TEST(Handshake, PeerBytesInMessagesAndBodiesAreEscaped) {
+  // An HTTP version carrying an OSC sequence (ESC ] 0 ; ... BEL): 505.
+  HeadParser p(HeadParser::Kind::request);
+  ASSERT_EQ(p.feed("GET / HTTP/1.1\x1b]0;pwned\x07\r\nHost: a\r\n\r\n").status, HeadParser::Status::error);
+  EXPECT_EQ(p.error(), HandshakeError::bad_http_version);
+  EXPECT_EQ(p.error_status(), 505);
+  EXPECT_TRUE(no_raw_controls(p.error().message())) << p.error().message();
+  EXPECT_NE(p.error().message().find("HTTP/1.1\\x1b]0;pwned\\x07"), std::string::npos) << p.error().message();
+  Response r = make_error_response(p.error(), p.error_status());
+  EXPECT_EQ(r.status, 505);
+  EXPECT_EQ(r.body.back(), '\n');
+  EXPECT_TRUE(no_raw_controls(std::string_view(r.body).substr(0, r.body.size() - 1))) << r.body;
+  const std::string wire = r.serialize();
+  EXPECT_EQ(wire.find('\x1b'), std::string::npos);
+  EXPECT_EQ(wire.find('\x07'), std::string::npos);
+  // A long version is cut: the message stays short.
+  HeadParser q(HeadParser::Kind::request);
+  ASSERT_EQ(q.feed("GET / HTTP/1.1" + std::string(4000, '\x1b') + "\r\n\r\n").status, HeadParser::Status::error);
+  EXPECT_EQ(q.error(), HandshakeError::bad_http_version);
+  EXPECT_LT(q.error().message().size(), 300u);
+  EXPECT_TRUE(no_raw_controls(q.error().message()));
+
+  // validate_request: the method and Sec-WebSocket-Version as sent.
+  Request bad_method = rfc_request();
+  bad_method.method = "G\x1b[2JET";
+  auto m = validate_request(bad_method);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error(), HandshakeError::bad_method);
+  EXPECT_TRUE(no_raw_controls(m.error().message())) << m.error().message();
+  EXPECT_TRUE(no_raw_controls(make_error_response(m.error()).body.substr(0, make_error_response(m.error()).body.size() - 1)));
+  Request bad_version = rfc_request();
+  bad_version.headers.set("Sec-WebSocket-Version", "13\xc2\x9b" "2J");  // obs-text passes the parser
+  auto v = validate_request(bad_version);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error(), HandshakeError::unsupported_version);
+  EXPECT_TRUE(no_raw_controls(v.error().message())) << v.error().message();
+  EXPECT_NE(v.error().message().find("13\\xc2\\x9b2J"), std::string::npos) << v.error().message();
+}
+
+TEST(Handshake, RefusalErrorEscapesReasonAndBody) {
+  Response r;
+  r.status = 403;
+  r.reason = "Forbidden\x1b]0;x\x07";
+  r.body = "\x1b]0;x\x07go away \xc3\xa9\r\n";
+  const Error e = refusal_error(r);
+  EXPECT_EQ(e, HandshakeError::bad_status);
+  // The body is read as UTF-8 (the "é" stays), the trailing CRLF dropped.
+  EXPECT_EQ(e.message(),
+            "server answered 403 Forbidden\\x1b]0;x\\x07 instead of 101 Switching Protocols: "
+            "\\x1b]0;x\\x07go away \xc3\xa9");
+  // validate_response refuses a non-101 answer with the same Error.
+  auto v = validate_response(r, kKey, {}, {});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error(), HandshakeError::bad_status);
+  EXPECT_EQ(v.error().message(), e.message());
+  // Neither a long reason nor a long body makes a long message.
+  r.reason = std::string(1000, 'r');
+  r.body = std::string(5000, '\x07');
+  const std::string long_message = refusal_error(r).message();
+  EXPECT_LT(long_message.size(), 64 + 3 + 4 * 200 + 3 + 80);
+  EXPECT_EQ(long_message.substr(long_message.size() - 3), "...");
+  // No reason, no body: just the status.
+  Response bare;
+  bare.status = 500;
+  bare.reason.clear();
+  EXPECT_EQ(refusal_error(bare).message(), "server answered 500 instead of 101 Switching Protocols");
+}
+
+TEST(Handshake, ServerChosenNamesInMessagesAreEscaped) {
+  Response r = make_accept_response(kKey, "chat\x1b[31m");
+  auto v = validate_response(r, kKey, {"chat"}, {});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error(), HandshakeError::unrequested_subprotocol);
+  EXPECT_TRUE(no_raw_controls(v.error().message())) << v.error().message();
 }

@@ -1,5 +1,7 @@
 #include "common.hpp"
 
+#include <parley/protocol/handshake.hpp>
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -40,33 +42,9 @@ std::string human_bytes(std::uint64_t bytes) {
   return buf;
 }
 
-std::string preview(std::string_view data, std::size_t max, bool utf8) {
-  std::string out;
-  out.reserve(std::min(data.size(), max) + 8);
-  std::size_t n = std::min(data.size(), max);
-  if (utf8) {
-    while (n > 0 && n < data.size() && (static_cast<unsigned char>(data[n]) & 0xC0) == 0x80) --n;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(data[i]);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if ((c >= 0x20 && c < 0x7f) || (utf8 && c >= 0x80)) {
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (n < data.size()) out += "...";
-  return out;
+parley::Error escaped_error(const parley::Connection& c, const parley::Error& e) {
+  const parley::Response* answer = c.handshake_response();
+  return e == parley::HandshakeError::bad_status && answer ? parley::protocol::refusal_error(*answer) : e;
 }
 
 std::string to_hex(std::string_view data) {
@@ -88,7 +66,7 @@ std::string describe_close(parley::CloseCode code, std::string_view reason) {
   out += ")";
   if (!reason.empty()) {
     out += " ";
-    out += preview(reason, 123);
+    out += parley::protocol::printable(reason, 123);
   }
   return out;
 }

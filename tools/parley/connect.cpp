@@ -105,9 +105,11 @@ class ConnectApp {
 
   void install_callbacks() {
     client_->on_open([this](Connection& c) {
+      // (The server's words: escaped, as everything it sends that is printed.)
+      using parley::protocol::printable;
       std::string extra;
-      if (!c.subprotocol().empty()) extra = " (subprotocol " + c.subprotocol() + ")";
-      for (const auto& e : c.extensions()) extra += " (extension " + e.to_string() + ")";
+      if (!c.subprotocol().empty()) extra = " (subprotocol " + printable(c.subprotocol()) + ")";
+      for (const auto& e : c.extensions()) extra += " (extension " + printable(e.to_string()) + ")";
       status("connected to ", s_.url + extra);
       std::lock_guard lock(mutex_);
       phase_ = Phase::open;
@@ -135,11 +137,11 @@ class ConnectApp {
       close_reason_ = std::string(reason);
       notify();
     });
-    client_->on_error([this](Connection&, const parley::Error& e) {
+    client_->on_error([this](Connection& c, const parley::Error& e) {
       std::lock_guard lock(mutex_);
       if (phase_ == Phase::connecting) {
         phase_ = Phase::failed;
-        error_ = e;
+        error_ = escaped_error(c, e);
       } else {
         std::fprintf(stderr, "parley connect: error: %s\n", e.message().c_str());
       }

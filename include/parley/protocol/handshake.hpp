@@ -109,6 +109,15 @@ PARLEY_EXPORT Result<Negotiated> validate_response(const Response& response, std
                                                    const std::vector<std::string>& offered_subprotocols,
                                                    const std::vector<Extension>& offered_extensions);
 
+/// The `bad_status` Error for a server's answer other than 101 (a refusal
+/// such as 403, or a redirect not followed): "server answered 403 Forbidden
+/// instead of 101 Switching Protocols: <body>". The reason phrase (up to 64
+/// bytes) and the body (up to 200 bytes, read as UTF-8, trailing CR and LF
+/// left out) are escaped with printable(), so that a server cannot put
+/// terminal control sequences into a log line. validate_response() returns
+/// it for a status other than 101.
+PARLEY_EXPORT Error refusal_error(const Response& response);
+
 // ---- server side -------------------------------------------------------------
 
 /// What a valid upgrade request offers.
