@@ -9,6 +9,8 @@
 #include <random>
 
 #include "hub.hpp"
+#include "parley/protocol/handshake.hpp"
+#include "parley/protocol/printable.hpp"
 #include "parley/protocol/uri.hpp"
 
 namespace parley {
@@ -77,14 +79,14 @@ Result<protocol::Uri> resolve_location(const protocol::Uri& current, std::string
     target = (current.secure() ? "wss://" : "ws://") + current.host_header() + target;
   }
   auto uri = protocol::Uri::parse(target);
-  if (!uri) return Error(HandshakeError::bad_uri, "bad redirect location '" + std::string(location) + "'");
+  if (!uri) return Error(HandshakeError::bad_uri, "bad redirect location '" + protocol::printable(location) + "'");
   if (uri->scheme() == "http" || uri->scheme() == "https") {
     const std::size_t colon = target.find(':');
     uri = protocol::Uri::parse((uri->secure() ? "wss" : "ws") + target.substr(colon));
-    if (!uri) return Error(HandshakeError::bad_uri, "bad redirect location '" + std::string(location) + "'");
+    if (!uri) return Error(HandshakeError::bad_uri, "bad redirect location '" + protocol::printable(location) + "'");
   }
   if (current.secure() && !uri->secure()) {
-    return Error(HandshakeError::bad_uri, "refusing to follow a redirect from wss:// to ws:// (" + target + ")");
+    return Error(HandshakeError::bad_uri, "refusing to follow a redirect from wss:// to ws:// (" + protocol::printable(target) + ")");
   }
   return uri;
 }
@@ -137,6 +139,7 @@ void Connection::start_client(protocol::ClientHandshake handshake) {
 void Connection::begin_attempt() {
   state_ = ConnectionState::handshake;
   engine_.reset();
+  account_input();
   close_reported_ = draining_ = reading_body_ = ping_outstanding_ = over_limit_ = false;
   last_close_ = CloseCode::abnormal;
   socket_.reset();
@@ -240,7 +243,11 @@ void Connection::response_data(std::span<std::uint8_t> data) {
   client_->redirects = 0;
   last_receive_ = last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
-  if (cb.open) cb.open(*this);
+  try {
+    if (cb.open) cb.open(*this);
+  } catch (...) {
+    callback_threw("on_open");
+  }
   if (state_ == ConnectionState::open && !early.empty()) {
     receive(reinterpret_cast<std::uint8_t*>(early.data()), early.size());
   }
@@ -248,11 +255,7 @@ void Connection::response_data(std::span<std::uint8_t> data) {
 
 void Connection::finish_refusal() {
   reading_body_ = false;
-  std::string message = "server answered " + std::to_string(client_->response->status) + " " + client_->response->reason +
-                        " instead of 101 Switching Protocols";
-  if (!client_->response->body.empty()) message += ": " + client_->response->body.substr(0, 200);
-  while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.pop_back();
-  fail_handshake(Error(HandshakeError::bad_status, std::move(message)));
+  fail_handshake(protocol::refusal_error(*client_->response));
 }
 
 bool Connection::redirect() {
@@ -275,8 +278,7 @@ bool Connection::redirect() {
 }
 
 void Connection::fail_handshake(const Error& error) {
-  const auto& cb = hub_.callbacks();
-  if (cb.error) cb.error(this, error);
+  hub_.callbacks().report(this, error);
   finished();
 }
 
@@ -297,17 +299,19 @@ void Connection::schedule_reconnect() {
   ++client_->attempts;
   if (rc.max_attempts != 0 && client_->attempts > rc.max_attempts) {
     state_ = ConnectionState::closed;
-    if (cb.error) {
-      cb.error(this, Error(std::make_error_code(std::errc::operation_canceled),
-                           "gave up reconnecting after " + std::to_string(rc.max_attempts) + " attempts"));
-    }
+    cb.report(this, Error(std::make_error_code(std::errc::operation_canceled),
+                          "gave up reconnecting after " + std::to_string(rc.max_attempts) + " attempts"));
     hub_.retire(*this);
     return;
   }
   const std::chrono::milliseconds delay = backoff(rc, client_->attempts);
   state_ = ConnectionState::handshake;
   client_->redirects = 0;
-  if (cb.reconnect) cb.reconnect(*this, client_->attempts, delay);
+  try {
+    if (cb.reconnect) cb.reconnect(*this, client_->attempts, delay);
+  } catch (...) {
+    callback_threw("on_reconnect");  // (reported; the attempt goes ahead)
+  }
   client_->retry_timer = hub_.loop().add_timer(delay, [this] {
     client_->retry_timer = {};
     begin_attempt();
@@ -349,6 +353,8 @@ void Client::on_reconnect(std::function<void(Connection&, unsigned, std::chrono:
 
 const ClientOptions& Client::options() const noexcept { return state_->options; }
 
+Counters Client::counters() const noexcept { return state_->shared.counters(); }
+
 Error Client::start() {
   detail::ClientState& st = *state_;
   std::lock_guard lock(st.mutex);
@@ -362,7 +368,7 @@ Error Client::start() {
   st.shared.settings = detail::settings_from(st.options);
   st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (Error e = st.group.create(st.options.threads)) {
-    st.group.hubs.clear();
+    st.group.clear();
     return fail(e);
   }
   st.started = true;
@@ -582,7 +588,7 @@ Result<Message> BlockingClient::receive(std::chrono::milliseconds timeout) {
     return m;
   }
   std::string why = "connection closed";
-  if (st.close_code) why += " (" + std::to_string(static_cast<int>(*st.close_code)) + " " + st.close_reason + ")";
+  if (st.close_code) why += " (" + std::to_string(static_cast<int>(*st.close_code)) + " " + protocol::printable(st.close_reason, 123) + ")";
   return Error(UsageError::not_open, why);
 }
 

@@ -5,6 +5,7 @@
 
 #include "hub.hpp"
 #include "parley/protocol/handshake.hpp"
+#include "parley/protocol/printable.hpp"
 
 namespace parley {
 
@@ -55,7 +56,13 @@ HandshakeReply HandshakeReply::defer() {
 bool ConnectionHandle::post(std::function<void(Connection&)> fn) const {
   return loop_.post([hub = hub_, id = id_, fn = std::move(fn)] {
     if (auto h = hub.lock()) {
-      if (Connection* c = h->find(id)) fn(*c);
+      if (Connection* c = h->find(id)) {
+        try {
+          fn(*c);
+        } catch (...) {
+          c->callback_threw("a function posted to the connection");
+        }
+      }
     }
   });
 }
@@ -125,6 +132,7 @@ void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
 }
 
 Connection::~Connection() {
+  hub_.add_input_held(-static_cast<std::ptrdiff_t>(input_counted_));
   if (client_ && client_->retry_timer) hub_.loop().cancel_timer(client_->retry_timer);
   if (socket_) socket_->set_handler(nullptr);
   hub_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
@@ -162,16 +170,18 @@ Connection::Negotiated& Connection::negotiated() {
 
 // -- sending --
 
+// (Connections live on loop threads, where nothing throws, `fatal` or
+// not: a failed send is always a value. See docs/guide.md, "errors".)
 SendResult Connection::checked(Error e) {
   if (!e) {
     flush_engine();
+    if (hub_.over_budget()) hub_.loop().defer([hub = &hub_] { hub->enforce_budget(); });
     if (buffered_amount() > hub_.settings().max_buffered_amount) {
       note_over_limit();
       return {SendStatus::backpressure, {}};
     }
     return {SendStatus::queued, {}};
   }
-  if (hub_.settings().fatal) throw Exception(e);
   return {SendStatus::dropped, std::move(e)};
 }
 
@@ -200,6 +210,10 @@ SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view
     }
     return checked(Error(UsageError::buffer_full));
   }
+  if (hub_.over_budget()) {
+    hub_.loop().defer([hub = &hub_] { hub->enforce_budget(); });
+    return checked(Error(UsageError::buffer_full, "the memory budget (max_total_buffered) is exhausted"));
+  }
   return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin, compression)
                           : engine_.send(opcode_of(type), data, compression));
 }
@@ -215,36 +229,43 @@ SendResult Connection::pong(std::string_view payload) {
 }
 
 void Connection::send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed) {
-  if (state_ != ConnectionState::open || engine_.sending_fragmented() ||
-      buffered_amount() > hub_.settings().max_buffered_amount) {
+  if (state_ != ConnectionState::open || engine_.sending_fragmented()) return;
+  // The frame to queue: the plain one, one compressed once for every
+  // connection with the same stateless compression, or (a compressor
+  // with context takeover, which only this connection can use) none yet.
+  const protocol::MessageDeflate* d = engine_.deflate();
+  std::string_view shared = message.plain;
+  if (d != nullptr && d->can_compress() && message.data.size() >= d->threshold()) {
+    shared = {};
+    if (d->stateless_send()) {
+      auto it = std::find_if(compressed.begin(), compressed.end(),
+                             [&](const auto& f) { return f.first == d->send_config(); });
+      if (it == compressed.end()) {
+        std::string frame;
+        if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return;
+        it = compressed.insert(compressed.end(), {d->send_config(), std::move(frame)});
+      }
+      shared = it->second;
+    }
+  }
+  // A recipient takes the message only if it stays within its limit (a
+  // frame still to be compressed counts at its uncompressed size), so a
+  // broadcast holds at most recipients x max_buffered_amount; the others
+  // get the backpressure policy: skipped (counted), or closed with 1008.
+  const std::size_t size = shared.empty() ? message.data.size() : shared.size();
+  if (buffered_amount() + size > hub_.settings().max_buffered_amount || hub_.over_budget()) {
+    hub_.shared().skipped_deliveries.fetch_add(1, std::memory_order_relaxed);
+    if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
+      (void)close(CloseCode::policy_violation, "send buffer full");
+    }
     return;
   }
-  const protocol::MessageDeflate* d = engine_.deflate();
-  // A frame encoded for another connection is reported here; one this
-  // connection's engine encodes reports itself.
-  auto write_shared = [this](std::string_view frame) {
-    socket_->write(frame);
-    if (hub_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, *protocol::read_frame_header(frame));
-  };
-  if (d == nullptr || !d->can_compress() || message.data.size() < d->threshold()) {
-    write_shared(message.plain);
-  } else if (!d->stateless_send()) {
-    // Its compressor keeps context between messages: only it can encode.
+  if (shared.empty()) {
     if (engine_.send(opcode_of(message.type), message.data)) return;
     flush_engine();
   } else {
-    auto it = std::find_if(compressed.begin(), compressed.end(),
-                           [&](const auto& f) { return f.first == d->send_config(); });
-    if (it == compressed.end()) {
-      std::string frame;
-      if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return;
-      it = compressed.insert(compressed.end(), {d->send_config(), std::move(frame)});
-      // encode() reported the frame: an on_frame handler may have closed us.
-      if (state_ != ConnectionState::open) return;
-      socket_->write(it->second);
-    } else {
-      write_shared(it->second);
-    }
+    socket_->write(shared);
+    if (hub_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, *protocol::read_frame_header(shared));
   }
   if (buffered_amount() > hub_.settings().max_buffered_amount) note_over_limit();
 }
@@ -265,7 +286,7 @@ void Connection::flush_engine() {
   std::string& out = engine_.output();
   if (out.empty()) return;
   if (socket_ && socket_->is_open()) socket_->write(out);
-  out.clear();
+  engine_.clear_output();
 }
 
 Error Connection::close(CloseCode code, std::string_view reason) {
@@ -282,17 +303,10 @@ Error Connection::close(CloseCode code, std::string_view reason) {
       return {};
     case ConnectionState::open:
       break;
-    default: {
-      Error e(UsageError::not_open);
-      if (hub_.settings().fatal) throw Exception(e);
-      return e;
-    }
+    default:
+      return UsageError::not_open;
   }
-  Error e = engine_.close(code, reason, hub_.loop().now());
-  if (e) {
-    if (hub_.settings().fatal) throw Exception(e);
-    return e;
-  }
+  if (Error e = engine_.close(code, reason, hub_.loop().now())) return e;
   state_ = ConnectionState::closing;
   flush_engine();
   return {};
@@ -318,37 +332,57 @@ void Connection::terminate() {
 
 // -- events from the engine --
 
+// The application's callbacks are called inside try blocks: an exception
+// escaping one fails this connection only (callback_threw), never the
+// loop or the process. (No cost when nothing throws.)
+
 void Connection::on_message(Opcode type, std::string_view payload) {
   last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
-  if (type == Opcode::text) {
-    if (cb.text) cb.text(*this, payload);
-  } else if (cb.binary) {
-    cb.binary(*this, payload);
+  try {
+    if (type == Opcode::text) {
+      if (cb.text) cb.text(*this, payload);
+    } else if (cb.binary) {
+      cb.binary(*this, payload);
+    }
+  } catch (...) {
+    callback_threw(type == Opcode::text ? "on_text" : "on_binary");
   }
 }
 
 bool Connection::on_ping(std::string_view payload) {
   last_message_ = hub_.loop().now();  // the peer's own keep-alive counts as activity
   const auto& cb = hub_.callbacks();
-  return cb.ping ? cb.ping(*this, payload) : true;
+  try {
+    return cb.ping ? cb.ping(*this, payload) : true;
+  } catch (...) {
+    callback_threw("on_ping");
+    return false;
+  }
 }
 
 void Connection::on_pong(std::string_view payload) {
   const auto& cb = hub_.callbacks();
-  if (cb.pong) cb.pong(*this, payload);
+  try {
+    if (cb.pong) cb.pong(*this, payload);
+  } catch (...) {
+    callback_threw("on_pong");
+  }
 }
 
 void Connection::on_close(CloseCode code, std::string_view reason) { report_close(code, reason); }
 
 void Connection::on_frame(protocol::FrameDirection direction, const protocol::FrameHeader& header) {
   const auto& cb = hub_.callbacks();
-  if (cb.frame) cb.frame(*this, direction, header);
+  try {
+    if (cb.frame) cb.frame(*this, direction, header);
+  } catch (...) {
+    callback_threw("on_frame");
+  }
 }
 
 void Connection::on_protocol_error(const Error& error) {
-  const auto& cb = hub_.callbacks();
-  if (cb.error) cb.error(this, error);
+  hub_.callbacks().report(this, error);
   report_close(close_code_for(static_cast<ProtocolError>(error.code().value())), error.message());
 }
 
@@ -358,7 +392,32 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
   last_close_ = code;
   state_ = ConnectionState::closed;
   const auto& cb = hub_.callbacks();
-  if (cb.close) cb.close(*this, code, reason);
+  try {
+    if (cb.close) cb.close(*this, code, reason);
+  } catch (...) {
+    callback_threw("on_close");  // (closed already: reported only)
+  }
+}
+
+void Connection::callback_threw(std::string_view name) {
+  hub_.shared().callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+  hub_.callbacks().report(this, detail::callback_exception(name, std::current_exception()));
+  switch (state_) {
+    case ConnectionState::handshake:
+      // (Server) a hook of the handshake or on_http: the client is told
+      // 500, not the exception's text.
+      // (A client's on_reconnect: the attempt goes ahead.)
+      if (role() == Role::server && socket_ && pending_) {
+        pending_->body_stream = nullptr;
+        return respond_and_close(protocol::make_error_response(500, "internal server error"));
+      }
+      break;
+    case ConnectionState::open:
+      (void)close(CloseCode::internal_error, "internal error");
+      break;
+    default:
+      break;
+  }
 }
 
 // -- events from the socket --
@@ -379,9 +438,65 @@ void Connection::on_data(net::TcpSocket&, std::span<std::uint8_t> data) {
 
 void Connection::receive(std::uint8_t* data, std::size_t size) {
   if (draining_ || size == 0) return;
+  const std::size_t limit = hub_.settings().max_buffered_amount;
+  // A peer that does not read its output gets no more pongs than the last
+  // ping's (answered once the output drains): pings cannot grow it.
+  engine_.hold_pongs(buffered_amount() > limit);
+  const bool was_receiving = engine_.receiving_message();
+  const std::uint64_t before = engine_.message_bytes();
   engine_.receive(data, size);
+  if (engine_.receiving_message() && (!was_receiving || engine_.message_bytes() != before)) {
+    message_progress_ = hub_.loop().now();
+  }
+  account_input();
   flush_engine();
-  if (engine_.state() == EngineState::closed) teardown();
+  if (engine_.state() == EngineState::closed) return teardown();
+  if (buffered_amount() > limit) {
+    engine_.hold_pongs(true);
+    note_over_limit();
+    if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
+      (void)close(CloseCode::policy_violation, "send buffer full");
+    }
+  }
+  hub_.enforce_budget();
+}
+
+void Connection::account_input() noexcept {
+  const std::size_t now = engine_.input_held();
+  hub_.add_input_held(static_cast<std::ptrdiff_t>(now - input_counted_));
+  input_counted_ = now;
+}
+
+std::size_t Connection::held_bytes() const noexcept {
+  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size() + engine_.input_held();
+}
+
+void Connection::shed_for_budget() {
+  hub_.shared().budget_closes.fetch_add(1, std::memory_order_relaxed);
+  const std::string budget = std::to_string(hub_.settings().max_total_buffered);
+  const std::size_t output = socket_ ? socket_->buffered_amount() : 0;
+  if (engine_.input_held() > output && engine_.state() != EngineState::closed) {
+    // Mostly a message being received: dropped, and the peer told 1009.
+    engine_.fail(Error(ProtocolError::memory_budget,
+                       "message of " + std::to_string(engine_.message_bytes()) +
+                           " bytes so far dropped: the memory budget (max_total_buffered " + budget +
+                           " bytes) is exhausted"));
+    account_input();
+    flush_engine();
+    return teardown();
+  }
+  // Mostly unsent output: it cannot be cut short for a close frame (the
+  // peer is mid-frame), so the TCP connection is dropped with it.
+  hub_.callbacks().report(this, Error(ProtocolError::memory_budget,
+                                      "unsent output of " + std::to_string(output) +
+                                          " bytes dropped with the connection: the memory budget "
+                                          "(max_total_buffered " +
+                                          budget + " bytes) is exhausted"));
+  if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
+    report_close(CloseCode::policy_violation, "memory budget exhausted");
+  }
+  if (socket_) socket_->close();
+  finished();
 }
 
 void Connection::on_eof(net::TcpSocket&) {
@@ -405,8 +520,7 @@ void Connection::on_error(net::TcpSocket&, const Error& error) {
   if (state_ == ConnectionState::handshake && error.code().category() == tls_category()) {
     // (Server) a TLS failure before the WebSocket handshake: the
     // application's error event hears of it (bad certificates, plain HTTP).
-    const auto& cb = hub_.callbacks();
-    if (cb.error) cb.error(this, error);
+    hub_.callbacks().report(this, error);
   }
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "connection lost");
@@ -414,13 +528,22 @@ void Connection::on_error(net::TcpSocket&, const Error& error) {
   teardown();
 }
 
-void Connection::on_drain(net::TcpSocket&) { check_drain(); }
+void Connection::on_drain(net::TcpSocket&) {
+  if (pending_ && pending_->body_stream) return pump_body();
+  check_drain();
+}
 
 void Connection::check_drain() {
   if (!over_limit_ || buffered_amount() > hub_.settings().max_buffered_amount) return;
   over_limit_ = false;
+  engine_.hold_pongs(false);  // the owed pong, if a ping came meanwhile
+  flush_engine();
   const auto& cb = hub_.callbacks();
-  if (cb.drain && state_ == ConnectionState::open) cb.drain(*this);
+  try {
+    if (cb.drain && state_ == ConnectionState::open) cb.drain(*this);
+  } catch (...) {
+    callback_threw("on_drain");
+  }
 }
 
 void Connection::teardown() {
@@ -438,22 +561,36 @@ void Connection::teardown() {
   }
 }
 
+// While the last output is written (draining, or a streamed HTTP body),
+// the peer must keep reading: it is dropped once `close_timeout` passes
+// with none of the output taken, however long the whole takes.
+bool Connection::output_stalled(net::Clock::time_point now) {
+  const auto left = static_cast<std::uint32_t>(buffered_amount());
+  if (left != output_seen_) {
+    output_seen_ = left;
+    started_ = now;
+  }
+  return now - started_ >= hub_.settings().close_timeout;
+}
+
 void Connection::sweep(net::Clock::time_point now) {
   const detail::Settings& s = hub_.settings();
   if (draining_) {
-    if (now - started_ >= s.close_timeout) finished();
+    if (output_stalled(now)) finished();
     return;
   }
   switch (state_) {
     case ConnectionState::handshake:
+      if (pending_ && pending_->body_stream) {
+        if (output_stalled(now)) finished();
+        return;
+      }
       if (socket_ && s.tls_handshake_timeout.count() > 0 && socket_->is_tls() && !socket_->tls_established() &&
           now - started_ >= s.tls_handshake_timeout) {
         // (Server) a client stalled in the TLS handshake.
-        const auto& cb = hub_.callbacks();
-        if (cb.error) {
-          cb.error(this, Error(TlsError::timeout, "TLS handshake not completed within " +
-                                                      std::to_string(s.tls_handshake_timeout.count()) + " ms"));
-        }
+        hub_.callbacks().report(this, Error(TlsError::timeout, "TLS handshake not completed within " +
+                                                                   std::to_string(s.tls_handshake_timeout.count()) +
+                                                                   " ms"));
         return finished();
       }
       // (A client still connecting is bounded by its connect timeout.)
@@ -464,13 +601,20 @@ void Connection::sweep(net::Clock::time_point now) {
         Error e(HandshakeError::timeout, role() == Role::client ? "no answer to the opening handshake within " + limit
                                                                  : "opening handshake not completed within " + limit);
         if (role() == Role::client) return fail_handshake(e);
-        const auto& cb = hub_.callbacks();
-        if (cb.error) cb.error(this, e);
+        hub_.callbacks().report(this, e);
         finished();
       }
       break;
     case ConnectionState::open:
-      if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - started_ >= s.pong_timeout) {
+      if (s.message_timeout.count() > 0 && engine_.receiving_message() && now - message_progress_ >= s.message_timeout) {
+        // Pings do not keep a half-sent message (and its memory) alive.
+        engine_.fail(Error(ProtocolError::message_timeout,
+                           "message incomplete: no data for it within " + std::to_string(s.message_timeout.count()) +
+                               " ms"));
+        account_input();
+        flush_engine();
+        teardown();
+      } else if (ping_outstanding_ && s.pong_timeout.count() > 0 && now - started_ >= s.pong_timeout) {
         report_close(CloseCode::abnormal, "keep-alive ping unanswered");
         finished();
       } else if (s.idle_timeout.count() > 0 && now - last_message_ >= s.idle_timeout) {
@@ -511,11 +655,9 @@ void Connection::handshake_data(std::span<std::uint8_t> data) {
   switch (progress.status) {
     case protocol::HeadParser::Status::need_more:
       return;
-    case protocol::HeadParser::Status::error: {
-      const auto& cb = hub_.callbacks();
-      if (cb.error) cb.error(this, p.parser.error());
+    case protocol::HeadParser::Status::error:
+      hub_.callbacks().report(this, p.parser.error());
       return respond_and_close(protocol::make_error_response(p.parser.error(), p.parser.error_status()));
-    }
     case protocol::HeadParser::Status::done:
       p.early.assign(bytes.substr(progress.consumed));
       return handle_request();
@@ -528,19 +670,30 @@ void Connection::handle_request() {
   const detail::Settings& s = hub_.settings();
   Request& req = p.parser.request();
 
-  if (!req.headers.has_token("Upgrade", "websocket")) {
-    if (cb.http) return respond_and_close(cb.http(req));
+  if (!req.headers.has_token("Upgrade", "websocket") && cb.http) {
+    Response response;
+    try {
+      response = cb.http(req);
+    } catch (...) {
+      return callback_threw("on_http");
+    }
+    return respond_and_close(std::move(response));
   }
   auto valid = protocol::validate_request(req);
   if (!valid) {
-    if (cb.error) cb.error(this, valid.error());
+    cb.report(this, valid.error());
     return respond_and_close(protocol::make_error_response(valid.error()));
   }
   p.key = valid->key;
   request_ = std::make_unique<Request>(std::move(req));
   const std::string_view origin = request_->origin().value_or("");
   if (cb.origin) {
-    HandshakeReply reply = cb.origin(*this, origin, *request_);
+    HandshakeReply reply;
+    try {
+      reply = cb.origin(*this, origin, *request_);
+    } catch (...) {
+      return callback_threw("on_origin");
+    }
     // The hook may have closed or terminated the connection: `p` is gone then.
     if (!pending_) return;
     if (reply.kind() == HandshakeReply::Kind::defer) {
@@ -561,7 +714,7 @@ void Connection::origin_decided(HandshakeReply reply) {
   Pending& p = *pending_;
   if (reply.kind() == HandshakeReply::Kind::reject) {
     return refuse(reply, Error(HandshakeError::forbidden_origin,
-                               "origin '" + std::string(request_->origin().value_or("")) + "' refused with " +
+                               "origin '" + protocol::printable(request_->origin().value_or("")) + "' refused with " +
                                    std::to_string(reply.status()) + (reply.text().empty() ? "" : ": " + reply.text())));
   }
   p.headers = reply.headers();
@@ -575,12 +728,21 @@ void Connection::origin_decided(HandshakeReply reply) {
     p.deflate = agreed->params;
   }
   const std::vector<std::string> offered = subprotocols ? *subprotocols : std::vector<std::string>{};
-  std::string chosen = !reply.text().empty() ? reply.text()
-                       : cb.select_subprotocol ? cb.select_subprotocol(offered)
-                                               : protocol::select_subprotocol(offered, s.subprotocols).value_or("");
+  std::string chosen;
+  try {
+    chosen = !reply.text().empty()    ? reply.text()
+             : cb.select_subprotocol ? cb.select_subprotocol(offered)
+                                     : protocol::select_subprotocol(offered, s.subprotocols).value_or("");
+  } catch (...) {
+    return callback_threw("on_select_subprotocol");
+  }
   if (!chosen.empty()) negotiated().subprotocol = std::move(chosen);
   if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
-  reply = cb.handshake(*this, *request_);
+  try {
+    reply = cb.handshake(*this, *request_);
+  } catch (...) {
+    return callback_threw("on_handshake");
+  }
   if (!pending_) return;
   if (reply.kind() == HandshakeReply::Kind::defer) {
     p.deferred = Pending::Deferred::handshake;
@@ -590,8 +752,7 @@ void Connection::origin_decided(HandshakeReply reply) {
 }
 
 void Connection::refuse(const HandshakeReply& reply, const Error& error) {
-  const auto& cb = hub_.callbacks();
-  if (cb.error) cb.error(this, error);
+  hub_.callbacks().report(this, error);
   respond_and_close(protocol::make_error_response(reply.status(), reply.text(), reply.headers()));
 }
 
@@ -612,7 +773,11 @@ void Connection::finish_handshake(HandshakeReply reply) {
   state_ = ConnectionState::open;
   last_receive_ = last_message_ = hub_.loop().now();
   const auto& cb = hub_.callbacks();
-  if (cb.open) cb.open(*this);
+  try {
+    if (cb.open) cb.open(*this);
+  } catch (...) {
+    callback_threw("on_open");
+  }
   // The request's head is most of an idle connection's memory: unless the
   // application asked to keep it, it is gone once on_open has seen it.
   if (!hub_.settings().keep_request) request_.reset();
@@ -621,9 +786,56 @@ void Connection::finish_handshake(HandshakeReply reply) {
   }
 }
 
-void Connection::respond_and_close(const Response& response) {
+void Connection::respond_and_close(Response response) {
   socket_->write(response.serialize());
-  teardown();
+  if (!response.body_stream || !pending_) return teardown();
+  // A body streamed from the application (e.g. a file): read as the peer
+  // takes it, never more than kStreamAhead bytes queued at a time.
+  pending_->body_stream = std::move(response.body_stream);
+  started_ = hub_.loop().now();
+  pump_body();
+}
+
+void Connection::pump_body() {
+  auto& stream = pending_->body_stream;
+  while (socket_->buffered_amount() < kStreamAhead) {
+    const std::span<std::uint8_t> room = socket_->prepare(kPiece);
+    std::ptrdiff_t n = -1;
+    if (!room.empty()) {
+      try {
+        n = stream(reinterpret_cast<char*>(room.data()), std::min(room.size(), kPiece));
+      } catch (...) {
+        socket_->commit(0);
+        hub_.shared().callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+        hub_.callbacks().report(this, detail::callback_exception("an HTTP body stream", std::current_exception()));
+      }
+    }
+    if (n < 0) {
+      // Cut short: closing without the rest tells the client (its
+      // Content-Length is not met).
+      stream = nullptr;
+      return finished();
+    }
+    socket_->commit(static_cast<std::size_t>(n));
+    if (n == 0) {
+      stream = nullptr;
+      return teardown();
+    }
+  }
+  // More once some is written: on_drain calls back when the kernel had
+  // refused some of it; this timer looks in the next iteration (after the
+  // flush), then every 10 ms, and refills once half is gone.
+  if (!pending_->stream_timer) arm_stream_timer(net::Millis{0});
+}
+
+void Connection::arm_stream_timer(net::Millis delay) {
+  pending_->stream_timer = hub_.loop().add_timer(delay, [hub = &hub_, id = id_] {
+    Connection* c = hub->find(id);
+    if (!c || !c->pending_ || !c->pending_->body_stream) return;
+    c->pending_->stream_timer = {};
+    if (c->socket_->buffered_amount() <= kStreamAhead / 2) return c->pump_body();
+    c->arm_stream_timer(net::Millis{10});
+  });
 }
 
 }  // namespace parley

@@ -26,6 +26,8 @@ class ProtocolCategory final : public std::error_category {
       case ProtocolError::bad_close_code: return "close code not allowed on the wire";
       case ProtocolError::bad_close_reason: return "close reason is not valid UTF-8";
       case ProtocolError::compression_error: return "compressed message does not inflate";
+      case ProtocolError::message_timeout: return "message left incomplete past message_timeout";
+      case ProtocolError::memory_budget: return "the server's memory budget (max_total_buffered) is exhausted";
     }
     return "unknown protocol error";
   }
@@ -76,6 +78,7 @@ class UsageCategory final : public std::error_category {
       case UsageError::control_too_long: return "control payload over 125 bytes";
       case UsageError::invalid_utf8: return "close reason is not valid UTF-8";
       case UsageError::buffer_full: return "send buffer over max_buffered_amount";
+      case UsageError::callback_exception: return "a callback threw an exception";
     }
     return "unknown usage error";
   }
@@ -134,6 +137,8 @@ CloseCode close_code_for(ProtocolError e) noexcept {
     case ProtocolError::invalid_utf8:
     case ProtocolError::bad_close_reason:
     case ProtocolError::compression_error: return CloseCode::invalid_payload;
+    case ProtocolError::message_timeout: return CloseCode::policy_violation;
+    case ProtocolError::memory_budget: return CloseCode::message_too_big;  // (input; unsent output closes 1008)
     default: return CloseCode::protocol_error;
   }
 }

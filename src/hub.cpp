@@ -7,7 +7,60 @@
 
 namespace parley::detail {
 
-Hub::Hub(Shared& shared) : shared_(shared) {}
+void Callbacks::report(Connection* c, const Error& e) const noexcept {
+  if (!error) return;
+  try {
+    error(c, e);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): on_error's own failure has nowhere to go
+  }
+}
+
+Error callback_exception(std::string_view callback, std::exception_ptr e) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& x) {
+    what = x.what();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): not a std::exception: no text to give
+  }
+  return Error(UsageError::callback_exception, std::string(callback) + " threw: " + what);
+}
+
+Hub::Hub(Shared& shared, unsigned loops) : shared_(shared) {
+  const std::size_t budget = shared.settings.max_total_buffered;
+  if (budget != 0) budget_share_ = budget / std::max(loops, 1u);
+  // Whatever escapes a callback the loop runs (a post, a timer, a watched
+  // fd, or a bug of ours under a socket event) is reported, and the loop
+  // goes on: one failure must not end every connection of the process.
+  loop_.set_exception_handler([this](std::exception_ptr e) {
+    shared_.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+    callbacks().report(nullptr, callback_exception("a callback on the event loop", std::move(e)));
+  });
+}
+
+bool Hub::whole_over_budget() noexcept {
+  const std::size_t mine = held();
+  published_held_.store(mine, std::memory_order_relaxed);
+  std::size_t total = 0;
+  for (const Hub* h : shared_.hubs) total += h == this ? mine : h->published_held_.load(std::memory_order_relaxed);
+  return total > shared_.settings.max_total_buffered;
+}
+
+void Hub::enforce_budget() {
+  if (enforcing_ || !over_budget()) return;
+  enforcing_ = true;
+  // The rare path: rank this loop's connections by what they hold.
+  std::vector<std::pair<std::size_t, std::uint64_t>> holders;
+  connections_.for_each([&](Connection& c) {
+    if (const std::size_t n = c.held_bytes()) holders.emplace_back(n, c.id());
+  });
+  std::sort(holders.begin(), holders.end(), std::greater<>());
+  for (const auto& [bytes, id] : holders) {
+    if (!over_budget()) break;
+    if (Connection* c = find(id)) c->shed_for_budget();
+  }
+  enforcing_ = false;
+}
 
 Hub::~Hub() {
   // Connections before the loop (they hold sockets registered with it).
@@ -18,10 +71,7 @@ Hub::~Hub() {
 void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
   const Settings& s = settings();
   if (s.tls) {
-    if (Error e = socket->start_tls(*s.tls)) {
-      if (callbacks().error) callbacks().error(nullptr, e);
-      return;
-    }
+    if (Error e = socket->start_tls(*s.tls)) return callbacks().report(nullptr, e);
   }
   const std::size_t count = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
   const std::uint64_t id = shared_.next_id.fetch_add(1, std::memory_order_relaxed);
@@ -67,7 +117,7 @@ void Hub::start_sweeper() {
   const Settings& s = settings();
   net::Millis period{1000};
   for (net::Millis t : {s.handshake_timeout, s.tls_handshake_timeout, s.idle_timeout, s.ping_interval, s.pong_timeout,
-                        s.close_timeout}) {
+                        s.close_timeout, s.message_timeout}) {
     if (t.count() > 0) period = std::min(period, t / 4);
   }
   period = std::max(period, net::Millis{5});
@@ -124,9 +174,10 @@ LoopGroup::~LoopGroup() {
 
 Error LoopGroup::create(unsigned n) {
   for (unsigned i = 0; i < n; ++i) {
-    auto hub = std::make_shared<Hub>(shared_);
+    auto hub = std::make_shared<Hub>(shared_, n);
     if (hub->loop().init_error()) return hub->loop().init_error();
     hub->start_sweeper();
+    shared_.hubs.push_back(hub.get());
     hubs.push_back(std::move(hub));
   }
   return {};
@@ -138,8 +189,7 @@ void LoopGroup::launch() {
   running_ = static_cast<unsigned>(hubs.size());
   for (auto& hub : hubs) {
     threads_.emplace_back([this, hub] {
-      Error e = hub->loop().run();
-      if (e && shared_.callbacks.error) shared_.callbacks.error(nullptr, e);
+      if (Error e = hub->loop().run()) shared_.callbacks.report(nullptr, e);
       std::lock_guard l(mutex_);
       if (--running_ == 0) stopped_cv_.notify_all();
     });

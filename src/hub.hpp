@@ -43,7 +43,15 @@ struct Callbacks {
   std::function<void()> tick;
   std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;
   std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> frame;
+
+  /// Reports `e` to `error`; what on_error itself throws is dropped (there
+  /// is nowhere left to report it).
+  void report(Connection* c, const Error& e) const noexcept;
 };
+
+/// The text of an exception that escaped a callback named `callback`, as
+/// an Error (UsageError::callback_exception) for on_error.
+Error callback_exception(std::string_view callback, std::exception_ptr e);
 
 /// What every connection of a Server or Client needs to know, fixed once
 /// the Server or Client starts.
@@ -57,6 +65,8 @@ struct Settings {
   net::Millis close_timeout{3000};
   std::size_t max_connections = 0;
   std::size_t max_buffered_amount = 16u << 20;
+  std::size_t max_total_buffered = 256u << 20;  // over all loops; 0 = no budget
+  net::Millis message_timeout{30000};
   BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
   std::vector<std::string> allowed_origins;
   std::vector<std::string> subprotocols;
@@ -95,6 +105,8 @@ struct Connection::Pending {
   std::optional<protocol::DeflateParams> deflate; // (server) permessage-deflate agreed with the client
   std::string chunked;                            // (client) a refusal's chunked body as received, when chunked
   bool is_chunked = false;                        // (client) the refusal's body is chunked
+  std::function<std::ptrdiff_t(char*, std::size_t)> body_stream;  // (server) an HTTP answer's body still being read
+  net::TimerId stream_timer;                                       // (server) the body stream's next look
 };
 
 /// A client connection's own state, kept across redirects and reconnects.
@@ -133,6 +145,8 @@ Settings common_settings(const Options& o, Role role) {
   s.pong_timeout = o.pong_timeout;
   s.close_timeout = o.close_timeout;
   s.max_buffered_amount = o.max_buffered_amount;
+  s.max_total_buffered = o.max_total_buffered;
+  s.message_timeout = o.message_timeout;
   s.backpressure_policy = o.backpressure_policy;
   s.fatal = o.fatal;
   s.nodelay = o.nodelay;
@@ -146,7 +160,7 @@ template <class Options>
 Error validate_common(const Options& o) {
   auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
   if (o.threads == 0 || o.threads > 1024) return invalid("threads must be 1-1024");
-  for (auto t : {o.handshake_timeout, o.ping_interval, o.pong_timeout, o.close_timeout}) {
+  for (auto t : {o.handshake_timeout, o.ping_interval, o.pong_timeout, o.close_timeout, o.message_timeout}) {
     if (t.count() < 0) return invalid("timeouts must not be negative");
   }
   if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
@@ -164,6 +178,16 @@ struct Shared {
   Callbacks callbacks;
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::size_t> connections{0};
+  // Counters (see parley::Counters).
+  std::atomic<std::uint64_t> budget_closes{0};
+  std::atomic<std::uint64_t> skipped_deliveries{0};
+  std::atomic<std::uint64_t> callback_exceptions{0};
+  Counters counters() const noexcept {
+    return {budget_closes.load(std::memory_order_relaxed), skipped_deliveries.load(std::memory_order_relaxed),
+            callback_exceptions.load(std::memory_order_relaxed)};
+  }
+  /// The hubs, for the memory budget's total (set once, before they run).
+  std::vector<Hub*> hubs;
 
   /// (Client) the TLS context of wss:// connections, made from
   /// `settings.client_tls` on first use, on any thread (loading the system
@@ -190,7 +214,8 @@ struct Shared {
 
 class Hub : public std::enable_shared_from_this<Hub> {
  public:
-  explicit Hub(Shared& shared);
+  /// `loops`: how many hubs share the memory budget.
+  Hub(Shared& shared, unsigned loops);
   ~Hub();
 
   net::Loop& loop() noexcept { return loop_; }
@@ -225,6 +250,23 @@ class Hub : public std::enable_shared_from_this<Hub> {
   void shutdown();
   /// Starts the periodic timeout sweep (if any timeout is set).
   void start_sweeper();
+
+  // The process-wide memory budget (Settings::max_total_buffered): every
+  // byte held for a peer is this loop's output buffers plus its
+  // connections' input (messages being reassembled or inflated). Each hub
+  // checks its own total against an even share of the budget (no shared
+  // counter on the hot path); past its share it adds up every hub's last
+  // published total and, over the budget, closes its connections that
+  // hold the most.
+  /// Bytes held by this loop's connections (output buffers and input).
+  std::size_t held() const noexcept { return loop_.output_buffer_bytes() + input_held_; }
+  /// Adds a connection's change of input held (bytes, may be negative).
+  void add_input_held(std::ptrdiff_t delta) noexcept { input_held_ += static_cast<std::size_t>(delta); }
+  /// True when this loop is past its share and the whole is over budget.
+  bool over_budget() noexcept { return held() > budget_share_ && whole_over_budget(); }
+  /// Closes the connections holding the most until the budget holds again.
+  /// Not reentrant: a no-op inside itself.
+  void enforce_budget();
   /// The listener of this loop (server), if any.
   std::unique_ptr<net::TcpListener> listener;
   /// True once shutdown() began.
@@ -233,12 +275,17 @@ class Hub : public std::enable_shared_from_this<Hub> {
  private:
   void sweep();
   void stop_when_empty();
+  bool whole_over_budget() noexcept;
 
   Shared& shared_;
   net::Loop loop_;
   IdTable<Connection, ConnectionDeleter> connections_;  // owned
   net::TimerId sweeper_;
+  std::size_t input_held_ = 0;
+  std::size_t budget_share_ = SIZE_MAX;            // max_total_buffered / hubs (SIZE_MAX: no budget)
+  std::atomic<std::size_t> published_held_{0};     // held(), as other hubs see it
   bool shutting_down_ = false;
+  bool enforcing_ = false;
 };
 
 /// The loop threads of a Server or Client: one Hub per thread, started
@@ -250,6 +297,11 @@ class LoopGroup {
 
   /// Creates `n` hubs (not running yet); the loops' init errors are returned.
   Error create(unsigned n);
+  /// Forgets the hubs (a start that failed).
+  void clear() {
+    hubs.clear();
+    shared_.hubs.clear();
+  }
   /// Starts one thread per hub.
   void launch();
   /// Shuts every hub down (close 1001, bounded by close_timeout) and waits

@@ -82,11 +82,13 @@ void Server::on_tick(std::function<void()> fn) { state_->shared.callbacks.tick =
 
 const ServerOptions& Server::options() const noexcept { return state_->options; }
 
+Counters Server::counters() const noexcept { return state_->shared.counters(); }
+
 Error Server::start() {
   detail::ServerState& st = *state_;
   std::lock_guard lock(st.mutex);
   auto fail = [&](Error e) {
-    st.group.hubs.clear();
+    st.group.clear();
     if (st.options.fatal) throw Exception(e);
     return e;
   };

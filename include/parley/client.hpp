@@ -97,6 +97,21 @@ struct ClientOptions {
   std::size_t max_buffered_amount = 16u << 20;
   /// What a send does past the limit. Default drop (refuse).
   BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
+  /// Memory budget in bytes for everything held on peers' behalf over all
+  /// of the client's connections and threads: unsent output (pongs, close frames and
+  /// broadcasts included) and messages being received or inflated. Past
+  /// it, the connections holding the most are closed first (1009 for a
+  /// message being received, 1008 with the TCP connection dropped for
+  /// unsent output), sends and broadcasts are refused until it holds
+  /// again, and `on_error` gets `ProtocolError::memory_budget`. It can be
+  /// passed by at most one read's inflation (`max_message_size`). Split
+  /// evenly between threads until one needs more. 0 = no budget.
+  /// Default 256 MiB.
+  std::size_t max_total_buffered = 256u << 20;
+  /// A message whose sender adds nothing to it for this long (its next
+  /// fragment, or the rest of a frame) fails with 1008, pings or not: an
+  /// unfinished message holds memory. 0 = never. Default 30000 ms.
+  std::chrono::milliseconds message_timeout{30000};
   /// permessage-deflate (RFC 7692): off unless `deflate.enabled`; its
   /// window, context-takeover, level, memLevel and `compression_threshold`
   /// (bytes) settings are documented in `protocol::DeflateOptions`.
@@ -115,7 +130,11 @@ struct ClientOptions {
   /// why (expired, wrong host, unknown CA). Default: verify.
   net::TlsClientOptions tls;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
-  /// `fatal`), from start(), connect() and dropped sends. Default false.
+  /// `fatal`) on the caller's thread: from start(), connect() and
+  /// BlockingClient's calls. Never on a loop thread: a `Connection`'s
+  /// calls inside callbacks return their Errors whatever this says; an
+  /// exception escaping a callback closes that connection with 1011 and
+  /// goes to `on_error` (`UsageError::callback_exception`). Default false.
   bool fatal = false;
 };
 
@@ -178,6 +197,8 @@ class PARLEY_EXPORT Client {
 
   /// The options the client was made with.
   const ClientOptions& options() const noexcept;
+  /// What the limits did so far, over all threads. Thread-safe.
+  Counters counters() const noexcept;
 
  private:
   std::shared_ptr<detail::ClientState> state_;

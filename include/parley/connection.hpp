@@ -69,6 +69,18 @@ enum class BackpressurePolicy : std::uint8_t {
   close,
 };
 
+/// What the limits of a Server or Client did since it was made (see
+/// `Server::counters()`, `Client::counters()`).
+struct Counters {
+  /// Connections closed because `max_total_buffered` was passed.
+  std::uint64_t budget_closes = 0;
+  /// Broadcast deliveries skipped because the recipient would have passed
+  /// `max_buffered_amount` (or the budget).
+  std::uint64_t skipped_deliveries = 0;
+  /// Exceptions caught escaping the application's callbacks.
+  std::uint64_t callback_exceptions = 0;
+};
+
 /// Where a connection is.
 enum class ConnectionState : std::uint8_t {
   handshake,  ///< the opening handshake is in progress
@@ -285,7 +297,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void origin_decided(HandshakeReply reply);
   void finish_handshake(HandshakeReply reply);
   void refuse(const HandshakeReply& reply, const Error& error);
-  void respond_and_close(const Response& response);
+  void respond_and_close(Response response);
   // The handshake, client side (client.cpp).
   void start_client(protocol::ClientHandshake handshake);
   void connected(std::unique_ptr<net::TcpSocket> socket);
@@ -308,6 +320,21 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed);
   void note_over_limit();
   void check_drain();
+  // Limits on what a peer can make us hold.
+  void account_input() noexcept;
+  std::size_t held_bytes() const noexcept;
+  void shed_for_budget();
+  // A streamed HTTP body: at most kStreamAhead bytes queued, read in
+  // pieces of kPiece bytes.
+  static constexpr std::size_t kStreamAhead = 256 * 1024;
+  static constexpr std::size_t kPiece = 64 * 1024;
+  void pump_body();
+  void arm_stream_timer(net::Millis delay);
+  bool output_stalled(net::Clock::time_point now);
+  // An exception escaped the application's callback `name` (called in a
+  // catch block): reported, and the connection fails (1011 when open,
+  // HTTP 500 during a server's handshake).
+  void callback_threw(std::string_view name);
 
   detail::Hub& hub_;
   protocol::Engine engine_;
@@ -332,6 +359,9 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   net::Clock::time_point started_{};
   net::Clock::time_point last_receive_{};  // any bytes: proves the peer alive (keep-alive)
   net::Clock::time_point last_message_{};  // a message or ping from the peer: activity (idle timeout)
+  net::Clock::time_point message_progress_{};  // data for the message being received last arrived
+  std::size_t input_counted_ = 0;              // engine_.input_held() as last added to the hub's total
+  std::uint32_t output_seen_ = 0;              // (draining, streaming) buffered_amount() at the last sweep
   CloseCode last_close_ = CloseCode::abnormal;
   ConnectionState state_ = ConnectionState::handshake;
   // (Bit-fields: every idle connection carries them.)

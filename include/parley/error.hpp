@@ -42,6 +42,9 @@ enum class ProtocolError {
   bad_close_code,             ///< a close code that may not appear on the wire (1002)
   bad_close_reason,           ///< a close reason that is not UTF-8 (1007)
   compression_error,          ///< a compressed message that does not inflate (1007)
+  message_timeout,            ///< a message left incomplete: no data for it within `message_timeout` (1008)
+  memory_budget,              ///< the process-wide `max_total_buffered` was passed and this connection held the most
+                              ///< (1009 when it was a message being received, 1008 when it was unsent output)
 };
 
 /// A call that the connection's state or the arguments do not allow
@@ -55,6 +58,8 @@ enum class UsageError {
   control_too_long,           ///< a ping or pong payload over 125 bytes
   invalid_utf8,               ///< a close reason that is not UTF-8
   buffer_full,                ///< the connection's unsent output is over `max_buffered_amount`
+  callback_exception,         ///< a callback of the application threw (its what() is in the message): the
+                              ///< connection was closed with 1011, or its handshake answered 500
 };
 
 /// A failed opening handshake. Category: `handshake_category()`
@@ -139,7 +144,8 @@ PARLEY_EXPORT std::error_code make_error_code(UsageError e) noexcept;
 PARLEY_EXPORT std::error_code make_error_code(TlsError e) noexcept;
 
 /// The close code a connection is failed with for a protocol error
-/// (RFC 6455 §7.4.1): 1002, 1007 or 1009.
+/// (RFC 6455 §7.4.1): 1002, 1007, 1008 (message_timeout) or 1009
+/// (memory_budget: a connection closed for its unsent output is given 1008).
 PARLEY_EXPORT CloseCode close_code_for(ProtocolError e) noexcept;
 /// The close code reported for a TLS failure: 1015 (`WS_TLS_HANDSHAKE_FAIL`,
 /// reserved by RFC 6455 §7.4.1 for this and never sent on the wire).

@@ -81,6 +81,21 @@ struct ServerOptions {
   std::size_t max_buffered_amount = 16u << 20;
   /// What a send does once the limit is passed. Default drop (refuse).
   BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
+  /// Memory budget in bytes for everything held on peers' behalf over all
+  /// connections and threads: unsent output (pongs, close frames and
+  /// broadcasts included) and messages being received or inflated. Past
+  /// it, the connections holding the most are closed first (1009 for a
+  /// message being received, 1008 with the TCP connection dropped for
+  /// unsent output), sends and broadcasts are refused until it holds
+  /// again, and `on_error` gets `ProtocolError::memory_budget`. It can be
+  /// passed by at most one read's inflation (`max_message_size`). Split
+  /// evenly between threads until one needs more. 0 = no budget.
+  /// Default 256 MiB.
+  std::size_t max_total_buffered = 256u << 20;
+  /// A message whose sender adds nothing to it for this long (its next
+  /// fragment, or the rest of a frame) fails with 1008, pings or not: an
+  /// unfinished message holds memory. 0 = never. Default 30000 ms.
+  std::chrono::milliseconds message_timeout{30000};
 
   /// Keep each connection's upgrade request (`Connection::request()`:
   /// headers, cookies, query) for its whole life. Default false: the
@@ -112,8 +127,9 @@ struct ServerOptions {
   /// Default off.
   net::TlsServerOptions tls;
   /// Throw `parley::Exception` instead of returning Errors (the seed's
-  /// `fatal`): from start()/run(), and from sends of its connections that
-  /// are dropped. Default false.
+  /// `fatal`) from start(), run() and reload_tls(), on the caller's
+  /// thread. Never on a loop thread: a `Connection`'s calls inside
+  /// callbacks return their Errors whatever this says. Default false.
   bool fatal = false;
 };
 
@@ -131,8 +147,13 @@ struct ServerState;
 /// ConnectionHandle to act on a connection from another thread.
 ///
 /// Errors: nothing throws unless `ServerOptions::fatal` is set; then the
-/// Errors that `start()`/`run()` return, and dropped sends, throw
-/// `parley::Exception`.
+/// Errors that `start()`/`run()`/`reload_tls()` return throw
+/// `parley::Exception`. An exception escaping a callback is caught where
+/// parley called it: during a handshake (on_origin, on_handshake,
+/// on_select_subprotocol, on_http) the client is answered 500, after it
+/// the connection is closed with 1011, and `on_error` gets
+/// `UsageError::callback_exception` with its what(); every other
+/// connection goes on. (What on_error itself throws is dropped.)
 class PARLEY_EXPORT Server {
  public:
   explicit Server(ServerOptions options = {});
@@ -252,6 +273,8 @@ class PARLEY_EXPORT Server {
 
   /// The options the server was made with.
   const ServerOptions& options() const noexcept;
+  /// What the limits did so far, over all threads. Thread-safe.
+  Counters counters() const noexcept;
 
  private:
   std::shared_ptr<detail::ServerState> state_;

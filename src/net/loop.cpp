@@ -53,6 +53,7 @@ struct Loop::Watcher final : detail::IoHandler {
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && on_read) on_read(fd);
     if (token != my_token) return;
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && on_write) on_write(fd);
+    // (An exception from either callback is caught by the loop's dispatch.)
   }
 };
 
@@ -145,7 +146,11 @@ Error Loop::run_once(Millis timeout) {
     n = 0;
   }
   for (int i = 0; i < n; ++i) {
-    if (detail::IoHandler* h = slot_handler(events[i].data.u64)) h->on_io(events[i].events);
+    try {
+      if (detail::IoHandler* h = slot_handler(events[i].data.u64)) h->on_io(events[i].events);
+    } catch (...) {
+      caught();
+    }
   }
   run_timers();
   run_deferred();
@@ -161,7 +166,11 @@ void Loop::run_deferred() {
   // By index: a deferred callback may defer more (appended, run in this pass).
   for (std::size_t i = 0; i < deferred_.size(); ++i) {
     std::function<void()> fn = std::move(deferred_[i]);
-    fn();
+    try {
+      fn();
+    } catch (...) {
+      caught();
+    }
   }
   deferred_.clear();
 }
@@ -201,7 +210,11 @@ void Loop::run_posted() {
   // iteration. running_ keeps its capacity: no allocation in steady state.
   for (std::size_t i = 0; i < running_.size(); ++i) {
     std::function<void()> fn = std::move(running_[i]);
-    fn();
+    try {
+      fn();
+    } catch (...) {
+      caught();
+    }
   }
   running_.clear();
 }
@@ -261,14 +274,20 @@ void Loop::epoll_del(int fd) noexcept {
 
 // ---- output blocks -------------------------------------------------------------
 
-std::uint8_t* Loop::take_block() {
-  if (!free_blocks_.empty()) {
+void Loop::caught() {
+  if (!on_exception_) throw;
+  on_exception_(std::current_exception());
+}
+
+std::uint8_t* Loop::take_buffer(std::uint32_t cap) {
+  output_held_ += cap;
+  if (cap == kBlockSize && !free_blocks_.empty()) {
     std::uint8_t* b = free_blocks_.back();
     free_blocks_.pop_back();
     if (free_blocks_.size() < min_free_blocks_) min_free_blocks_ = free_blocks_.size();
     return b;
   }
-  return new std::uint8_t[kBlockSize];
+  return new std::uint8_t[cap];
 }
 
 void Loop::trim_blocks() noexcept {
@@ -280,7 +299,8 @@ void Loop::trim_blocks() noexcept {
   blocks_trimmed_ = now_;
 }
 
-void Loop::give_block(std::uint8_t* block, std::uint32_t cap) noexcept {
+void Loop::give_buffer(std::uint8_t* block, std::uint32_t cap) noexcept {
+  output_held_ -= cap;
   if (cap == kBlockSize && free_blocks_.size() < kMaxFreeBlocks) {
     if (free_blocks_.capacity() < kMaxFreeBlocks) free_blocks_.reserve(kMaxFreeBlocks);
     free_blocks_.push_back(block);
@@ -364,7 +384,11 @@ void Loop::run_timers() {
     std::function<void()> fn = std::move(timers_[slot].fn);
     timers_[slot].firing = true;
     // timers_ may reallocate inside fn (new timers): index, don't hold references.
-    fn();
+    try {
+      fn();
+    } catch (...) {
+      caught();
+    }
     TimerSlot& t = timers_[slot];
     if (t.period.count() != 0 && !t.cancelled) {
       t.firing = false;

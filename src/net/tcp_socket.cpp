@@ -172,13 +172,8 @@ bool ByteQueue::reserve(Loop& loop, std::size_t n) {
   const std::size_t len = size();
   if (n > std::numeric_limits<std::uint32_t>::max() - len) return false;
   if (!buf) {
-    if (n <= Loop::kBlockSize) {
-      buf = loop.take_block();
-      cap = Loop::kBlockSize;
-    } else {
-      buf = new std::uint8_t[n];
-      cap = static_cast<std::uint32_t>(n);
-    }
+    cap = n <= Loop::kBlockSize ? Loop::kBlockSize : static_cast<std::uint32_t>(n);
+    buf = loop.take_buffer(cap);
     head = tail = 0;
     return true;
   }
@@ -193,9 +188,9 @@ bool ByteQueue::reserve(Loop& loop, std::size_t n) {
   std::size_t grown_cap = static_cast<std::size_t>(cap) * 2;
   if (grown_cap < len + n) grown_cap = len + n;
   if (grown_cap > std::numeric_limits<std::uint32_t>::max()) grown_cap = std::numeric_limits<std::uint32_t>::max();
-  auto* grown = new std::uint8_t[grown_cap];
+  auto* grown = loop.take_buffer(static_cast<std::uint32_t>(grown_cap));
   std::memcpy(grown, buf + head, len);
-  loop.give_block(buf, cap);
+  loop.give_buffer(buf, cap);
   buf = grown;
   cap = static_cast<std::uint32_t>(grown_cap);
   head = 0;
@@ -210,7 +205,7 @@ void ByteQueue::append(std::span<const std::uint8_t> bytes) noexcept {
 }
 
 void ByteQueue::release(Loop& loop) noexcept {
-  if (buf) loop.give_block(buf, cap);
+  if (buf) loop.give_buffer(buf, cap);
   buf = nullptr;
   cap = head = tail = 0;
 }

@@ -68,6 +68,7 @@ void Engine::reset() {
   utf8_.reset();
   std::string().swap(out_);
   partial_.reset();
+  pongs_held_ = pong_owed_ = false;
   close_deadline_ = {};
   message_size_ = 0;
   fragments_ = 0;
@@ -196,7 +197,13 @@ void Engine::on_control(const FrameParser::Chunk& c) {
   }
   switch (parser_.header().opcode) {
     case Opcode::ping:
-      if (handler_.on_ping(payload) && state_ == EngineState::open) append(Opcode::pong, payload, true);
+      if (!handler_.on_ping(payload) || state_ != EngineState::open) break;
+      if (pongs_held_) {
+        partial().pong.assign(payload);  // (`payload` may be partial().control: assign copes)
+        pong_owed_ = true;
+      } else {
+        append(Opcode::pong, payload, true);
+      }
       break;
     case Opcode::pong:
       handler_.on_pong(payload);
@@ -236,9 +243,16 @@ void Engine::on_close_frame(std::string_view payload) {
 void Engine::fail(ProtocolError e, std::string message) { fail(Error(e, std::move(message))); }
 
 void Engine::fail(const Error& e) {
+  if (state_ == EngineState::closed) return;
   const bool send_close = state_ == EngineState::open;
   state_ = EngineState::closed;  // before the close frame is appended (see on_close_frame)
   failed_ = true;
+  // Nothing more is received: what was being reassembled is freed now (it
+  // may be what a memory limit failed the connection for).
+  partial_.reset();
+  message_type_ = Opcode::continuation;
+  message_size_ = 0;
+  pong_owed_ = false;
   if (send_close) {
     const auto code = static_cast<std::uint16_t>(close_code_for(static_cast<ProtocolError>(e.code().value())));
     std::string payload;
@@ -267,7 +281,8 @@ void Engine::frame_into(std::string& out, Opcode op, std::string_view payload, b
   } else {
     append_frame(out, op, payload, fin, rsv);
   }
-  if (options_.report_frames) handler_.on_frame(FrameDirection::sent, h);
+  // (A frame encoded into another buffer is reported by whoever queues it.)
+  if (options_.report_frames && &out == &out_) handler_.on_frame(FrameDirection::sent, h);
 }
 
 bool Engine::compress_next(std::size_t size, Compression compression) const noexcept {
@@ -280,6 +295,8 @@ namespace {
 // reused, so compression allocates nothing per message in steady state.
 std::string& scratch() {
   thread_local std::string buffer;
+  // A large message's compressed form is not kept for the thread's life.
+  if (buffer.capacity() > (1u << 20)) std::string().swap(buffer);
   buffer.clear();
   return buffer;
 }
@@ -359,6 +376,23 @@ Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point n
   close_deadline_ = now + options_.close_timeout;
   append(Opcode::close, payload, true);
   return {};
+}
+
+void Engine::clear_output() noexcept {
+  out_.clear();
+  if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+}
+
+void Engine::hold_pongs(bool hold) {
+  pongs_held_ = hold;
+  if (hold || !pong_owed_) return;
+  pong_owed_ = false;
+  if (state_ == EngineState::open) append(Opcode::pong, partial_->pong, true);
+  partial_->pong.clear();
+}
+
+std::size_t Engine::input_held() const noexcept {
+  return partial_ ? partial_->message.size() + partial_->control.size() : 0;
 }
 
 bool Engine::close_timed_out(Clock::time_point now) const noexcept {

@@ -365,7 +365,7 @@ class BenchApp {
     });
     client_->on_error([this](Connection& c, const parley::Error& e) {
       std::lock_guard lock(mutex_);
-      last_error_ = escaped_error(c, e).message();
+      last_error_ = e.message();
       if (c.metadata().has_value()) return;  // an error on an open connection: on_close follows and counts it
       failed_.fetch_add(1);
       if (stopping_) return;

@@ -42,11 +42,6 @@ std::string human_bytes(std::uint64_t bytes) {
   return buf;
 }
 
-parley::Error escaped_error(const parley::Connection& c, const parley::Error& e) {
-  const parley::Response* answer = c.handshake_response();
-  return e == parley::HandshakeError::bad_status && answer ? parley::protocol::refusal_error(*answer) : e;
-}
-
 std::string to_hex(std::string_view data) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;

@@ -36,19 +36,6 @@ std::chrono::milliseconds seconds_to_ms(double seconds);
 /// "1.5 KiB"-style sizes for log lines.
 std::string human_bytes(std::uint64_t bytes);
 
-/// Transitional: serve.cpp's name for parley::protocol::printable() (which
-/// see), with its former default bound of 60 bytes. To be deleted once
-/// serve.cpp calls printable() itself.
-inline std::string preview(std::string_view data, std::size_t max = 60, bool utf8 = false) {
-  return parley::protocol::printable(data, max, utf8);
-}
-
-/// Transitional: `e`, or for a refusal (`bad_status` with the server's
-/// answer at hand) parley::protocol::refusal_error() of that answer, whose
-/// reason and body are escaped. To be deleted (callers use `e` itself) once
-/// the library's client builds its refusal Errors with refusal_error().
-parley::Error escaped_error(const parley::Connection& c, const parley::Error& e);
-
 /// Lowercase hex of `data`, no separators.
 std::string to_hex(std::string_view data);
 

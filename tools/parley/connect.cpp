@@ -137,11 +137,11 @@ class ConnectApp {
       close_reason_ = std::string(reason);
       notify();
     });
-    client_->on_error([this](Connection& c, const parley::Error& e) {
+    client_->on_error([this](Connection&, const parley::Error& e) {
       std::lock_guard lock(mutex_);
       if (phase_ == Phase::connecting) {
         phase_ = Phase::failed;
-        error_ = escaped_error(c, e);
+        error_ = e;
       } else {
         std::fprintf(stderr, "parley connect: error: %s\n", e.message().c_str());
       }

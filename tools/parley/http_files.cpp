@@ -1,6 +1,8 @@
 #include "http_files.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <system_error>
 
 #include <parley/protocol/uri.hpp>
@@ -12,8 +14,6 @@ using parley::protocol::Request;
 using parley::protocol::Response;
 
 namespace {
-
-constexpr std::uintmax_t max_file_size = 64ull << 20;
 
 Response base_response(int status) {
   Response r;
@@ -109,13 +109,23 @@ Response serve_file(const fs::path& root, const Request& request) {
   if (!fs::is_regular_file(resolved, ec)) return text_response(404, "not found");
   const std::uintmax_t size = fs::file_size(resolved, ec);
   if (ec) return text_response(404, "not found");
-  if (size > max_file_size) return text_response(413, "file too large to serve (over 64 MiB)");
-  std::ifstream in(resolved, std::ios::binary);
-  if (!in) return text_response(403, "forbidden: cannot read the file");
-  std::string body(static_cast<std::size_t>(size), '\0');
-  in.read(body.data(), static_cast<std::streamsize>(size));
-  body.resize(static_cast<std::size_t>(in.gcount()));
-  return body_response(request, content_type_for(resolved), std::move(body));
+  auto in = std::make_shared<std::ifstream>(resolved, std::ios::binary);
+  if (!*in) return text_response(403, "forbidden: cannot read the file");
+  Response r = body_response(request, content_type_for(resolved), {});
+  r.headers.set("Content-Length", std::to_string(size));
+  if (request.method == "HEAD" || size == 0) return r;
+  // Streamed from disk as the client takes it (the server reads ahead at
+  // most 256 KiB), never read whole into memory. A file that shrinks
+  // meanwhile ends the connection short of its Content-Length.
+  r.body_stream = [in, left = size](char* data, std::size_t room) mutable -> std::ptrdiff_t {
+    if (left == 0) return 0;
+    in->read(data, static_cast<std::streamsize>(std::min<std::uintmax_t>(room, left)));
+    const auto n = static_cast<std::size_t>(in->gcount());
+    if (n == 0) return -1;
+    left -= n;
+    return static_cast<std::ptrdiff_t>(n);
+  };
+  return r;
 }
 
 }  // namespace parley_cli

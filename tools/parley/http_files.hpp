@@ -20,7 +20,8 @@ parley::protocol::Response body_response(const parley::protocol::Request& reques
 /// Serves GET/HEAD requests from the directory `root` (canonical, absolute):
 /// percent-decoded paths; any `..` segment, NUL byte, or a path that resolves
 /// (symlinks included) outside `root` is refused with 403; a directory
-/// serves its index.html; other methods get 405; files over 64 MiB get 413.
+/// serves its index.html; other methods get 405. The file is streamed from
+/// disk (Response::body_stream), whatever its size.
 parley::protocol::Response serve_file(const std::filesystem::path& root, const parley::protocol::Request& request);
 
 /// The Content-Type for a file name, by extension.

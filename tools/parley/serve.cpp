@@ -196,7 +196,7 @@ class ServeApp {
     server_.on_http([this](const parley::Request& req) {
       parley::Response r = http(req);
       if (!s_.quiet) {
-        log("http %s %s -> %d", preview(req.method, 16).c_str(), preview(req.target, 200).c_str(), r.status);
+        log("http %s %s -> %d", parley::protocol::printable(req.method, 16).c_str(), parley::protocol::printable(req.target).c_str(), r.status);
       }
       return r;
     });
@@ -209,8 +209,8 @@ class ServeApp {
       info.fan_out = s_.mode == ServeMode::broadcast || (s_.mode == ServeMode::demo && info.path == "/chat");
       if (s_.mode == ServeMode::broadcast || info.fan_out) registry_.add(c.handle());
       if (!s_.quiet) {
-        log("%s %s open%s%s", info.remote.c_str(), preview(info.path, 200).c_str(),
-            c.subprotocol().empty() ? "" : ", subprotocol ", preview(c.subprotocol()).c_str());
+        log("%s %s open%s%s", info.remote.c_str(), parley::protocol::printable(info.path).c_str(),
+            c.subprotocol().empty() ? "" : ", subprotocol ", parley::protocol::printable(c.subprotocol(), 60).c_str());
       }
     });
 
@@ -223,7 +223,7 @@ class ServeApp {
       const ConnInfo& info = c.metadata_as<ConnInfo>();
       const double secs = std::chrono::duration<double>(Clock::now() - info.opened).count();
       log("%s %s closed %s after %.3f s; in %llu msg / %s, out %llu msg / %s", info.remote.c_str(),
-          preview(info.path, 200).c_str(), describe_close(code, reason).c_str(), secs,
+          parley::protocol::printable(info.path).c_str(), describe_close(code, reason).c_str(), secs,
           static_cast<unsigned long long>(info.in_msgs), human_bytes(info.in_bytes).c_str(),
           static_cast<unsigned long long>(info.out_msgs), human_bytes(info.out_bytes).c_str());
     });
@@ -279,7 +279,7 @@ class ServeApp {
   void trace(const Connection& c, const char* dir, MessageType type, std::string_view m) {
     log("%s %s %s %zu B: %s", c.remote_endpoint().to_string().c_str(), dir,
         type == MessageType::text ? "text" : "binary", m.size(),
-        type == MessageType::text ? preview(m, 60, true).c_str() : to_hex(m.substr(0, 32)).c_str());
+        type == MessageType::text ? parley::protocol::printable(m, 60, true).c_str() : to_hex(m.substr(0, 32)).c_str());
   }
 
   void sent(Connection& c, MessageType type, std::string_view m, const parley::SendResult& r) {

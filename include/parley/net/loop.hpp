@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -211,8 +212,19 @@ class PARLEY_EXPORT Loop {
   /// Stops watching `fd` for writing; a no-op if it is not watched.
   void unwatch_writable(int fd);
 
+  /// Where an exception escaping a callback run by the loop goes (posted
+  /// and deferred callbacks, timers, watched fds, socket and listener
+  /// events): `fn` is called with it on the loop thread, and the loop goes
+  /// on with the next callback. Without a handler (the default) the
+  /// exception propagates out of run()/run_once(). Loop thread only.
+  void set_exception_handler(std::function<void(std::exception_ptr)> fn) { on_exception_ = std::move(fn); }
+
   /// Counters (loop thread only).
   const LoopStats& stats() const noexcept { return stats_; }
+  /// Bytes of memory held by the output queues of this loop's sockets
+  /// (their buffers' capacity, TLS queues included; free pooled blocks
+  /// excluded). Loop thread only.
+  std::size_t output_buffer_bytes() const noexcept { return output_held_; }
   /// Output-buffer blocks kept for reuse now (see kBlockSize). Loop thread only.
   std::size_t free_block_count() const noexcept { return free_blocks_.size(); }
   /// The receive buffer size in bytes (after clamping).
@@ -256,9 +268,12 @@ class PARLEY_EXPORT Loop {
   // Corking: sockets with output to flush at the end of this iteration.
   void schedule_flush(std::uint64_t token) { flush_list_.push_back(token); }
   std::uint8_t* rbuf() noexcept { return rbuf_.get(); }
-  // Output-buffer blocks recycled between sockets (no malloc per write).
-  std::uint8_t* take_block();
-  void give_block(std::uint8_t* block, std::uint32_t cap) noexcept;
+  // Output buffers of `cap` bytes: pooled blocks when cap is kBlockSize
+  // (no malloc per write), counted in output_held_.
+  std::uint8_t* take_buffer(std::uint32_t cap);
+  void give_buffer(std::uint8_t* buffer, std::uint32_t cap) noexcept;
+  // In a catch block: hands the exception to on_exception_, or rethrows.
+  void caught();
   void trim_blocks() noexcept;
   void defer_delete(std::unique_ptr<Watcher> w);
 
@@ -284,6 +299,8 @@ class PARLEY_EXPORT Loop {
   std::atomic<bool> stop_{false};
   Clock::time_point now_;
   LoopStats stats_;
+  std::size_t output_held_ = 0;
+  std::function<void(std::exception_ptr)> on_exception_;
 
   std::unique_ptr<std::uint8_t[]> rbuf_;
   std::size_t rbuf_size_ = 0;

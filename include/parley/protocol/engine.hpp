@@ -138,7 +138,8 @@ class PARLEY_EXPORT Engine {
   /// output (the engine's state is the same as after `send`). A server's
   /// frames are unmasked, so when compression is stateless (see
   /// `MessageDeflate::stateless_send`) the bytes can be shared by every
-  /// connection with the same settings: a broadcast encodes once.
+  /// connection with the same settings: a broadcast encodes once. No
+  /// `on_frame` report is made for it: whoever queues the bytes reports.
   Error encode(Opcode type, std::string_view payload, Compression compression, std::string& out);
   /// Queues one fragment of a message that is streamed in parts: the first
   /// call's `type` (text or binary) starts the message, later calls continue
@@ -167,9 +168,30 @@ class PARLEY_EXPORT Engine {
   bool close_timed_out(Clock::time_point now) const noexcept;
 
   /// Bytes to write to the transport, in order. The caller writes what it
-  /// can and erases that prefix (or clears it): the engine only appends.
+  /// can and erases that prefix (or calls `clear_output()`): the engine
+  /// only appends.
   std::string& output() noexcept { return out_; }
   const std::string& output() const noexcept { return out_; }
+  /// Empties `output()` once it has been handed to the transport, and frees
+  /// its memory when a large message made it grow past 4 KiB (an idle
+  /// connection keeps no copy of its largest send).
+  void clear_output() noexcept;
+
+  /// While held (`hold = true`), a ping is not answered at once: only the
+  /// latest ping's payload is kept (at most 125 bytes), and its pong is
+  /// queued when the hold is lifted (RFC 6455 §5.5.3 allows answering only
+  /// the most recent ping). The runtime holds pongs while the peer is not
+  /// reading its output, so that a flood of pings cannot grow it.
+  /// Default: not held.
+  void hold_pongs(bool hold);
+
+  /// Fails the connection from outside the frame parser (a limit of the
+  /// runtime's, such as a memory budget or a stalled message): as a
+  /// protocol error by the peer, the engine queues a close frame with
+  /// `close_code_for(error)` (`error` must be a ProtocolError), frees the
+  /// message being reassembled, is closed, and reports `on_protocol_error`.
+  /// Does nothing once closed.
+  void fail(const Error& error);
 
   /// Where the close handshake stands.
   EngineState state() const noexcept { return state_; }
@@ -181,6 +203,12 @@ class PARLEY_EXPORT Engine {
   bool sending_fragmented() const noexcept { return sending_type_ != Opcode::continuation; }
   /// Bytes of the message being reassembled (0 between messages).
   std::uint64_t message_bytes() const noexcept { return message_size_; }
+  /// True between the first frame of a message and its last.
+  bool receiving_message() const noexcept { return message_type_ != Opcode::continuation; }
+  /// Bytes held for input: a message split across reads or fragments, or
+  /// being inflated, counted from its first byte (the bytes received or
+  /// inflated so far; the buffer's unused capacity is not touched memory).
+  std::size_t input_held() const noexcept;
   /// Turns permessage-deflate on (after the handshake negotiated it):
   /// RSV1 marks compressed messages from then on. Messages are compressed
   /// as `send`'s `compression` says; received ones are inflated, bounded by
@@ -195,7 +223,6 @@ class PARLEY_EXPORT Engine {
   void on_control(const FrameParser::Chunk& c);
   void on_close_frame(std::string_view payload);
   void deliver(std::string_view message);
-  void fail(const Error& e);
   void fail(ProtocolError e, std::string message);
   void append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv = 0);
   void frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const;
@@ -209,6 +236,7 @@ class PARLEY_EXPORT Engine {
   struct Partial {
     std::string message;  // a message that did not arrive in one piece
     std::string control;  // a control payload split across reads
+    std::string pong;     // the payload of the ping owed a pong while pongs are held
   };
   Partial& partial();
 
@@ -226,6 +254,8 @@ class PARLEY_EXPORT Engine {
   bool failed_ : 1 = false;
   bool compressed_ : 1 = false;          // the message being received is compressed
   bool sending_compressed_ : 1 = false;  // the fragmented message being sent is compressed
+  bool pongs_held_ : 1 = false;          // see hold_pongs()
+  bool pong_owed_ : 1 = false;           // a ping came while pongs were held: partial_->pong answers it
 };
 
 /// Fills `key` with 4 bytes from OpenSSL's CSPRNG, drawn in batches from a

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,6 +103,16 @@ struct PARLEY_EXPORT Response {
   std::string reason = "Switching Protocols";  ///< may be empty
   Headers headers;
   std::string body;  ///< sent after the head; never filled by the parser
+  /// A body too large to hold in memory (a file, say), produced in pieces
+  /// instead of `body`; only for a server's `on_http` answers. Called with
+  /// room for at most `size` bytes (64 KiB), it writes some into `data`
+  /// and returns how many: 0 once the body is complete, a negative value
+  /// if it failed (the connection is then closed without the rest). Set
+  /// `Content-Length` in `headers` yourself. The server calls it as the
+  /// client takes what was sent, so at most 256 KiB of the body is queued
+  /// at a time; a client that takes none of it for `close_timeout` is
+  /// dropped. Default: none. `serialize()` writes only the head for it.
+  std::function<std::ptrdiff_t(char* data, std::size_t size)> body_stream;
 
   /// The response on the wire: status line, the fields, `\r\n`, the body.
   /// When the body is not empty a `Content-Length` with its size is written

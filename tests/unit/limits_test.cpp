@@ -1,0 +1,436 @@
+// What a hostile peer can make parley hold, and what a throwing callback can
+// break (issue 11): each test drives a real Server over loopback with the
+// raw test client and checks the library's own figures (buffered bytes,
+// counters, close codes), never wall time. Every wait is bounded.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "parley/parley.hpp"
+#include "raw_ws_client.hpp"
+#include "server_support.hpp"
+
+namespace parley {
+namespace {
+
+// ---- the engine (sans-I/O) ----------------------------------------------------
+
+struct QuietHandler : protocol::EngineHandler {
+  void on_message(protocol::Opcode, std::string_view) override {}
+};
+
+std::string masked_ping(std::string_view payload) { return RawWsClient::encode(kPing, payload); }
+
+TEST(LimitsEngine, OutputShrinksAfterALargeSend) {
+  QuietHandler h;
+  protocol::Engine e(protocol::EngineOptions{}, h);
+  ASSERT_FALSE(e.send(protocol::Opcode::binary, std::string(1 << 20, 'x')));
+  EXPECT_GT(e.output().capacity(), 1u << 20);
+  e.clear_output();
+  EXPECT_TRUE(e.output().empty());
+  EXPECT_LE(e.output().capacity(), 4096u);
+  ASSERT_FALSE(e.send(protocol::Opcode::text, "small"));
+  const std::size_t small = e.output().capacity();
+  e.clear_output();
+  EXPECT_EQ(e.output().capacity(), small);  // small buffers are kept: no allocation per message
+}
+
+TEST(LimitsEngine, HeldPongsAnswerOnlyTheLatestPing) {
+  QuietHandler h;
+  protocol::Engine e(protocol::EngineOptions{}, h);
+  e.hold_pongs(true);
+  std::string wire;
+  for (int i = 0; i < 1000; ++i) wire += masked_ping("ping " + std::to_string(i));
+  e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
+  EXPECT_TRUE(e.output().empty());  // nothing queued while held
+  e.hold_pongs(false);
+  const auto h0 = protocol::read_frame_header(e.output());
+  ASSERT_TRUE(h0);
+  EXPECT_EQ(h0->opcode, protocol::Opcode::pong);
+  EXPECT_EQ(e.output().size(), 2 + std::string_view("ping 999").size());  // one pong, the latest payload
+  EXPECT_EQ(e.output().substr(2), "ping 999");
+  e.clear_output();
+  e.hold_pongs(false);  // nothing owed any more
+  EXPECT_TRUE(e.output().empty());
+}
+
+TEST(LimitsEngine, FailFreesThePartialMessage) {
+  QuietHandler h;
+  protocol::Engine e(protocol::EngineOptions{}, h);
+  std::string wire = RawWsClient::encode(kBinary, std::string(100000, 'a'), /*fin=*/false);
+  e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
+  EXPECT_TRUE(e.receiving_message());
+  EXPECT_GE(e.input_held(), 100000u);
+  e.fail(Error(ProtocolError::memory_budget, "test"));
+  EXPECT_EQ(e.input_held(), 0u);
+  EXPECT_EQ(e.state(), protocol::EngineState::closed);
+  const auto close = protocol::read_frame_header(e.output());
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, protocol::Opcode::close);
+}
+
+// ---- over sockets ------------------------------------------------------------
+
+/// The connection's buffered amount, read on its loop thread.
+std::size_t buffered_of(const ConnectionHandle& h) {
+  std::promise<std::size_t> p;
+  auto f = p.get_future();
+  if (!h.post([&](Connection& c) { p.set_value(c.buffered_amount()); })) return SIZE_MAX;
+  return f.wait_for(kWait) == std::future_status::ready ? f.get() : SIZE_MAX;
+}
+
+TEST(Limits, PingFloodFromAPeerThatDoesNotReadIsBounded) {
+  ServerOptions o = loopback();
+  o.max_buffered_amount = 64 * 1024;
+  o.ping_interval = 0ms;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  std::atomic<std::size_t> peak{0};
+  server.on_ping([&](Connection& c, std::string_view) {
+    peak = std::max(peak.load(), c.buffered_amount());
+    return true;
+  });
+  server.on_text([&](Connection&, std::string_view t) { ev.update([&] { ev.texts.emplace_back(t); }); });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_EQ(c.handshake("/").status, 101);
+  // 24 MiB of pings, far past what the kernel's buffers absorb, unread.
+  constexpr int kPings = 200000;
+  std::string batch;
+  for (int i = 0; i < kPings; ++i) {
+    std::string payload = "ping " + std::to_string(i);
+    payload.resize(120, '.');
+    batch += masked_ping(payload);
+    if (batch.size() > (1 << 20) || i == kPings - 1) {
+      ASSERT_TRUE(c.send_raw(batch, 20s));
+      batch.clear();
+    }
+  }
+  ASSERT_TRUE(c.send_text("done"));
+  ASSERT_TRUE(ev.wait([&] { return !ev.texts.empty(); }, 20s));
+  // The limit plus what one read (256 KiB of input) can answer at once.
+  EXPECT_LE(peak.load(), o.max_buffered_amount + 256 * 1024 + 256);
+  EXPECT_LE(buffered_of(ev.handle_at(0)), o.max_buffered_amount + 256 * 1024 + 256);
+  // Reading now, the peer still gets the answer to its latest ping.
+  std::string last = "ping " + std::to_string(kPings - 1);
+  last.resize(120, '.');
+  bool got_last = false;
+  for (int frames = 0; frames < 2 * kPings && !got_last; ++frames) {
+    ReadResult r = c.read_frame(5s);
+    ASSERT_TRUE(r.is_frame());
+    got_last = r.frame.opcode == kPong && r.frame.payload == last;
+  }
+  EXPECT_TRUE(got_last);
+  EXPECT_EQ(ev.close_count(), 0u);
+}
+
+TEST(Limits, BroadcastNeverTakesARecipientPastItsLimit) {
+  ServerOptions o = loopback();
+  o.max_buffered_amount = 256 * 1024;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient slow;
+  ASSERT_TRUE(slow.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_EQ(slow.handshake("/").status, 101);
+  ASSERT_TRUE(ev.wait_opened(1));
+  // Larger than the limit: nobody can take it, even with an empty buffer.
+  server.broadcast(MessageType::binary, std::string(1 << 20, 'b'));
+  ASSERT_TRUE(eventually([&] { return server.counters().skipped_deliveries == 1; }));
+  // 32 MiB in 100 KB messages to a peer that reads nothing.
+  const std::string message(100 * 1000, 'm');
+  for (int i = 0; i < 320; ++i) server.broadcast(MessageType::binary, message);
+  ASSERT_TRUE(eventually([&] { return server.counters().skipped_deliveries > 1; }, 10s));
+  EXPECT_LE(buffered_of(ev.handle_at(0)), o.max_buffered_amount);
+  EXPECT_EQ(ev.close_count(), 0u);  // policy drop: skipped, not closed
+}
+
+TEST(Limits, BroadcastPastTheLimitClosesWithThePolicyClose) {
+  ServerOptions o = loopback();
+  o.max_buffered_amount = 64 * 1024;
+  o.backpressure_policy = BackpressurePolicy::close;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(ev.wait_opened(1));
+  server.broadcast(MessageType::binary, std::string(100 * 1000, 'b'));
+  expect_close_then_eof(c, 1008);
+}
+
+TEST(Limits, MemoryBudgetClosesTheLargestPartialMessage) {
+  ServerOptions o = loopback();
+  o.max_total_buffered = 4 << 20;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  server.on_binary([](Connection& c, std::string_view m) { c.send_text(std::to_string(m.size())); });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient a, b;
+  ASSERT_TRUE(open_ws(a, server.port()));
+  ASSERT_TRUE(open_ws(b, server.port()));
+  // Each stays under max_message_size; together they pass the budget.
+  ASSERT_TRUE(a.send_frame(kBinary, std::string(3 << 20, 'a'), /*fin=*/false));
+  ASSERT_TRUE(b.send_frame(kBinary, std::string(3 << 20, 'b'), /*fin=*/false));
+  ASSERT_TRUE(ev.wait_closed(1));
+  EXPECT_EQ(ev.close_at(0).code, 1009);
+  EXPECT_EQ(server.counters().budget_closes, 1u);
+  {
+    std::lock_guard l(ev.m);
+    ASSERT_FALSE(ev.errors.empty());
+    EXPECT_NE(ev.errors.back().find("memory budget"), std::string::npos) << ev.errors.back();
+  }
+  // The survivor finishes its message and is answered.
+  RawWsClient& survivor = ev.close_at(0).id == ev.handle_at(0).id() ? b : a;
+  ASSERT_TRUE(survivor.send_frame(kCont, "end"));
+  ReadResult r = survivor.read_frame();
+  ASSERT_TRUE(r.is_frame());
+  EXPECT_EQ(r.frame.payload, std::to_string((3 << 20) + 3));
+}
+
+TEST(Limits, MemoryBudgetDropsTheLargestUnsentOutput) {
+  ServerOptions o = loopback();
+  o.max_total_buffered = 2 << 20;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  std::atomic<int> refused{0};
+  server.on_text([&](Connection& c, std::string_view) {
+    for (int i = 0; i < 64; ++i) {
+      if (c.send_binary(std::string(512 * 1024, 'o')).status == SendStatus::dropped) ++refused;
+    }
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_EQ(c.handshake("/").status, 101);
+  ASSERT_TRUE(c.send_text("fill"));
+  ASSERT_TRUE(ev.wait_closed(1));
+  EXPECT_EQ(ev.close_at(0).code, 1008);
+  EXPECT_GT(refused.load(), 0);  // refused once past the budget, before anything else was queued
+  EXPECT_EQ(server.counters().budget_closes, 1u);
+}
+
+TEST(Limits, IncompleteMessageTimesOutEvenIfThePeerPings) {
+  ServerOptions o = loopback();
+  o.message_timeout = 300ms;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(c.send_frame(kText, "the start of a message", /*fin=*/false));
+  int code = 0;
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while (code == 0 && std::chrono::steady_clock::now() < end) {
+    ASSERT_TRUE(c.send_frame(kPing, "still here"));
+    std::this_thread::sleep_for(50ms);
+    for (ReadResult r = c.read_frame(1ms); r.is_frame(); r = c.read_frame(1ms)) {
+      if (r.frame.opcode == kClose) code = r.frame.close_code();
+    }
+  }
+  EXPECT_EQ(code, 1008);
+  ASSERT_TRUE(ev.wait_closed(1));
+  EXPECT_EQ(ev.close_at(0).code, 1008);
+}
+
+// ---- callbacks that throw ----------------------------------------------------------
+
+TEST(LimitsCallbacks, ThrowingMessageCallbackClosesOnlyItsConnection) {
+  Server server(loopback());
+  Events ev;
+  ev.attach(server);
+  server.on_text([](Connection& c, std::string_view t) {
+    if (t == "boom") throw std::runtime_error("kaboom");
+    c.send_text(t);
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient bad, good;
+  ASSERT_TRUE(open_ws(bad, server.port()));
+  ASSERT_TRUE(open_ws(good, server.port()));
+  ASSERT_TRUE(bad.send_text("boom"));
+  expect_close_then_eof(bad, 1011);
+  ASSERT_TRUE(good.send_text("still alive"));
+  ReadResult r = good.read_frame();
+  ASSERT_TRUE(r.is_frame());
+  EXPECT_EQ(r.frame.payload, "still alive");
+  EXPECT_EQ(server.counters().callback_exceptions, 1u);
+  std::lock_guard l(ev.m);
+  ASSERT_FALSE(ev.errors.empty());
+  EXPECT_NE(ev.errors.front().find("on_text threw: kaboom"), std::string::npos) << ev.errors.front();
+}
+
+TEST(LimitsCallbacks, ThrowingHandshakeHooksAnswer500) {
+  Server server(loopback());
+  Events ev;
+  ev.attach(server);
+  server.on_handshake([](Connection&, const Request& req) -> HandshakeReply {
+    if (req.path() == "/throw") throw std::logic_error("hook bug");
+    return HandshakeReply::accept();
+  });
+  server.on_http([](const Request&) -> Response { throw 42; });  // not even a std::exception
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+  HttpReply r = c.handshake("/throw");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body.find("hook bug"), std::string::npos);  // the peer is not told the internals
+  RawWsClient h;
+  ASSERT_TRUE(h.connect("127.0.0.1", server.port()));
+  EXPECT_EQ(h.request("GET /page HTTP/1.1\r\nHost: x\r\n\r\n").status, 500);
+  RawWsClient ok;
+  EXPECT_TRUE(open_ws(ok, server.port()));
+  EXPECT_EQ(server.counters().callback_exceptions, 2u);
+  std::lock_guard l(ev.m);
+  ASSERT_EQ(ev.errors.size(), 2u);
+  EXPECT_NE(ev.errors[0].find("on_handshake threw: hook bug"), std::string::npos) << ev.errors[0];
+  EXPECT_NE(ev.errors[1].find("on_http threw: unknown exception"), std::string::npos) << ev.errors[1];
+}
+
+TEST(LimitsCallbacks, ThrowingPostsTimersAndCloseCallbacksAreReported) {
+  Server server(loopback());
+  Events ev;
+  ev.attach(server);
+  server.on_close([](Connection&, CloseCode, std::string_view) { throw std::runtime_error("close bug"); });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  ASSERT_TRUE(server.post([] { throw std::runtime_error("post bug"); }));
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(ev.wait_opened(1));
+  ev.handle_at(0).post([](Connection&) { throw std::runtime_error("handle bug"); });
+  expect_close_then_eof(c, 1011);
+  ASSERT_TRUE(eventually([&] { return server.counters().callback_exceptions == 3; }));
+  RawWsClient d;
+  EXPECT_TRUE(open_ws(d, server.port()));
+  std::lock_guard l(ev.m);
+  std::string all;
+  for (const auto& e : ev.errors) all += e + "\n";
+  EXPECT_NE(all.find("post bug"), std::string::npos) << all;
+  EXPECT_NE(all.find("handle bug"), std::string::npos) << all;
+  EXPECT_NE(all.find("on_close threw: close bug"), std::string::npos) << all;
+}
+
+// ---- HTTP bodies streamed from the application ------------------------------------
+
+/// Reads an HTTP response from `fd` until `want` body bytes came (or EOF),
+/// pausing `pause` after every `step` bytes; returns the body.
+std::string read_body_slowly(int fd, std::size_t want, std::size_t step, std::chrono::milliseconds pause) {
+  std::string got;
+  std::size_t body_at = std::string::npos;
+  std::size_t since_pause = 0;
+  char buf[16384];
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < end) {
+    if (body_at != std::string::npos && got.size() - body_at >= want) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+    if (body_at == std::string::npos) {
+      const std::size_t e = got.find("\r\n\r\n");
+      if (e != std::string::npos) body_at = e + 4;
+    }
+    since_pause += static_cast<std::size_t>(n);
+    if (since_pause >= step) {
+      since_pause = 0;
+      std::this_thread::sleep_for(pause);
+    }
+  }
+  return body_at == std::string::npos ? std::string() : got.substr(body_at);
+}
+
+/// A 200 answer of `length` bytes produced by `stream`.
+Response streamed(std::uint64_t length, std::function<std::ptrdiff_t(char*, std::size_t)> stream) {
+  Response r;
+  r.status = 200;
+  r.reason = "OK";
+  r.headers.set("Content-Length", std::to_string(length));
+  r.body_stream = std::move(stream);
+  return r;
+}
+
+TEST(LimitsHttp, StreamedBodyIsReadAsTheClientTakesItAndNeverCutShort) {
+  ServerOptions o = loopback();
+  o.close_timeout = 200ms;  // much shorter than the whole download
+  Server server(o);
+  constexpr std::size_t kSize = 24 << 20;
+  std::atomic<std::size_t> produced{0};
+  server.on_http([&](const Request&) {
+    return streamed(kSize, [&](char* data, std::size_t room) -> std::ptrdiff_t {
+      const std::size_t n = std::min(room, kSize - produced.load());
+      for (std::size_t i = 0; i < n; ++i) data[i] = static_cast<char>((produced + i) % 251);
+      produced += n;
+      return static_cast<std::ptrdiff_t>(n);
+    });
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/65536));
+  ASSERT_TRUE(c.send_raw("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(150ms);
+  // Not read whole: at most the read-ahead beyond what the kernel holds.
+  EXPECT_LT(produced.load(), kSize / 2);
+  // 24 MiB at 1 MiB per 40 ms pause: about a second, past close_timeout
+  // many times over, but never stalled for it.
+  const std::string body = read_body_slowly(c.fd(), kSize, 1 << 20, 40ms);
+  ASSERT_EQ(body.size(), kSize);
+  bool same = true;
+  for (std::size_t i = 0; i < kSize && same; i += 4093) same = body[i] == static_cast<char>(i % 251);
+  EXPECT_TRUE(same);
+}
+
+TEST(LimitsHttp, StreamedBodyOfAPeerThatStopsReadingIsDropped) {
+  ServerOptions o = loopback();
+  o.close_timeout = 200ms;
+  Server server(o);
+  Events ev;
+  ev.attach(server);
+  std::atomic<bool> ended{false};
+  server.on_http([&](const Request&) {
+    auto alive = std::shared_ptr<int>(new int(0), [&](int* p) {
+      delete p;
+      ended = true;
+    });
+    return streamed(1ull << 40, [alive](char* data, std::size_t room) -> std::ptrdiff_t {
+      std::fill(data, data + room, 'z');
+      return static_cast<std::ptrdiff_t>(room);
+    });
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_TRUE(c.send_raw("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // The stream (and the connection) go once nothing is taken for 200 ms.
+  EXPECT_TRUE(eventually([&] { return ended.load() && server.connection_count() == 0; }));
+}
+
+}  // namespace
+}  // namespace parley
