@@ -104,7 +104,16 @@ void TcpListener::close() noexcept {
 
 void TcpListener::on_io(std::uint32_t) {
   bool destroyed = false;
-  bool* outer = destroyed_;
+  // Restored however this returns (an accept callback may throw: the loop
+  // catches it), unless the listener was destroyed meanwhile.
+  struct Restore {
+    TcpListener* self;
+    const bool& destroyed;
+    bool* outer;
+    ~Restore() {
+      if (!destroyed) self->destroyed_ = outer;
+    }
+  } restore{this, destroyed, destroyed_};
   destroyed_ = &destroyed;
   for (int i = 0; i < max_accepts_ && fd_ >= 0; ++i) {
     int cfd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -131,7 +140,6 @@ void TcpListener::on_io(std::uint32_t) {
     on_accept_(std::move(s));
     if (destroyed) return;
   }
-  destroyed_ = outer;
 }
 
 void TcpListener::resume_accepting() {

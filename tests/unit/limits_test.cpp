@@ -335,6 +335,28 @@ TEST(LimitsCallbacks, ThrowingPostsTimersAndCloseCallbacksAreReported) {
   EXPECT_NE(all.find("on_close threw: close bug"), std::string::npos) << all;
 }
 
+TEST(LimitsCallbacks, ThrowingAcceptDropsThatConnectionOnly) {
+  Server server(loopback());
+  Events ev;
+  ev.attach(server);
+  std::atomic<int> calls{0};
+  server.on_accept([&](const net::Endpoint&) {
+    if (calls++ == 0) throw std::runtime_error("accept bug");
+    return true;
+  });
+  StopOnExit stop_guard(server);
+  ASSERT_FALSE(server.start());
+  RawWsClient first;
+  ASSERT_TRUE(first.connect("127.0.0.1", server.port()));
+  EXPECT_TRUE(first.read_until_eof());  // dropped before any byte
+  RawWsClient second;
+  EXPECT_TRUE(open_ws(second, server.port()));
+  EXPECT_EQ(server.counters().callback_exceptions, 1u);
+  std::lock_guard l(ev.m);
+  ASSERT_EQ(ev.errors.size(), 1u);
+  EXPECT_NE(ev.errors[0].find("accept bug"), std::string::npos) << ev.errors[0];
+}
+
 // ---- HTTP bodies streamed from the application ------------------------------------
 
 /// Reads an HTTP response from `fd` until `want` body bytes came (or EOF),

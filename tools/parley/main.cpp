@@ -63,6 +63,12 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
                   "largest message in bytes, suffixes K, M, G (1024-based); 0 = no limit (default: 64M)")
       ->transform(bare(CLI::AsSizeValue(false)))
       ->type_name("BYTES");
+  cmd->add_option("--max-memory", s.max_memory,
+                  "memory budget in bytes for everything held on peers' behalf (unsent output, messages being "
+                  "received); past it the connections holding the most are closed. Suffixes K, M, G (1024-based); "
+                  "0 = no budget (default: 256M)")
+      ->transform(bare(CLI::AsSizeValue(false)))
+      ->type_name("BYTES");
   cmd->add_option("--idle-timeout", s.idle_timeout,
                   "close a connection (1001) from which nothing arrives for this many seconds (pongs to --ping-interval "
                   "pings count); 0 = never (default: 0)")

@@ -81,6 +81,7 @@ class ServeApp {
     o.port = s.port;
     o.threads = s.threads;
     o.max_message_size = s.max_message_size;
+    o.max_total_buffered = static_cast<std::size_t>(s.max_memory);
     o.idle_timeout = seconds_to_ms(s.idle_timeout);
     o.ping_interval = seconds_to_ms(s.ping_interval);
     o.allowed_origins = s.origins;
@@ -299,11 +300,16 @@ class ServeApp {
       sent(c, type, m, c.send(type, m));
       return;
     }
-    // One copy of the message, shared by every recipient's loop.
+    // One copy of the message, shared by every recipient's loop. A
+    // recipient takes it only if it stays within its buffer limit (as
+    // Server::broadcast does): one peer's message cannot make the server
+    // hold it once per slow reader past the limit.
     auto payload = std::make_shared<const std::string>(m);
+    const std::size_t limit = server_.options().max_buffered_amount;
     for (const ConnectionHandle& h : registry_.snapshot()) {
-      h.post([this, payload, type](Connection& to) {
+      h.post([this, payload, type, limit](Connection& to) {
         if (to.state() != parley::ConnectionState::open) return;
+        if (to.buffered_amount() + payload->size() > limit) return;
         sent(to, type, *payload, to.send(type, *payload));
       });
     }
