@@ -3,7 +3,8 @@
 
 #include <algorithm>
 
-#include "hub.hpp"
+#include "connection_state.hpp"
+#include "context.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/printable.hpp"
 
@@ -54,8 +55,8 @@ HandshakeReply HandshakeReply::defer() {
 // ---- ConnectionHandle ----------------------------------------------------
 
 bool ConnectionHandle::post(std::function<void(Connection&)> fn) const {
-  return loop_.post([hub = hub_, id = id_, fn = std::move(fn)] {
-    if (auto h = hub.lock()) {
+  return loop_.post([context = context_, id = id_, fn = std::move(fn)] {
+    if (auto h = context.lock()) {
       if (Connection* c = h->find(id)) {
         try {
           fn(*c);
@@ -68,8 +69,8 @@ bool ConnectionHandle::post(std::function<void(Connection&)> fn) const {
 }
 
 bool ConnectionHandle::send_text(std::string text, std::function<void(const SendResult&)> done) const {
-  return loop_.post([hub = hub_, id = id_, text = std::move(text), done = std::move(done)] {
-    auto h = hub.lock();
+  return loop_.post([context = context_, id = id_, text = std::move(text), done = std::move(done)] {
+    auto h = context.lock();
     Connection* c = h ? h->find(id) : nullptr;
     SendResult r = c ? c->send_text(text) : SendResult{SendStatus::dropped, Error(UsageError::not_open)};
     if (done) done(r);
@@ -77,8 +78,8 @@ bool ConnectionHandle::send_text(std::string text, std::function<void(const Send
 }
 
 bool ConnectionHandle::send_binary(std::string bytes, std::function<void(const SendResult&)> done) const {
-  return loop_.post([hub = hub_, id = id_, bytes = std::move(bytes), done = std::move(done)] {
-    auto h = hub.lock();
+  return loop_.post([context = context_, id = id_, bytes = std::move(bytes), done = std::move(done)] {
+    auto h = context.lock();
     Connection* c = h ? h->find(id) : nullptr;
     SendResult r = c ? c->send_binary(bytes) : SendResult{SendStatus::dropped, Error(UsageError::not_open)};
     if (done) done(r);
@@ -115,12 +116,12 @@ bool ConnectionHandle::finish_handshake(HandshakeReply reply) const { return ans
 
 void detail::ConnectionDeleter::operator()(Connection* c) const noexcept { delete c; }
 
-Connection::Connection(detail::Hub& hub, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket)
-    : hub_(hub), engine_(hub.settings().engine, *this), id_(id) {
-  started_ = last_receive_ = last_message_ = hub_.loop().now();
+Connection::Connection(detail::ConnectionContext& ctx, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket)
+    : ctx_(ctx), engine_(ctx.settings().engine, *this), id_(id) {
+  started_ = last_receive_ = last_message_ = ctx_.loop().now();
   pending_ = std::make_unique<Pending>(role() == Role::server ? protocol::HeadParser::Kind::request
                                                               : protocol::HeadParser::Kind::response,
-                                       hub_.settings().http_limits);
+                                       ctx_.settings().http_limits);
   if (socket) attach(std::move(socket));
 }
 
@@ -132,13 +133,13 @@ void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
 }
 
 Connection::~Connection() {
-  hub_.add_input_held(-static_cast<std::ptrdiff_t>(input_counted_));
-  if (client_ && client_->retry_timer) hub_.loop().cancel_timer(client_->retry_timer);
+  ctx_.add_input_held(-static_cast<std::ptrdiff_t>(input_counted_));
+  if (client_ && client_->retry_timer) ctx_.loop().cancel_timer(client_->retry_timer);
   if (socket_) socket_->set_handler(nullptr);
-  hub_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
+  ctx_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-ConnectionHandle Connection::handle() const { return ConnectionHandle(hub_.loop().handle(), hub_.weak_from_this(), id_); }
+ConnectionHandle Connection::handle() const { return ConnectionHandle(ctx_.loop().handle(), ctx_.weak_from_this(), id_); }
 
 std::size_t Connection::buffered_amount() const noexcept {
   return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size();
@@ -175,8 +176,8 @@ Connection::Negotiated& Connection::negotiated() {
 SendResult Connection::checked(Error e) {
   if (!e) {
     flush_engine();
-    if (hub_.over_budget()) hub_.loop().defer([hub = &hub_] { hub->enforce_budget(); });
-    if (buffered_amount() > hub_.settings().max_buffered_amount) {
+    if (ctx_.over_budget()) ctx_.loop().defer([ctx = &ctx_] { ctx->enforce_budget(); });
+    if (buffered_amount() > ctx_.settings().max_buffered_amount) {
       note_over_limit();
       return {SendStatus::backpressure, {}};
     }
@@ -204,14 +205,14 @@ SendResult Connection::send_fragment(MessageType type, std::string_view data, bo
 SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment,
                                               protocol::Compression compression) {
   if (state_ != ConnectionState::open) return checked(Error(UsageError::not_open));
-  if (buffered_amount() > hub_.settings().max_buffered_amount) {
-    if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
+  if (buffered_amount() > ctx_.settings().max_buffered_amount) {
+    if (ctx_.settings().backpressure_policy == BackpressurePolicy::close) {
       (void)close(CloseCode::policy_violation, "send buffer full");
     }
     return checked(Error(UsageError::buffer_full));
   }
-  if (hub_.over_budget()) {
-    hub_.loop().defer([hub = &hub_] { hub->enforce_budget(); });
+  if (ctx_.over_budget()) {
+    ctx_.loop().defer([ctx = &ctx_] { ctx->enforce_budget(); });
     return checked(Error(UsageError::buffer_full, "the memory budget (max_total_buffered) is exhausted"));
   }
   return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin, compression)
@@ -253,9 +254,9 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
   // broadcast holds at most recipients x max_buffered_amount; the others
   // get the backpressure policy: skipped (counted), or closed with 1008.
   const std::size_t size = shared.empty() ? message.data.size() : shared.size();
-  if (buffered_amount() + size > hub_.settings().max_buffered_amount || hub_.over_budget()) {
-    hub_.shared().skipped_deliveries.fetch_add(1, std::memory_order_relaxed);
-    if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
+  if (buffered_amount() + size > ctx_.settings().max_buffered_amount || ctx_.over_budget()) {
+    ctx_.shared().skipped_deliveries.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.settings().backpressure_policy == BackpressurePolicy::close) {
       (void)close(CloseCode::policy_violation, "send buffer full");
     }
     return;
@@ -265,9 +266,9 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
     flush_engine();
   } else {
     socket_->write(shared);
-    if (hub_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, *protocol::read_frame_header(shared));
+    if (ctx_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, *protocol::read_frame_header(shared));
   }
-  if (buffered_amount() > hub_.settings().max_buffered_amount) note_over_limit();
+  if (buffered_amount() > ctx_.settings().max_buffered_amount) note_over_limit();
 }
 
 void Connection::note_over_limit() {
@@ -277,8 +278,8 @@ void Connection::note_over_limit() {
   // this iteration's flush takes everything, nothing else would end the
   // episode: look again once the flush has run (a 0 ms timer fires in the
   // next iteration, after this one's flush).
-  hub_.loop().add_timer(net::Millis{0}, [hub = &hub_, id = id_] {
-    if (Connection* c = hub->find(id)) c->check_drain();
+  ctx_.loop().add_timer(net::Millis{0}, [ctx = &ctx_, id = id_] {
+    if (Connection* c = ctx->find(id)) c->check_drain();
   });
 }
 
@@ -306,7 +307,7 @@ Error Connection::close(CloseCode code, std::string_view reason) {
     default:
       return UsageError::not_open;
   }
-  if (Error e = engine_.close(code, reason, hub_.loop().now())) return e;
+  if (Error e = engine_.close(code, reason, ctx_.loop().now())) return e;
   state_ = ConnectionState::closing;
   flush_engine();
   return {};
@@ -325,8 +326,8 @@ void Connection::terminate() {
   // goes out with this iteration's flush, and the socket closes in the next
   // iteration. Input meanwhile is ignored.
   draining_ = true;
-  hub_.loop().add_timer(net::Millis{0}, [hub = &hub_, id = id_] {
-    if (Connection* c = hub->find(id)) c->finished();
+  ctx_.loop().add_timer(net::Millis{0}, [ctx = &ctx_, id = id_] {
+    if (Connection* c = ctx->find(id)) c->finished();
   });
 }
 
@@ -337,8 +338,8 @@ void Connection::terminate() {
 // loop or the process. (No cost when nothing throws.)
 
 void Connection::on_message(Opcode type, std::string_view payload) {
-  last_message_ = hub_.loop().now();
-  const auto& cb = hub_.callbacks();
+  last_message_ = ctx_.loop().now();
+  const auto& cb = ctx_.callbacks();
   try {
     if (type == Opcode::text) {
       if (cb.text) cb.text(*this, payload);
@@ -351,8 +352,8 @@ void Connection::on_message(Opcode type, std::string_view payload) {
 }
 
 bool Connection::on_ping(std::string_view payload) {
-  last_message_ = hub_.loop().now();  // the peer's own keep-alive counts as activity
-  const auto& cb = hub_.callbacks();
+  last_message_ = ctx_.loop().now();  // the peer's own keep-alive counts as activity
+  const auto& cb = ctx_.callbacks();
   try {
     return cb.ping ? cb.ping(*this, payload) : true;
   } catch (...) {
@@ -362,7 +363,7 @@ bool Connection::on_ping(std::string_view payload) {
 }
 
 void Connection::on_pong(std::string_view payload) {
-  const auto& cb = hub_.callbacks();
+  const auto& cb = ctx_.callbacks();
   try {
     if (cb.pong) cb.pong(*this, payload);
   } catch (...) {
@@ -373,7 +374,7 @@ void Connection::on_pong(std::string_view payload) {
 void Connection::on_close(CloseCode code, std::string_view reason) { report_close(code, reason); }
 
 void Connection::on_frame(protocol::FrameDirection direction, const protocol::FrameHeader& header) {
-  const auto& cb = hub_.callbacks();
+  const auto& cb = ctx_.callbacks();
   try {
     if (cb.frame) cb.frame(*this, direction, header);
   } catch (...) {
@@ -382,7 +383,7 @@ void Connection::on_frame(protocol::FrameDirection direction, const protocol::Fr
 }
 
 void Connection::on_protocol_error(const Error& error) {
-  hub_.callbacks().report(this, error);
+  ctx_.callbacks().report(this, error);
   report_close(close_code_for(static_cast<ProtocolError>(error.code().value())), error.message());
 }
 
@@ -391,7 +392,7 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
   close_reported_ = true;
   last_close_ = code;
   state_ = ConnectionState::closed;
-  const auto& cb = hub_.callbacks();
+  const auto& cb = ctx_.callbacks();
   try {
     if (cb.close) cb.close(*this, code, reason);
   } catch (...) {
@@ -400,8 +401,8 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
 }
 
 void Connection::callback_threw(std::string_view name) {
-  hub_.shared().callback_exceptions.fetch_add(1, std::memory_order_relaxed);
-  hub_.callbacks().report(this, detail::callback_exception(name, std::current_exception()));
+  ctx_.shared().callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+  ctx_.callbacks().report(this, detail::callback_exception(name, std::current_exception()));
   switch (state_) {
     case ConnectionState::handshake:
       // (Server) a hook of the handshake or on_http: the client is told
@@ -423,7 +424,7 @@ void Connection::callback_threw(std::string_view name) {
 // -- events from the socket --
 
 void Connection::on_data(net::TcpSocket&, std::span<std::uint8_t> data) {
-  last_receive_ = hub_.loop().now();
+  last_receive_ = ctx_.loop().now();
   ping_outstanding_ = false;
   if (state_ == ConnectionState::handshake) {
     if (role() == Role::server) {
@@ -438,7 +439,7 @@ void Connection::on_data(net::TcpSocket&, std::span<std::uint8_t> data) {
 
 void Connection::receive(std::uint8_t* data, std::size_t size) {
   if (draining_ || size == 0) return;
-  const std::size_t limit = hub_.settings().max_buffered_amount;
+  const std::size_t limit = ctx_.settings().max_buffered_amount;
   // A peer that does not read its output gets no more pongs than the last
   // ping's (answered once the output drains): pings cannot grow it.
   engine_.hold_pongs(buffered_amount() > limit);
@@ -446,7 +447,7 @@ void Connection::receive(std::uint8_t* data, std::size_t size) {
   const std::uint64_t before = engine_.message_bytes();
   engine_.receive(data, size);
   if (engine_.receiving_message() && (!was_receiving || engine_.message_bytes() != before)) {
-    message_progress_ = hub_.loop().now();
+    message_progress_ = ctx_.loop().now();
   }
   account_input();
   flush_engine();
@@ -454,16 +455,16 @@ void Connection::receive(std::uint8_t* data, std::size_t size) {
   if (buffered_amount() > limit) {
     engine_.hold_pongs(true);
     note_over_limit();
-    if (hub_.settings().backpressure_policy == BackpressurePolicy::close) {
+    if (ctx_.settings().backpressure_policy == BackpressurePolicy::close) {
       (void)close(CloseCode::policy_violation, "send buffer full");
     }
   }
-  hub_.enforce_budget();
+  ctx_.enforce_budget();
 }
 
 void Connection::account_input() noexcept {
   const std::size_t now = engine_.input_held();
-  hub_.add_input_held(static_cast<std::ptrdiff_t>(now - input_counted_));
+  ctx_.add_input_held(static_cast<std::ptrdiff_t>(now - input_counted_));
   input_counted_ = now;
 }
 
@@ -472,8 +473,8 @@ std::size_t Connection::held_bytes() const noexcept {
 }
 
 void Connection::shed_for_budget() {
-  hub_.shared().budget_closes.fetch_add(1, std::memory_order_relaxed);
-  const std::string budget = std::to_string(hub_.settings().max_total_buffered);
+  ctx_.shared().budget_closes.fetch_add(1, std::memory_order_relaxed);
+  const std::string budget = std::to_string(ctx_.settings().max_total_buffered);
   const std::size_t output = socket_ ? socket_->buffered_amount() : 0;
   if (engine_.input_held() > output && engine_.state() != EngineState::closed) {
     // Mostly a message being received: dropped, and the peer told 1009.
@@ -487,7 +488,7 @@ void Connection::shed_for_budget() {
   }
   // Mostly unsent output: it cannot be cut short for a close frame (the
   // peer is mid-frame), so the TCP connection is dropped with it.
-  hub_.callbacks().report(this, Error(ProtocolError::memory_budget,
+  ctx_.callbacks().report(this, Error(ProtocolError::memory_budget,
                                       "unsent output of " + std::to_string(output) +
                                           " bytes dropped with the connection: the memory budget "
                                           "(max_total_buffered " +
@@ -520,7 +521,7 @@ void Connection::on_error(net::TcpSocket&, const Error& error) {
   if (state_ == ConnectionState::handshake && error.code().category() == tls_category()) {
     // (Server) a TLS failure before the WebSocket handshake: the
     // application's error event hears of it (bad certificates, plain HTTP).
-    hub_.callbacks().report(this, error);
+    ctx_.callbacks().report(this, error);
   }
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "connection lost");
@@ -534,11 +535,11 @@ void Connection::on_drain(net::TcpSocket&) {
 }
 
 void Connection::check_drain() {
-  if (!over_limit_ || buffered_amount() > hub_.settings().max_buffered_amount) return;
+  if (!over_limit_ || buffered_amount() > ctx_.settings().max_buffered_amount) return;
   over_limit_ = false;
   engine_.hold_pongs(false);  // the owed pong, if a ping came meanwhile
   flush_engine();
-  const auto& cb = hub_.callbacks();
+  const auto& cb = ctx_.callbacks();
   try {
     if (cb.drain && state_ == ConnectionState::open) cb.drain(*this);
   } catch (...) {
@@ -556,9 +557,20 @@ void Connection::teardown() {
   if (!socket_ || !socket_->is_open() || socket_->eof_seen()) return finished();
   if (!draining_) {
     draining_ = true;
-    started_ = hub_.loop().now();  // the drain deadline counts from here
+    started_ = ctx_.loop().now();  // the drain deadline counts from here
     socket_->shutdown_write();
   }
+}
+
+void Connection::finished() {
+  if (socket_) socket_->close();
+  pending_.reset();
+  const detail::Settings& s = ctx_.settings();
+  if (client_ && s.reconnect.enabled && !user_closed_ && !ctx_.shutting_down() && last_close_ != CloseCode::normal) {
+    return schedule_reconnect();
+  }
+  state_ = ConnectionState::closed;
+  ctx_.retire(*this);
 }
 
 // While the last output is written (draining, or a streamed HTTP body),
@@ -570,11 +582,11 @@ bool Connection::output_stalled(net::Clock::time_point now) {
     output_seen_ = left;
     started_ = now;
   }
-  return now - started_ >= hub_.settings().close_timeout;
+  return now - started_ >= ctx_.settings().close_timeout;
 }
 
 void Connection::sweep(net::Clock::time_point now) {
-  const detail::Settings& s = hub_.settings();
+  const detail::Settings& s = ctx_.settings();
   if (draining_) {
     if (output_stalled(now)) finished();
     return;
@@ -588,7 +600,7 @@ void Connection::sweep(net::Clock::time_point now) {
       if (socket_ && s.tls_handshake_timeout.count() > 0 && socket_->is_tls() && !socket_->tls_established() &&
           now - started_ >= s.tls_handshake_timeout) {
         // (Server) a client stalled in the TLS handshake.
-        hub_.callbacks().report(this, Error(TlsError::timeout, "TLS handshake not completed within " +
+        ctx_.callbacks().report(this, Error(TlsError::timeout, "TLS handshake not completed within " +
                                                                    std::to_string(s.tls_handshake_timeout.count()) +
                                                                    " ms"));
         return finished();
@@ -601,7 +613,7 @@ void Connection::sweep(net::Clock::time_point now) {
         Error e(HandshakeError::timeout, role() == Role::client ? "no answer to the opening handshake within " + limit
                                                                  : "opening handshake not completed within " + limit);
         if (role() == Role::client) return fail_handshake(e);
-        hub_.callbacks().report(this, e);
+        ctx_.callbacks().report(this, e);
         finished();
       }
       break;
@@ -645,7 +657,7 @@ void Connection::handshake_data(std::span<std::uint8_t> data) {
   const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
   if (p.parser.status() == protocol::HeadParser::Status::done) {
     // Frames sent before a deferred handshake is answered: kept, bounded.
-    if (p.early.size() + bytes.size() > hub_.settings().http_limits.max_head_size) {
+    if (p.early.size() + bytes.size() > ctx_.settings().http_limits.max_head_size) {
       return respond_and_close(protocol::make_error_response(413, "too much data before the handshake completed"));
     }
     p.early.append(bytes);
@@ -656,7 +668,7 @@ void Connection::handshake_data(std::span<std::uint8_t> data) {
     case protocol::HeadParser::Status::need_more:
       return;
     case protocol::HeadParser::Status::error:
-      hub_.callbacks().report(this, p.parser.error());
+      ctx_.callbacks().report(this, p.parser.error());
       return respond_and_close(protocol::make_error_response(p.parser.error(), p.parser.error_status()));
     case protocol::HeadParser::Status::done:
       p.early.assign(bytes.substr(progress.consumed));
@@ -666,8 +678,8 @@ void Connection::handshake_data(std::span<std::uint8_t> data) {
 
 void Connection::handle_request() {
   Pending& p = *pending_;
-  const auto& cb = hub_.callbacks();
-  const detail::Settings& s = hub_.settings();
+  const auto& cb = ctx_.callbacks();
+  const detail::Settings& s = ctx_.settings();
   Request& req = p.parser.request();
 
   if (!req.headers.has_token("Upgrade", "websocket") && cb.http) {
@@ -719,8 +731,8 @@ void Connection::origin_decided(HandshakeReply reply) {
   }
   p.headers = reply.headers();
   // The offers were checked by validate_request: these parse.
-  const detail::Settings& s = hub_.settings();
-  const auto& cb = hub_.callbacks();
+  const detail::Settings& s = ctx_.settings();
+  const auto& cb = ctx_.callbacks();
   const auto extensions = request_->extensions();
   const auto subprotocols = request_->subprotocols();
   if (auto agreed = protocol::negotiate_deflate(extensions ? *extensions : std::vector<Extension>{}, s.deflate)) {
@@ -752,7 +764,7 @@ void Connection::origin_decided(HandshakeReply reply) {
 }
 
 void Connection::refuse(const HandshakeReply& reply, const Error& error) {
-  hub_.callbacks().report(this, error);
+  ctx_.callbacks().report(this, error);
   respond_and_close(protocol::make_error_response(reply.status(), reply.text(), reply.headers()));
 }
 
@@ -767,20 +779,25 @@ void Connection::finish_handshake(HandshakeReply reply) {
   for (const auto& f : p.headers) r.headers.add(f.name, f.value);
   for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);
   socket_->write(r.serialize());
-  if (p.deflate) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*p.deflate, hub_.settings().deflate, true));
-  std::string early = std::move(p.early);
+  if (p.deflate) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*p.deflate, ctx_.settings().deflate, true));
+  become_open(std::move(p.early));
+}
+
+void Connection::become_open(std::string early) {
   pending_.reset();
   state_ = ConnectionState::open;
-  last_receive_ = last_message_ = hub_.loop().now();
-  const auto& cb = hub_.callbacks();
+  last_receive_ = last_message_ = ctx_.loop().now();
+  const auto& cb = ctx_.callbacks();
   try {
     if (cb.open) cb.open(*this);
   } catch (...) {
     callback_threw("on_open");
   }
-  // The request's head is most of an idle connection's memory: unless the
-  // application asked to keep it, it is gone once on_open has seen it.
-  if (!hub_.settings().keep_request) request_.reset();
+  // (Server) The request's head is most of an idle connection's memory:
+  // unless the application asked to keep it, it is gone once on_open has
+  // seen it.
+  if (role() == Role::server && !ctx_.settings().keep_request) request_.reset();
+  // Frames that came with the end of the handshake.
   if (state_ == ConnectionState::open && !early.empty()) {
     receive(reinterpret_cast<std::uint8_t*>(early.data()), early.size());
   }
@@ -792,7 +809,7 @@ void Connection::respond_and_close(Response response) {
   // A body streamed from the application (e.g. a file): read as the peer
   // takes it, never more than kStreamAhead bytes queued at a time.
   pending_->body_stream = std::move(response.body_stream);
-  started_ = hub_.loop().now();
+  started_ = ctx_.loop().now();
   pump_body();
 }
 
@@ -806,8 +823,8 @@ void Connection::pump_body() {
         n = stream(reinterpret_cast<char*>(room.data()), std::min(room.size(), kPiece));
       } catch (...) {
         socket_->commit(0);
-        hub_.shared().callback_exceptions.fetch_add(1, std::memory_order_relaxed);
-        hub_.callbacks().report(this, detail::callback_exception("an HTTP body stream", std::current_exception()));
+        ctx_.shared().callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+        ctx_.callbacks().report(this, detail::callback_exception("an HTTP body stream", std::current_exception()));
       }
     }
     if (n < 0) {
@@ -829,8 +846,8 @@ void Connection::pump_body() {
 }
 
 void Connection::arm_stream_timer(net::Millis delay) {
-  pending_->stream_timer = hub_.loop().add_timer(delay, [hub = &hub_, id = id_] {
-    Connection* c = hub->find(id);
+  pending_->stream_timer = ctx_.loop().add_timer(delay, [ctx = &ctx_, id = id_] {
+    Connection* c = ctx->find(id);
     if (!c || !c->pending_ || !c->pending_->body_stream) return;
     c->pending_->stream_timer = {};
     if (c->socket_->buffered_amount() <= kStreamAhead / 2) return c->pump_body();

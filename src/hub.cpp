@@ -7,63 +7,8 @@
 
 namespace parley::detail {
 
-void Callbacks::report(Connection* c, const Error& e) const noexcept {
-  if (!error) return;
-  try {
-    error(c, e);
-  } catch (...) {  // NOLINT(bugprone-empty-catch): on_error's own failure has nowhere to go
-  }
-}
-
-Error callback_exception(std::string_view callback, std::exception_ptr e) {
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(std::move(e));
-  } catch (const std::exception& x) {
-    what = x.what();
-  } catch (...) {  // NOLINT(bugprone-empty-catch): not a std::exception: no text to give
-  }
-  return Error(UsageError::callback_exception, std::string(callback) + " threw: " + what);
-}
-
-Hub::Hub(Shared& shared, unsigned loops) : shared_(shared) {
-  const std::size_t budget = shared.settings.max_total_buffered;
-  if (budget != 0) budget_share_ = budget / std::max(loops, 1u);
-  // Whatever escapes a callback the loop runs (a post, a timer, a watched
-  // fd, or a bug of ours under a socket event) is reported, and the loop
-  // goes on: one failure must not end every connection of the process.
-  loop_.set_exception_handler([this](std::exception_ptr e) {
-    shared_.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
-    callbacks().report(nullptr, callback_exception("a callback on the event loop", std::move(e)));
-  });
-}
-
-bool Hub::whole_over_budget() noexcept {
-  const std::size_t mine = held();
-  published_held_.store(mine, std::memory_order_relaxed);
-  std::size_t total = 0;
-  for (const Hub* h : shared_.hubs) total += h == this ? mine : h->published_held_.load(std::memory_order_relaxed);
-  return total > shared_.settings.max_total_buffered;
-}
-
-void Hub::enforce_budget() {
-  if (enforcing_ || !over_budget()) return;
-  enforcing_ = true;
-  // The rare path: rank this loop's connections by what they hold.
-  std::vector<std::pair<std::size_t, std::uint64_t>> holders;
-  connections_.for_each([&](Connection& c) {
-    if (const std::size_t n = c.held_bytes()) holders.emplace_back(n, c.id());
-  });
-  std::sort(holders.begin(), holders.end(), std::greater<>());
-  for (const auto& [bytes, id] : holders) {
-    if (!over_budget()) break;
-    if (Connection* c = find(id)) c->shed_for_budget();
-  }
-  enforcing_ = false;
-}
-
 Hub::~Hub() {
-  // Connections before the loop (they hold sockets registered with it).
+  // Connections before the listener and the loop.
   connections_.clear();
   listener.reset();
 }
@@ -95,17 +40,6 @@ void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake) {
     return conn.fail_handshake(Error(std::make_error_code(std::errc::operation_canceled), "the client is stopping"));
   }
   conn.start_client(std::move(handshake));
-}
-
-ConnectionHandle Hub::handle_for(std::uint64_t id) { return ConnectionHandle(loop_.handle(), weak_from_this(), id); }
-
-Connection* Hub::find(std::uint64_t id) noexcept { return connections_.find(id); }
-
-void Hub::retire(Connection& c) {
-  loop_.defer([this, id = c.id()] {
-    connections_.erase(id);
-    if (shutting_down_) stop_when_empty();
-  });
 }
 
 void Hub::broadcast(const Broadcast& message) {
@@ -156,10 +90,6 @@ void Hub::shutdown() {
   stop_when_empty();
 }
 
-void Hub::stop_when_empty() {
-  if (connections_.empty()) loop_.stop();
-}
-
 // ---- LoopGroup -------------------------------------------------------------
 
 LoopGroup::~LoopGroup() {
@@ -177,7 +107,7 @@ Error LoopGroup::create(unsigned n) {
     auto hub = std::make_shared<Hub>(shared_, n);
     if (hub->loop().init_error()) return hub->loop().init_error();
     hub->start_sweeper();
-    shared_.hubs.push_back(hub.get());
+    shared_.contexts.push_back(hub.get());
     hubs.push_back(std::move(hub));
   }
   return {};

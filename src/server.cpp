@@ -23,7 +23,7 @@ struct ServerState {
 namespace {
 
 Settings settings_from(const ServerOptions& o) {
-  Settings s = common_settings(o, Role::server);
+  Settings s = connection_settings(o, Role::server);
   s.idle_timeout = o.idle_timeout;
   s.max_connections = o.max_connections;
   s.allowed_origins = o.allowed_origins;
@@ -32,8 +32,8 @@ Settings settings_from(const ServerOptions& o) {
   return s;
 }
 
-Error validate(const ServerOptions& o) {
-  if (Error e = validate_common(o)) return e;
+Error validate_server(const ServerOptions& o) {
+  if (Error e = validate(static_cast<const ConnectionOptions&>(o))) return e;
   auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
   if (o.backlog <= 0) return invalid("backlog must be positive");
   if (o.idle_timeout.count() < 0 || o.tick_period.count() < 0 || o.tls.handshake_timeout.count() < 0) {
@@ -93,7 +93,7 @@ Error Server::start() {
     return e;
   };
   if (st.started) return fail(Error(std::make_error_code(std::errc::operation_in_progress), "server already started"));
-  if (Error e = detail::validate(st.options)) return fail(e);
+  if (Error e = detail::validate_server(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
   st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (!st.options.tls.cert_file.empty()) {

@@ -16,35 +16,18 @@
 #include "parley/connection.hpp"
 #include "parley/error.hpp"
 #include "parley/export.hpp"
+#include "parley/options.hpp"
 #include "parley/protocol/headers.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
 
 namespace parley {
 
-/// Automatic reconnection of a client connection that ended without the
-/// application asking (lost, refused, or closed by the server with any
-/// code but 1000), with exponential backoff and jitter.
-struct ReconnectOptions {
-  /// Reconnect at all. Default false.
-  bool enabled = false;
-  /// Attempts in a row before giving up (`on_error`, then the connection is
-  /// gone); 0 = forever. Default 10.
-  unsigned max_attempts = 10;
-  /// Delay before the first attempt. Default 500 ms.
-  std::chrono::milliseconds initial_delay{500};
-  /// The delay never grows past this. Default 30000 ms.
-  std::chrono::milliseconds max_delay{30000};
-  /// Each attempt waits this many times longer than the previous one. Default 2.
-  double multiplier = 2.0;
-  /// Each delay is moved at random by up to this fraction of itself (so that
-  /// many clients do not reconnect in step). 0-1. Default 0.3.
-  double jitter = 0.3;
-};
-
-/// Settings of a Client and of every connection it opens; checked by
-/// `start()` (or the first `connect()`).
-struct ClientOptions {
+/// Settings of a Client: those of every connection it opens
+/// (`ConnectionOptions`: limits, timeouts, backpressure, compression,
+/// `fatal`; `deflate` is its first permessage-deflate offer) and its own;
+/// checked by `start()` (or the first `connect()`).
+struct ClientOptions : ConnectionOptions {
   /// Subprotocols to offer, in order of preference (Sec-WebSocket-Protocol;
   /// the seed's `subprotocol`). Default none.
   std::vector<std::string> subprotocols;
@@ -58,64 +41,14 @@ struct ClientOptions {
   /// for servers of the late hybi drafts (same framing). Default 13.
   int version = 13;
 
-  /// Event-loop threads; connections are spread over them. Default 1.
-  unsigned threads = 1;
-  /// TCP_NODELAY. Default true.
-  bool nodelay = true;
   /// Name resolution plus TCP connect must finish within this. Default 10000 ms.
   std::chrono::milliseconds connect_timeout{10000};
-  /// The server's 101 must arrive within this after the TCP connect.
-  /// Default 10000 ms.
-  std::chrono::milliseconds handshake_timeout{10000};
-  /// How long to wait for the server's close frame (and then its FIN)
-  /// after ours. Default 3000 ms.
-  std::chrono::milliseconds close_timeout{3000};
-  /// A connection silent for this long is pinged; 0 = never. Default 0.
-  std::chrono::milliseconds ping_interval{0};
-  /// A ping unanswered (nothing received) for this long drops the
-  /// connection (on_close 1006). Default 20000 ms.
-  std::chrono::milliseconds pong_timeout{20000};
-
-  /// Largest message in bytes after reassembly (1009 past it); 0 = none.
-  /// Default 64 MiB.
-  std::uint64_t max_message_size = 64ull << 20;
-  /// Largest frame payload in bytes (1009 past it); 0 = only the message
-  /// limit (the seed's `max_payload_size`). Default 0.
-  std::uint64_t max_frame_size = 0;
-  /// Most frames per message (the seed's `max_fragments_amount`); 0 = none.
-  /// Default 0.
-  std::uint32_t max_fragments = 0;
   /// Follow HTTP 3xx redirects (Location) up to this many times per
   /// connection attempt; 0 = treat a redirect as a refusal. Never from
   /// wss:// to ws://. Default 5.
   unsigned max_redirects = 5;
   /// Automatic reconnection (off by default).
   ReconnectOptions reconnect;
-  /// Limits on the server's response head. Defaults as `HttpLimits`.
-  protocol::HttpLimits http_limits;
-  /// Backpressure limit in bytes of unsent output per connection. Default 16 MiB.
-  std::size_t max_buffered_amount = 16u << 20;
-  /// What a send does past the limit. Default drop (refuse).
-  BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
-  /// Memory budget in bytes for everything held on peers' behalf over all
-  /// of the client's connections and threads: unsent output (pongs, close frames and
-  /// broadcasts included) and messages being received or inflated. Past
-  /// it, the connections holding the most are closed first (1009 for a
-  /// message being received, 1008 with the TCP connection dropped for
-  /// unsent output), sends and broadcasts are refused until it holds
-  /// again, and `on_error` gets `ProtocolError::memory_budget`. It can be
-  /// passed by at most one read's inflation (`max_message_size`). Split
-  /// evenly between threads until one needs more. 0 = no budget.
-  /// Default 256 MiB.
-  std::size_t max_total_buffered = 256u << 20;
-  /// A message whose sender adds nothing to it for this long (its next
-  /// fragment, or the rest of a frame) fails with 1008, pings or not: an
-  /// unfinished message holds memory. 0 = never. Default 30000 ms.
-  std::chrono::milliseconds message_timeout{30000};
-  /// permessage-deflate (RFC 7692): off unless `deflate.enabled`; its
-  /// window, context-takeover, level, memLevel and `compression_threshold`
-  /// (bytes) settings are documented in `protocol::DeflateOptions`.
-  protocol::DeflateOptions deflate;
   /// More permessage-deflate offers, sent after `deflate`'s in this order of
   /// preference (e.g. a small-window, no-context-takeover fallback); the
   /// server accepts at most one, and the client uses the settings of the
@@ -129,13 +62,6 @@ struct ClientOptions {
   /// `net::TlsClientOptions`. A failed verification is a TlsError saying
   /// why (expired, wrong host, unknown CA). Default: verify.
   net::TlsClientOptions tls;
-  /// Throw `parley::Exception` instead of returning Errors (the seed's
-  /// `fatal`) on the caller's thread: from start(), connect() and
-  /// BlockingClient's calls. Never on a loop thread: a `Connection`'s
-  /// calls inside callbacks return their Errors whatever this says; an
-  /// exception escaping a callback closes that connection with 1011 and
-  /// goes to `on_error` (`UsageError::callback_exception`). Default false.
-  bool fatal = false;
 };
 
 namespace detail {

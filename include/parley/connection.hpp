@@ -19,6 +19,7 @@
 #include "parley/net/endpoint.hpp"
 #include "parley/net/loop.hpp"
 #include "parley/net/tcp.hpp"
+#include "parley/options.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/headers.hpp"
@@ -56,17 +57,6 @@ struct SendResult {
   Error error;  ///< empty unless `status == SendStatus::dropped`
   /// True unless the data was dropped.
   explicit operator bool() const noexcept { return status != SendStatus::dropped; }
-};
-
-/// What a connection does when a send finds its buffer over
-/// `max_buffered_amount`.
-enum class BackpressurePolicy : std::uint8_t {
-  /// Refuse the send (`SendStatus::dropped`, `UsageError::buffer_full`); the
-  /// connection stays open. The sender waits for `on_drain`.
-  drop,
-  /// Close the connection with 1008 (policy violation): a consumer that
-  /// cannot keep up is cut off (suits broadcast fan-out).
-  close,
 };
 
 /// What the limits of a Server or Client did since it was made (see
@@ -127,6 +117,7 @@ class PARLEY_EXPORT HandshakeReply {
 
 class Connection;
 namespace detail {
+class ConnectionContext;
 class Hub;
 struct ConnectionDeleter {
   void operator()(Connection* c) const noexcept;
@@ -173,12 +164,12 @@ class PARLEY_EXPORT ConnectionHandle {
 
  private:
   friend class Connection;
-  friend class detail::Hub;
+  friend class detail::ConnectionContext;
   bool answer_deferred(bool origin_stage, HandshakeReply reply) const;
-  ConnectionHandle(net::LoopHandle loop, std::weak_ptr<detail::Hub> hub, std::uint64_t id)
-      : loop_(std::move(loop)), hub_(std::move(hub)), id_(id) {}
+  ConnectionHandle(net::LoopHandle loop, std::weak_ptr<detail::ConnectionContext> context, std::uint64_t id)
+      : loop_(std::move(loop)), context_(std::move(context)), id_(id) {}
   net::LoopHandle loop_;
-  std::weak_ptr<detail::Hub> hub_;
+  std::weak_ptr<detail::ConnectionContext> context_;
   std::uint64_t id_ = 0;
 };
 
@@ -269,12 +260,13 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   }
 
  private:
+  friend class detail::ConnectionContext;
   friend class detail::Hub;
   friend class ConnectionHandle;
   friend struct detail::ConnectionDeleter;
   struct Pending;
   struct ClientSide;
-  Connection(detail::Hub& hub, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket);
+  Connection(detail::ConnectionContext& context, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket);
   ~Connection();
 
   // protocol::EngineHandler
@@ -296,9 +288,10 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void handle_request();
   void origin_decided(HandshakeReply reply);
   void finish_handshake(HandshakeReply reply);
+  void become_open(std::string early);
   void refuse(const HandshakeReply& reply, const Error& error);
   void respond_and_close(Response response);
-  // The handshake, client side (client.cpp).
+  // The handshake, client side (connection_client.cpp).
   void start_client(protocol::ClientHandshake handshake);
   void connected(std::unique_ptr<net::TcpSocket> socket);
   void response_data(std::span<std::uint8_t> data);
@@ -336,7 +329,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   // HTTP 500 during a server's handshake).
   void callback_threw(std::string_view name);
 
-  detail::Hub& hub_;
+  detail::ConnectionContext& ctx_;
   protocol::Engine engine_;
   std::unique_ptr<net::TcpSocket> socket_;
   std::unique_ptr<Pending> pending_;  // handshake in progress
@@ -360,7 +353,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   net::Clock::time_point last_receive_{};  // any bytes: proves the peer alive (keep-alive)
   net::Clock::time_point last_message_{};  // a message or ping from the peer: activity (idle timeout)
   net::Clock::time_point message_progress_{};  // data for the message being received last arrived
-  std::size_t input_counted_ = 0;              // engine_.input_held() as last added to the hub's total
+  std::size_t input_counted_ = 0;              // engine_.input_held() as last added to the loop's total
   std::uint32_t output_seen_ = 0;              // (draining, streaming) buffered_amount() at the last sweep
   CloseCode last_close_ = CloseCode::abnormal;
   ConnectionState state_ = ConnectionState::handshake;

@@ -16,16 +16,19 @@
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
 #include "parley/net/tls.hpp"
+#include "parley/options.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
 
 namespace parley {
 
-using Millis = std::chrono::milliseconds;
+/// Settings of a Server: those of every connection (`ConnectionOptions`:
+/// limits, timeouts, backpressure, compression, `fatal`) and the server's
+/// own, plain values with documented defaults, checked once by
+/// `Server::start()`.
+struct ServerOptions : ConnectionOptions {
+  ServerOptions() { ping_interval = Millis{20000}; }
 
-/// Settings of a Server, plain values with documented defaults, checked
-/// once by `Server::start()` (a bad value is an Error, not a crash later).
-struct ServerOptions {
   /// IP literal to listen on: "" = every interface, IPv6 and IPv4 (the
   /// seed listened on all interfaces); "127.0.0.1" or "::1" for loopback
   /// only. Default "". (The `parley serve` command defaults to 127.0.0.1.)
@@ -33,42 +36,13 @@ struct ServerOptions {
   /// TCP port; 0 = an ephemeral port, read back with `Server::port()`.
   /// Default 8080, as in the seed.
   std::uint16_t port = 8080;
-  /// Event-loop threads. Each runs its own loop and its own SO_REUSEPORT
-  /// listener; a connection lives on one loop for its whole life. Default 1.
-  unsigned threads = 1;
   /// The listen(2) backlog. Default 1024.
   int backlog = 1024;
-  /// TCP_NODELAY on accepted sockets (the seed's `nodelay`). Default true.
-  bool nodelay = true;
 
-  /// Largest message in bytes after reassembly (1009 past it). 0 = no
-  /// limit. Default 64 MiB.
-  std::uint64_t max_message_size = 64ull << 20;
-  /// Largest frame payload in bytes (1009 past it). 0 = only
-  /// `max_message_size`. Default 0.
-  std::uint64_t max_frame_size = 0;
-  /// Most frames per message (1009 past it). 0 = no limit. Default 0.
-  std::uint32_t max_fragments = 0;
-  /// Limits on the upgrade request's head (size, line, header count).
-  /// Defaults: 20480 bytes (the seed's), 8192-byte lines, 100 headers.
-  protocol::HttpLimits http_limits;
-
-  /// A client must complete its upgrade request within this time or be
-  /// dropped (slowloris). Default 10000 ms.
-  Millis handshake_timeout{10000};
   /// A connection that receives no message (and no ping) for this long is
   /// closed with 1001 (going away); pongs answering the server's own
   /// keep-alive pings do not count. 0 = never. Default 0.
   Millis idle_timeout{0};
-  /// Keep-alive (the seed's `silence_max`): a connection silent for this
-  /// long is pinged; 0 = no pings. Default 20000 ms (as Python websockets).
-  Millis ping_interval{20000};
-  /// A pinged connection that sends nothing back within this time is
-  /// dropped (on_close with 1006). Default 20000 ms.
-  Millis pong_timeout{20000};
-  /// How long to wait for the peer's close frame after sending ours.
-  /// Default 3000 ms (the seed's).
-  Millis close_timeout{3000};
   /// Period of the `on_tick` event (the seed's `tick_period`); 0 = off.
   /// Default 0.
   Millis tick_period{0};
@@ -76,26 +50,6 @@ struct ServerOptions {
   /// Most open connections (handshakes included) over all threads; past it
   /// new connections are answered 503 and closed. 0 = no limit. Default 0.
   std::size_t max_connections = 0;
-  /// Backpressure limit in bytes of a connection's unsent output; past it
-  /// `backpressure_policy` applies. Default 16 MiB.
-  std::size_t max_buffered_amount = 16u << 20;
-  /// What a send does once the limit is passed. Default drop (refuse).
-  BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
-  /// Memory budget in bytes for everything held on peers' behalf over all
-  /// connections and threads: unsent output (pongs, close frames and
-  /// broadcasts included) and messages being received or inflated. Past
-  /// it, the connections holding the most are closed first (1009 for a
-  /// message being received, 1008 with the TCP connection dropped for
-  /// unsent output), sends and broadcasts are refused until it holds
-  /// again, and `on_error` gets `ProtocolError::memory_budget`. It can be
-  /// passed by at most one read's inflation (`max_message_size`). Split
-  /// evenly between threads until one needs more. 0 = no budget.
-  /// Default 256 MiB.
-  std::size_t max_total_buffered = 256u << 20;
-  /// A message whose sender adds nothing to it for this long (its next
-  /// fragment, or the rest of a frame) fails with 1008, pings or not: an
-  /// unfinished message holds memory. 0 = never. Default 30000 ms.
-  std::chrono::milliseconds message_timeout{30000};
 
   /// Keep each connection's upgrade request (`Connection::request()`:
   /// headers, cookies, query) for its whole life. Default false: the
@@ -113,10 +67,6 @@ struct ServerOptions {
   /// chosen, unless `on_select_subprotocol` decides. Default empty (none).
   std::vector<std::string> subprotocols;
 
-  /// permessage-deflate (RFC 7692): off unless `deflate.enabled`; its
-  /// window, context-takeover, level, memLevel and `compression_threshold`
-  /// (bytes) settings are documented in `protocol::DeflateOptions`.
-  protocol::DeflateOptions deflate;
   /// TLS (`wss://`): on when `tls.cert_file` is set, for every connection
   /// of the server; certificate, key, SNI certificates, client
   /// certificates (mTLS), versions and ciphers are documented in
@@ -126,11 +76,6 @@ struct ServerOptions {
   /// certificate, plain HTTP sent to the TLS port, ...) reach `on_error`.
   /// Default off.
   net::TlsServerOptions tls;
-  /// Throw `parley::Exception` instead of returning Errors (the seed's
-  /// `fatal`) from start(), run() and reload_tls(), on the caller's
-  /// thread. Never on a loop thread: a `Connection`'s calls inside
-  /// callbacks return their Errors whatever this says. Default false.
-  bool fatal = false;
 };
 
 namespace detail {

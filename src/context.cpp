@@ -1,0 +1,122 @@
+// ConnectionContext: what every connection of one event loop shares.
+#include "context.hpp"
+
+#include <algorithm>
+
+namespace parley::detail {
+
+void Callbacks::report(Connection* c, const Error& e) const noexcept {
+  if (!error) return;
+  try {
+    error(c, e);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): on_error's own failure has nowhere to go
+  }
+}
+
+Error callback_exception(std::string_view callback, std::exception_ptr e) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& x) {
+    what = x.what();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): not a std::exception: no text to give
+  }
+  return Error(UsageError::callback_exception, std::string(callback) + " threw: " + what);
+}
+
+Settings connection_settings(const ConnectionOptions& o, Role role) {
+  Settings s;
+  s.engine.role = role;
+  s.engine.max_message_size = o.max_message_size;
+  s.engine.max_frame_size = o.max_frame_size;
+  s.engine.max_fragments = o.max_fragments;
+  s.engine.close_timeout = o.close_timeout;
+  s.http_limits = o.http_limits;
+  s.handshake_timeout = o.handshake_timeout;
+  s.ping_interval = o.ping_interval;
+  s.pong_timeout = o.pong_timeout;
+  s.close_timeout = o.close_timeout;
+  s.max_buffered_amount = o.max_buffered_amount;
+  s.max_total_buffered = o.max_total_buffered;
+  s.message_timeout = o.message_timeout;
+  s.backpressure_policy = o.backpressure_policy;
+  s.fatal = o.fatal;
+  s.nodelay = o.nodelay;
+  s.deflate = o.deflate;
+  return s;
+}
+
+Error validate(const ConnectionOptions& o) {
+  auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
+  if (o.threads == 0 || o.threads > 1024) return invalid("threads must be 1-1024");
+  for (auto t : {o.handshake_timeout, o.ping_interval, o.pong_timeout, o.close_timeout, o.message_timeout}) {
+    if (t.count() < 0) return invalid("timeouts must not be negative");
+  }
+  if (o.ping_interval.count() > 0 && o.pong_timeout.count() == 0) return invalid("ping_interval needs a pong_timeout");
+  if (o.http_limits.max_head_size == 0 || o.http_limits.max_line_size == 0 || o.http_limits.max_headers == 0) {
+    return invalid("http_limits must be positive");
+  }
+  if (o.max_buffered_amount == 0) return invalid("max_buffered_amount must be positive");
+  if (o.deflate.enabled) return o.deflate.validate();
+  return {};
+}
+
+ConnectionContext::ConnectionContext(Shared& shared, unsigned loops) : shared_(shared) {
+  const std::size_t budget = shared.settings.max_total_buffered;
+  if (budget != 0) budget_share_ = budget / std::max(loops, 1u);
+  // Whatever escapes a callback the loop runs (a post, a timer, a watched
+  // fd, or a bug of ours under a socket event) is reported, and the loop
+  // goes on: one failure must not end every connection of the process.
+  loop_.set_exception_handler([this](std::exception_ptr e) {
+    shared_.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+    callbacks().report(nullptr, callback_exception("a callback on the event loop", std::move(e)));
+  });
+}
+
+ConnectionContext::~ConnectionContext() {
+  // Connections before the loop (they hold sockets registered with it).
+  connections_.clear();
+}
+
+ConnectionHandle ConnectionContext::handle_for(std::uint64_t id) {
+  return ConnectionHandle(loop_.handle(), weak_from_this(), id);
+}
+
+void ConnectionContext::retire(Connection& c) {
+  loop_.defer([this, id = c.id()] {
+    connections_.erase(id);
+    if (shutting_down_) stop_when_empty();
+  });
+}
+
+void ConnectionContext::stop_when_empty() {
+  if (connections_.empty()) loop_.stop();
+}
+
+bool ConnectionContext::whole_over_budget() noexcept {
+  const std::size_t mine = held();
+  published_held_.store(mine, std::memory_order_relaxed);
+  std::size_t total = 0;
+  for (const ConnectionContext* c : shared_.contexts) {
+    total += c == this ? mine : c->published_held_.load(std::memory_order_relaxed);
+  }
+  return total > shared_.settings.max_total_buffered;
+}
+
+void ConnectionContext::enforce_budget() {
+  if (enforcing_ || !over_budget()) return;
+  enforcing_ = true;
+  // The rare path: rank this loop's connections by what they hold.
+  std::vector<std::pair<std::size_t, std::uint64_t>> holders;
+  connections_.for_each([&](Connection& c) {
+    if (const std::size_t n = c.held_bytes()) holders.emplace_back(n, c.id());
+  });
+  std::sort(holders.begin(), holders.end(), std::greater<>());
+  for (const auto& [bytes, id] : holders) {
+    if (!over_budget()) break;
+    if (Connection* c = find(id)) c->shed_for_budget();
+  }
+  enforcing_ = false;
+}
+
+}  // namespace parley::detail

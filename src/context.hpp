@@ -1,0 +1,200 @@
+// What a Connection knows of its owner (a Server or a Client): the
+// settings and callbacks they share, and one ConnectionContext per event
+// loop. Internal; a Connection includes this, never hub.hpp.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "id_table.hpp"
+#include "parley/connection.hpp"
+#include "parley/net/loop.hpp"
+#include "parley/net/tls.hpp"
+#include "parley/protocol/deflate.hpp"
+#include "parley/protocol/engine.hpp"
+#include "parley/protocol/http.hpp"
+
+namespace parley::detail {
+
+/// The user's callbacks (all optional), shared by every loop.
+struct Callbacks {
+  std::function<bool(const net::Endpoint&)> accept;
+  std::function<HandshakeReply(Connection&, std::string_view, const Request&)> origin;
+  std::function<HandshakeReply(Connection&, const Request&)> handshake;
+  std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
+  std::function<Response(const Request&)> http;
+  std::function<void(Connection&)> open;
+  std::function<void(Connection&, std::string_view)> text;
+  std::function<void(Connection&, std::string_view)> binary;
+  std::function<bool(Connection&, std::string_view)> ping;
+  std::function<void(Connection&, std::string_view)> pong;
+  std::function<void(Connection&, CloseCode, std::string_view)> close;
+  std::function<void(Connection*, const Error&)> error;
+  std::function<void(Connection&)> drain;
+  std::function<void()> shutdown;
+  std::function<void()> tick;
+  std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;
+  std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> frame;
+
+  /// Reports `e` to `error`; what on_error itself throws is dropped (there
+  /// is nowhere left to report it).
+  void report(Connection* c, const Error& e) const noexcept;
+};
+
+/// The text of an exception that escaped a callback named `callback`, as
+/// an Error (UsageError::callback_exception) for on_error.
+Error callback_exception(std::string_view callback, std::exception_ptr e);
+
+/// What every connection of a Server or Client needs to know, fixed once
+/// the Server or Client starts.
+struct Settings {
+  protocol::EngineOptions engine;
+  protocol::HttpLimits http_limits;
+  net::Millis handshake_timeout{10000};
+  net::Millis idle_timeout{0};
+  net::Millis ping_interval{0};
+  net::Millis pong_timeout{0};
+  net::Millis close_timeout{3000};
+  std::size_t max_connections = 0;
+  std::size_t max_buffered_amount = 16u << 20;
+  std::size_t max_total_buffered = 256u << 20;  // over all loops; 0 = no budget
+  net::Millis message_timeout{30000};
+  BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> subprotocols;
+  bool fatal = false;
+  bool nodelay = true;
+  protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
+  bool keep_request = false;         // (server) keep Connection::request() after on_open
+  std::shared_ptr<net::TlsContext> tls;  // (server) set: every accepted connection speaks TLS
+  net::Millis tls_handshake_timeout{0};  // (server) TlsServerOptions::handshake_timeout
+  net::TlsClientOptions client_tls;      // (client) for wss:// URIs: see Shared::client_tls_context()
+  // client side
+  net::Millis connect_timeout{10000};
+  unsigned max_redirects = 5;
+  ReconnectOptions reconnect;
+  std::vector<protocol::DeflateOptions> deflate_offers;  // (client) every offer, in order (empty: none)
+};
+
+/// The settings every connection takes from its owner's options.
+Settings connection_settings(const ConnectionOptions& o, Role role);
+
+/// The checks of every ConnectionOptions: an Error
+/// (`std::errc::invalid_argument`) naming the first bad value.
+Error validate(const ConnectionOptions& o);
+
+/// State shared by all loops of one Server or Client.
+struct Shared {
+  Settings settings;
+  Callbacks callbacks;
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::size_t> connections{0};
+  // Counters (see parley::Counters).
+  std::atomic<std::uint64_t> budget_closes{0};
+  std::atomic<std::uint64_t> skipped_deliveries{0};
+  std::atomic<std::uint64_t> callback_exceptions{0};
+  Counters counters() const noexcept {
+    return {budget_closes.load(std::memory_order_relaxed), skipped_deliveries.load(std::memory_order_relaxed),
+            callback_exceptions.load(std::memory_order_relaxed)};
+  }
+  /// Every loop's context, for the memory budget's total (set once,
+  /// before they run).
+  std::vector<ConnectionContext*> contexts;
+
+  /// (Client) the TLS context of wss:// connections, made from
+  /// `settings.client_tls` on first use, on any thread (loading the system
+  /// trust store takes milliseconds: a client that never uses wss:// never
+  /// pays for it), or the Error that making it gave.
+  Result<std::shared_ptr<net::TlsContext>> client_tls_context() {
+    std::call_once(tls_once_, [this] {
+      auto made = net::TlsContext::client(settings.client_tls);
+      if (made) {
+        tls_context_ = std::move(*made);
+      } else {
+        tls_error_ = made.error();
+      }
+    });
+    if (tls_error_) return tls_error_;
+    return tls_context_;
+  }
+
+ private:
+  std::once_flag tls_once_;
+  std::shared_ptr<net::TlsContext> tls_context_;
+  Error tls_error_;
+};
+
+
+/// All a Connection sees of its owner, one per event loop: the settings and
+/// callbacks of its Server or Client (shared by every loop), the loop, the
+/// loop's table of connections (handles and timers find a connection by
+/// id), and the loop's share of the memory budget. A Server's and a
+/// Client's loops both provide it (their Hub, hub.hpp, adds accepting,
+/// connecting, broadcasting and shutting down), so that a Connection never
+/// depends on which owns it.
+class ConnectionContext : public std::enable_shared_from_this<ConnectionContext> {
+ public:
+  /// `loops`: how many contexts share the memory budget.
+  ConnectionContext(Shared& shared, unsigned loops);
+  ~ConnectionContext();
+  ConnectionContext(const ConnectionContext&) = delete;
+  ConnectionContext& operator=(const ConnectionContext&) = delete;
+
+  net::Loop& loop() noexcept { return loop_; }
+  Shared& shared() noexcept { return shared_; }
+  const Settings& settings() const noexcept { return shared_.settings; }
+  const Callbacks& callbacks() const noexcept { return shared_.callbacks; }
+
+  /// The connection with this id on this loop, or nullptr.
+  Connection* find(std::uint64_t id) noexcept { return connections_.find(id); }
+  /// A handle to the connection `id` of this loop (which may not exist yet).
+  ConnectionHandle handle_for(std::uint64_t id);
+  /// Destroys the connection at the end of the current iteration.
+  void retire(Connection& c);
+  /// True once the owner began to stop: no new connection or reconnection.
+  bool shutting_down() const noexcept { return shutting_down_; }
+
+  // The process-wide memory budget (Settings::max_total_buffered): every
+  // byte held for a peer is this loop's output buffers plus its
+  // connections' input (messages being reassembled or inflated). Each
+  // loop checks its own total against an even share of the budget (no
+  // shared counter on the hot path); past its share it adds up every
+  // loop's last published total and, over the budget, closes its
+  // connections that hold the most.
+  /// Bytes held by this loop's connections (output buffers and input).
+  std::size_t held() const noexcept { return loop_.output_buffer_bytes() + input_held_; }
+  /// Adds a connection's change of input held (bytes, may be negative).
+  void add_input_held(std::ptrdiff_t delta) noexcept { input_held_ += static_cast<std::size_t>(delta); }
+  /// True when this loop is past its share and the whole is over budget.
+  bool over_budget() noexcept { return held() > budget_share_ && whole_over_budget(); }
+  /// Closes the connections holding the most until the budget holds again.
+  /// Not reentrant: a no-op inside itself.
+  void enforce_budget();
+
+ protected:
+  /// Stops the loop once shutting down and no connection is left.
+  void stop_when_empty();
+
+  Shared& shared_;
+  net::Loop loop_;
+  IdTable<Connection, ConnectionDeleter> connections_;  // owned; destroyed before the loop
+  bool shutting_down_ = false;
+
+ private:
+  bool whole_over_budget() noexcept;
+
+  std::size_t input_held_ = 0;
+  std::size_t budget_share_ = SIZE_MAX;         // max_total_buffered / loops (SIZE_MAX: no budget)
+  std::atomic<std::size_t> published_held_{0};  // held(), as other loops see it
+  bool enforcing_ = false;
+};
+
+}  // namespace parley::detail
