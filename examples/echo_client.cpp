@@ -51,13 +51,14 @@ int main(int argc, char** argv) {
     std::printf("closed: %d %.*s\n", static_cast<int>(code), static_cast<int>(reason.size()), reason.data());
     finish(code == parley::CloseCode::normal ? 0 : 1);
   });
-  client.on_error([&](parley::Connection& c, const parley::Error& e) {
+  client.on_error([&](parley::Connection* c, const parley::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.message().c_str());
+    if (c == nullptr) return;  // not about the connection (a function posted to the loop threw)
     // A refused handshake: show what the server said.
-    if (const parley::Response* r = c.handshake_response(); r && r->status != 101 && !r->body.empty()) {
-      std::fprintf(stderr, "%s\n", r->body.c_str());
+    if (const parley::Response* r = c->handshake_response(); r && r->status != 101 && !r->body.empty()) {
+      std::fprintf(stderr, "%s\n", parley::protocol::printable(r->body).c_str());
     }
-    if (c.state() != parley::ConnectionState::open && c.state() != parley::ConnectionState::closing) finish(1);
+    if (c->state() != parley::ConnectionState::open && c->state() != parley::ConnectionState::closing) finish(1);
   });
 
   auto handle = client.connect(argv[1]);

@@ -17,6 +17,7 @@ namespace parley {
 namespace detail {
 
 struct ClientState {
+  explicit ClientState(ClientOptions o) : options(std::move(o)) {}
   ClientOptions options;
   Shared shared;
   LoopGroup group{shared};
@@ -65,33 +66,13 @@ Error validate_client(const ClientOptions& o) {
 
 // ---- Client ----------------------------------------------------------------
 
-Client::Client(ClientOptions options) : state_(std::make_shared<detail::ClientState>()) {
-  state_->options = std::move(options);
-}
+Client::Client(ClientOptions options) : Client(std::make_shared<detail::ClientState>(std::move(options))) {}
+
+Client::Client(std::shared_ptr<detail::ClientState> state)
+    : ConnectionEvents(state->shared.callbacks), state_(std::move(state)) {}
 
 Client::~Client() { stop(); }
 
-void Client::on_open(std::function<void(Connection&)> fn) { state_->shared.callbacks.open = std::move(fn); }
-void Client::on_text(std::function<void(Connection&, std::string_view)> fn) { state_->shared.callbacks.text = std::move(fn); }
-void Client::on_binary(std::function<void(Connection&, std::string_view)> fn) {
-  state_->shared.callbacks.binary = std::move(fn);
-}
-void Client::on_ping(std::function<bool(Connection&, std::string_view)> fn) { state_->shared.callbacks.ping = std::move(fn); }
-void Client::on_pong(std::function<void(Connection&, std::string_view)> fn) { state_->shared.callbacks.pong = std::move(fn); }
-void Client::on_close(std::function<void(Connection&, CloseCode, std::string_view)> fn) {
-  state_->shared.callbacks.close = std::move(fn);
-}
-void Client::on_error(std::function<void(Connection&, const Error&)> fn) {
-  // Every client error concerns a connection; loop-level failures (which
-  // have none) are not reported to this callback.
-  state_->shared.callbacks.error = [fn = std::move(fn)](Connection* c, const Error& e) {
-    if (c != nullptr && fn) fn(*c, e);
-  };
-}
-void Client::on_drain(std::function<void(Connection&)> fn) { state_->shared.callbacks.drain = std::move(fn); }
-void Client::on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn) {
-  state_->shared.callbacks.frame = std::move(fn);
-}
 void Client::on_reconnect(std::function<void(Connection&, unsigned, std::chrono::milliseconds)> fn) {
   state_->shared.callbacks.reconnect = std::move(fn);
 }
@@ -222,11 +203,12 @@ BlockingClient::BlockingClient(ClientOptions options)
     s->close_reason = reason;
     s->cv.notify_all();
   });
-  st.client->on_error([s](Connection& c, const Error& e) {
+  st.client->on_error([s](Connection* c, const Error& e) {
+    if (c == nullptr) return;  // (not about the connection)
     std::lock_guard l(s->mutex);
     if (s->phase == detail::BlockingState::Phase::connecting) {
       s->failure = e;
-      if (const Response* r = c.handshake_response()) s->response = *r;
+      if (const Response* r = c->handshake_response()) s->response = *r;
       s->phase = detail::BlockingState::Phase::closed;
     }
     s->cv.notify_all();

@@ -11,6 +11,7 @@ namespace parley {
 namespace detail {
 
 struct ServerState {
+  explicit ServerState(ServerOptions o) : options(std::move(o)) {}
   ServerOptions options;
   Shared shared;
   LoopGroup group{shared};
@@ -45,9 +46,10 @@ Error validate_server(const ServerOptions& o) {
 }  // namespace
 }  // namespace detail
 
-Server::Server(ServerOptions options) : state_(std::make_shared<detail::ServerState>()) {
-  state_->options = std::move(options);
-}
+Server::Server(ServerOptions options) : Server(std::make_shared<detail::ServerState>(std::move(options))) {}
+
+Server::Server(std::shared_ptr<detail::ServerState> state)
+    : ConnectionEvents(state->shared.callbacks), state_(std::move(state)) {}
 
 Server::~Server() { stop(); }
 
@@ -62,21 +64,6 @@ void Server::on_select_subprotocol(std::function<std::string(const std::vector<s
   state_->shared.callbacks.select_subprotocol = std::move(fn);
 }
 void Server::on_http(std::function<Response(const Request&)> fn) { state_->shared.callbacks.http = std::move(fn); }
-void Server::on_open(std::function<void(Connection&)> fn) { state_->shared.callbacks.open = std::move(fn); }
-void Server::on_text(std::function<void(Connection&, std::string_view)> fn) { state_->shared.callbacks.text = std::move(fn); }
-void Server::on_binary(std::function<void(Connection&, std::string_view)> fn) {
-  state_->shared.callbacks.binary = std::move(fn);
-}
-void Server::on_ping(std::function<bool(Connection&, std::string_view)> fn) { state_->shared.callbacks.ping = std::move(fn); }
-void Server::on_pong(std::function<void(Connection&, std::string_view)> fn) { state_->shared.callbacks.pong = std::move(fn); }
-void Server::on_close(std::function<void(Connection&, CloseCode, std::string_view)> fn) {
-  state_->shared.callbacks.close = std::move(fn);
-}
-void Server::on_error(std::function<void(Connection*, const Error&)> fn) { state_->shared.callbacks.error = std::move(fn); }
-void Server::on_drain(std::function<void(Connection&)> fn) { state_->shared.callbacks.drain = std::move(fn); }
-void Server::on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn) {
-  state_->shared.callbacks.frame = std::move(fn);
-}
 void Server::on_shutdown(std::function<void()> fn) { state_->shared.callbacks.shutdown = std::move(fn); }
 void Server::on_tick(std::function<void()> fn) { state_->shared.callbacks.tick = std::move(fn); }
 

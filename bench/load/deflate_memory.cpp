@@ -132,7 +132,7 @@ int run_client(const std::string& url, long n, const parley::protocol::DeflateOp
     if (++p.echoed == messages) return finished(c);
     c.send_text(message(c.id() * 131 + static_cast<unsigned long>(p.sent++)));
   });
-  client.on_error([&](parley::Connection&, const parley::Error& e) {
+  client.on_error([&](parley::Connection*, const parley::Error& e) {
     std::lock_guard l(m);
     if (++failed == 1) std::fprintf(stderr, "first failure: %s\n", e.message().c_str());
     cv.notify_all();

@@ -15,6 +15,7 @@
 #include "parley/net/tls.hpp"
 #include "parley/connection.hpp"
 #include "parley/error.hpp"
+#include "parley/events.hpp"
 #include "parley/export.hpp"
 #include "parley/options.hpp"
 #include "parley/protocol/headers.hpp"
@@ -73,7 +74,7 @@ struct ClientState;
 /// (before the first connect). Connections are the same `Connection` type
 /// as a server's. Callbacks run on the loop threads; `connect()`, `stop()`
 /// and ConnectionHandles are thread-safe.
-class PARLEY_EXPORT Client {
+class PARLEY_EXPORT Client : public ConnectionEvents {
  public:
   explicit Client(ClientOptions options = {});
   /// Stops (as `stop()`).
@@ -81,29 +82,6 @@ class PARLEY_EXPORT Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  /// The handshake completed: the connection is open.
-  void on_open(std::function<void(Connection&)> fn);
-  /// A text message (valid UTF-8), valid during the call only.
-  void on_text(std::function<void(Connection&, std::string_view)> fn);
-  /// A binary message, valid during the call only.
-  void on_binary(std::function<void(Connection&, std::string_view)> fn);
-  /// A ping; return false to suppress the automatic pong.
-  void on_ping(std::function<bool(Connection&, std::string_view)> fn);
-  /// A pong.
-  void on_pong(std::function<void(Connection&, std::string_view)> fn);
-  /// An opened connection ended (code and reason as `Server::on_close`).
-  void on_close(std::function<void(Connection&, CloseCode, std::string_view reason)> fn);
-  /// A connection failed before opening (DNS, refused, timeout, a non-101
-  /// answer, a bad accept key, ...: the Error says which), or the server
-  /// broke the protocol (then on_close follows).
-  void on_error(std::function<void(Connection&, const Error&)> fn);
-  /// A connection's unsent output fell back under `max_buffered_amount`.
-  void on_drain(std::function<void(Connection&)> fn);
-  /// Every frame of every open connection, received or sent (as
-  /// `Server::on_frame`). For logging and debugging; costs one call per
-  /// frame. Set before start() (or the first connect(), which starts the
-  /// client). Default: none.
-  void on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn);
   /// A reconnect attempt (`attempt` = 1, 2, ...) is scheduled in `delay`
   /// (with `ReconnectOptions::enabled`). Giving up is reported to on_error.
   void on_reconnect(std::function<void(Connection&, unsigned attempt, std::chrono::milliseconds delay)> fn);
@@ -127,6 +105,7 @@ class PARLEY_EXPORT Client {
   Counters counters() const noexcept;
 
  private:
+  explicit Client(std::shared_ptr<detail::ClientState> state);
   std::shared_ptr<detail::ClientState> state_;
 };
 

@@ -13,6 +13,7 @@
 #include "parley/close_code.hpp"
 #include "parley/connection.hpp"
 #include "parley/error.hpp"
+#include "parley/events.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
 #include "parley/net/tls.hpp"
@@ -99,7 +100,7 @@ struct ServerState;
 /// the connection is closed with 1011, and `on_error` gets
 /// `UsageError::callback_exception` with its what(); every other
 /// connection goes on. (What on_error itself throws is dropped.)
-class PARLEY_EXPORT Server {
+class PARLEY_EXPORT Server : public ConnectionEvents {
  public:
   explicit Server(ServerOptions options = {});
   /// Stops the server (as `stop()`) if it is running.
@@ -136,33 +137,6 @@ class PARLEY_EXPORT Server {
   /// page). The response is sent and the connection closed. Default: 426
   /// Upgrade Required.
   void on_http(std::function<Response(const Request&)> fn);
-  /// The handshake completed: the connection is open (the seed's `ready`).
-  void on_open(std::function<void(Connection&)> fn);
-  /// A text message (valid UTF-8), valid during the call only (the seed's `utf8`).
-  void on_text(std::function<void(Connection&, std::string_view)> fn);
-  /// A binary message, valid during the call only.
-  void on_binary(std::function<void(Connection&, std::string_view)> fn);
-  /// A ping; return false to suppress the automatic pong. Default: pong.
-  void on_ping(std::function<bool(Connection&, std::string_view)> fn);
-  /// A pong.
-  void on_pong(std::function<void(Connection&, std::string_view)> fn);
-  /// The connection ended: the peer's close code and reason (1005 when its
-  /// close frame had none), the code parley failed it with (1002, 1007,
-  /// 1009, ...), or 1006 when the TCP connection was lost or the peer never
-  /// answered. Fires exactly once per opened connection.
-  void on_close(std::function<void(Connection&, CloseCode, std::string_view reason)> fn);
-  /// Something went wrong: a refused handshake (connection in the
-  /// handshake state), a protocol violation by the peer (followed by
-  /// on_close), a listener failure (`nullptr` connection).
-  void on_error(std::function<void(Connection*, const Error&)> fn);
-  /// A connection's unsent output fell back under `max_buffered_amount`.
-  void on_drain(std::function<void(Connection&)> fn);
-  /// Every frame of every open connection, received (once its header is
-  /// parsed, before its payload) or sent (when it is queued, broadcasts
-  /// included): opcode, FIN, RSV bits, mask, payload length in bytes. For
-  /// logging and debugging (`parley serve --verbose`); costs one call per
-  /// frame. Set before start(). Default: none.
-  void on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn);
   /// `stop()` began, before connections are closed.
   void on_shutdown(std::function<void()> fn);
   /// Every `tick_period` (the seed's `tick`), on the first loop's thread.
@@ -222,6 +196,7 @@ class PARLEY_EXPORT Server {
   Counters counters() const noexcept;
 
  private:
+  explicit Server(std::shared_ptr<detail::ServerState> state);
   std::shared_ptr<detail::ServerState> state_;
 };
 

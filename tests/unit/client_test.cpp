@@ -220,10 +220,10 @@ struct ClientSide : Waitable {
     c.on_close([this](Connection& conn, CloseCode code, std::string_view reason) {
       update([&] { closes.push_back({conn.id(), static_cast<int>(code), std::string(reason)}); });
     });
-    c.on_error([this](Connection& conn, const Error& e) {
+    c.on_error([this](Connection* conn, const Error& e) {
       std::optional<Response> r;
-      if (conn.handshake_response()) r = *conn.handshake_response();
-      update([&] { errors.push_back({conn.id(), e, std::move(r)}); });
+      if (conn && conn->handshake_response()) r = *conn->handshake_response();
+      update([&] { errors.push_back({conn ? conn->id() : 0, e, std::move(r)}); });
     });
     c.on_reconnect([this](Connection& conn, unsigned attempt, std::chrono::milliseconds delay) {
       update([&] { reconnects.push_back({conn.id(), attempt, delay}); });

@@ -363,10 +363,10 @@ class BenchApp {
       last_error_ = "connection closed " + describe_close(code, reason);
       ++to_reconnect_;
     });
-    client_->on_error([this](Connection& c, const parley::Error& e) {
+    client_->on_error([this](Connection* c, const parley::Error& e) {
       std::lock_guard lock(mutex_);
       last_error_ = e.message();
-      if (c.metadata().has_value()) return;  // an error on an open connection: on_close follows and counts it
+      if (c == nullptr || c->metadata().has_value()) return;  // an error on an open connection: on_close follows and counts it
       failed_.fetch_add(1);
       if (stopping_) return;
       errors_.fetch_add(1);

@@ -137,7 +137,7 @@ class ConnectApp {
       close_reason_ = std::string(reason);
       notify();
     });
-    client_->on_error([this](Connection&, const parley::Error& e) {
+    client_->on_error([this](Connection*, const parley::Error& e) {
       std::lock_guard lock(mutex_);
       if (phase_ == Phase::connecting) {
         phase_ = Phase::failed;

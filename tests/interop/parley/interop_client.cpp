@@ -110,13 +110,14 @@ class Peer {
     client_->on_close([st](parley::Connection&, parley::CloseCode code, std::string_view reason) {
       st->update([&] { st->closed = std::pair{static_cast<int>(code), std::string(reason)}; });
     });
-    client_->on_error([st](parley::Connection& c, const parley::Error& e) {
+    client_->on_error([st](parley::Connection* c, const parley::Error& e) {
+      if (c == nullptr) return;
       st->update([&] {
         if (!st->opened) {
           st->error = std::string(e.code().category().name()) + ": " + e.message();
           st->error_code = e.code();
         }
-        if (const parley::Response* r = c.handshake_response(); r && !st->opened) st->response = *r;
+        if (const parley::Response* r = c->handshake_response(); r && !st->opened) st->response = *r;
       });
     });
   }
