@@ -11,6 +11,7 @@
 #include "parley/net/tcp.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
+#include "parley/protocol/close_payload.hpp"
 #include "parley/protocol/frame.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/headers.hpp"

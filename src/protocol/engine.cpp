@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "parley/protocol/close_payload.hpp"
+
 namespace parley::protocol {
 namespace {
 
@@ -215,29 +217,19 @@ void Engine::on_control(const FrameParser::Chunk& c) {
 }
 
 void Engine::on_close_frame(std::string_view payload) {
-  CloseCode code = CloseCode::no_status;
-  std::string_view reason;
-  if (payload.size() == 1) {
-    return fail(ProtocolError::bad_close_payload, "close frame with a 1-byte payload");
-  }
-  if (payload.size() >= 2) {
-    code = static_cast<CloseCode>(static_cast<std::uint8_t>(payload[0]) << 8 | static_cast<std::uint8_t>(payload[1]));
-    if (!is_sendable(code)) {
-      return fail(ProtocolError::bad_close_code,
-                  "close code " + std::to_string(static_cast<unsigned>(code)) + " is not allowed on the wire");
-    }
-    reason = payload.substr(2);
-    if (!is_valid_utf8(reason)) return fail(ProtocolError::bad_close_reason, "close reason is not valid UTF-8");
-  }
+  const Result<ClosePayload> received = ClosePayload::parse(payload);
+  if (!received) return fail(received.error());
   const bool echo = state_ == EngineState::open;
   // Closed before the echo is appended: nothing can be sent after it (e.g.
   // by an on_frame handler).
   state_ = EngineState::closed;
   if (echo) {
     // Echo the code (RFC 6455 §5.5.1), without the reason.
-    append(Opcode::close, code == CloseCode::no_status ? std::string_view() : payload.substr(0, 2), true);
+    std::string wire;
+    ClosePayload{received->code, {}}.append_to(wire);
+    append(Opcode::close, wire, true);
   }
-  handler_.on_close(code, reason);
+  handler_.on_close(received->code, received->reason);
 }
 
 void Engine::fail(ProtocolError e, std::string message) { fail(Error(e, std::move(message))); }
@@ -254,14 +246,14 @@ void Engine::fail(const Error& e) {
   message_size_ = 0;
   pong_owed_ = false;
   if (send_close) {
-    const auto code = static_cast<std::uint16_t>(close_code_for(static_cast<ProtocolError>(e.code().value())));
-    std::string payload;
-    payload += static_cast<char>(code >> 8);
-    payload += static_cast<char>(code & 0xff);
     // The reason says why, cut to the 123 bytes a close frame allows
-    // (parley's messages are ASCII, so any cut is valid UTF-8).
-    payload += std::string_view(e.message()).substr(0, max_control_payload - 2);
-    append(Opcode::close, payload, true);
+    // (parley's messages are ASCII, peer bytes escaped: any cut is UTF-8).
+    const std::string message = e.message();
+    std::string wire;
+    ClosePayload{close_code_for(static_cast<ProtocolError>(e.code().value())),
+                 std::string_view(message).substr(0, ClosePayload::max_reason)}
+        .append_to(wire);
+    append(Opcode::close, wire, true);
   }
   handler_.on_protocol_error(e);
 }
@@ -360,18 +352,10 @@ Error Engine::pong(std::string_view payload) {
 
 Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point now) {
   if (state_ != EngineState::open) return UsageError::not_open;
+  const ClosePayload close{code, reason};
+  if (Error e = close.check()) return e;
   std::string payload;
-  if (code == CloseCode::no_status) {
-    if (!reason.empty()) return Error(UsageError::bad_close_code, "a close reason needs a close code");
-  } else {
-    if (!is_sendable(code)) return UsageError::bad_close_code;
-    if (reason.size() > max_control_payload - 2) return UsageError::close_reason_too_long;
-    if (!is_valid_utf8(reason)) return UsageError::invalid_utf8;
-    const auto v = static_cast<std::uint16_t>(code);
-    payload += static_cast<char>(v >> 8);
-    payload += static_cast<char>(v & 0xff);
-    payload += reason;
-  }
+  close.append_to(payload);
   state_ = EngineState::close_sent;  // before the close frame is appended (see on_close_frame)
   close_deadline_ = now + options_.close_timeout;
   append(Opcode::close, payload, true);
