@@ -19,12 +19,6 @@ protocol::Opcode opcode_of(MessageType t) noexcept {
   return t == MessageType::text ? Opcode::text : Opcode::binary;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20) || x == y;
-         });
-}
-
 }  // namespace
 
 // ---- HandshakeReply ------------------------------------------------------
@@ -101,10 +95,11 @@ bool ConnectionHandle::answer_deferred(bool origin_stage, HandshakeReply reply) 
     if (reply.kind() == HandshakeReply::Kind::defer) return;
     c.pending_->deferred = Deferred::no;
     if (origin_stage) {
-      c.origin_decided(std::move(reply));
+      c.decide_origin(reply);
     } else {
-      c.finish_handshake(std::move(reply));
+      c.decide_handshake(reply);
     }
+    c.advance_handshake();
   });
 }
 
@@ -119,9 +114,8 @@ void detail::ConnectionDeleter::operator()(Connection* c) const noexcept { delet
 Connection::Connection(detail::ConnectionContext& ctx, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket)
     : ctx_(ctx), engine_(ctx.settings().engine, *this), id_(id) {
   started_ = last_receive_ = last_message_ = ctx_.loop().now();
-  pending_ = std::make_unique<Pending>(role() == Role::server ? protocol::HeadParser::Kind::request
-                                                              : protocol::HeadParser::Kind::response,
-                                       ctx_.settings().http_limits);
+  // (A client's Pending is made per attempt, by begin_attempt.)
+  if (role() == Role::server) pending_ = std::make_unique<Pending>(ctx_.settings().policy);
   if (socket) attach(std::move(socket));
 }
 
@@ -149,7 +143,10 @@ ConnectionState Connection::state() const noexcept { return state_; }
 
 const Request& Connection::request() const noexcept {
   static const Request none;
-  return request_ ? *request_ : none;
+  if (request_) return *request_;
+  // (Server) during the handshake: the request being decided on.
+  if (role() == Role::server && pending_) return std::get<protocol::ServerOpening>(pending_->opening).request();
+  return none;
 }
 
 const Response* Connection::handshake_response() const noexcept { return client_ ? client_->response.get() : nullptr; }
@@ -502,8 +499,8 @@ void Connection::shed_for_budget() {
 
 void Connection::on_eof(net::TcpSocket&) {
   if (state_ == ConnectionState::handshake && role() == Role::client) {
-    if (reading_body_) return finish_refusal();  // the body ran until EOF
-    return fail_handshake(Error(HandshakeError::closed, "the server closed the connection before answering the handshake"));
+    pending_->client().eof();  // (a refusal's body may run until EOF)
+    return after_response();
   }
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) {
     report_close(CloseCode::abnormal, "connection lost");
@@ -606,15 +603,15 @@ void Connection::sweep(net::Clock::time_point now) {
         return finished();
       }
       // (A client still connecting is bounded by its connect timeout.)
-      if (socket_ && s.handshake_timeout.count() > 0 && now - started_ >= s.handshake_timeout) {
-        // (Client) a refusal whose body never ended is still a refusal.
-        if (reading_body_) return finish_refusal();
+      if (socket_ && pending_ && s.handshake_timeout.count() > 0 && now - started_ >= s.handshake_timeout) {
         const std::string limit = std::to_string(s.handshake_timeout.count()) + " ms";
-        Error e(HandshakeError::timeout, role() == Role::client ? "no answer to the opening handshake within " + limit
-                                                                 : "opening handshake not completed within " + limit);
-        if (role() == Role::client) return fail_handshake(e);
-        ctx_.callbacks().report(this, e);
-        finished();
+        if (role() == Role::client) {
+          pending_->client().time_out("no answer to the opening handshake within " + limit);
+          return after_response();
+        }
+        // (Server) a request, or a deferred decision, that took too long.
+        pending_->server().time_out("opening handshake not completed within " + limit);
+        return answer_handshake();
       }
       break;
     case ConnectionState::open:
@@ -651,136 +648,131 @@ void Connection::sweep(net::Clock::time_point now) {
 }
 
 // -- the server's opening handshake --
+// protocol::ServerOpening sequences and decides; this moves the bytes and
+// asks the application's hooks, any of which may defer its answer.
 
 void Connection::handshake_data(std::span<std::uint8_t> data) {
-  Pending& p = *pending_;
-  const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
-  if (p.parser.status() == protocol::HeadParser::Status::done) {
-    // Frames sent before a deferred handshake is answered: kept, bounded.
-    if (p.early.size() + bytes.size() > ctx_.settings().http_limits.max_head_size) {
-      return respond_and_close(protocol::make_error_response(413, "too much data before the handshake completed"));
-    }
-    p.early.append(bytes);
-    return;
-  }
-  const auto progress = p.parser.feed(bytes);
-  switch (progress.status) {
-    case protocol::HeadParser::Status::need_more:
-      return;
-    case protocol::HeadParser::Status::error:
-      ctx_.callbacks().report(this, p.parser.error());
-      return respond_and_close(protocol::make_error_response(p.parser.error(), p.parser.error_status()));
-    case protocol::HeadParser::Status::done:
-      p.early.assign(bytes.substr(progress.consumed));
-      return handle_request();
-  }
+  protocol::ServerOpening& h = pending_->server();
+  const auto before = h.stage();
+  const auto after = h.feed(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  if (after != before) advance_handshake();
 }
 
-void Connection::handle_request() {
-  Pending& p = *pending_;
+void Connection::advance_handshake() {
+  using Stage = protocol::ServerOpening::Stage;
   const auto& cb = ctx_.callbacks();
-  const detail::Settings& s = ctx_.settings();
-  Request& req = p.parser.request();
+  // Each hook may close or terminate the connection: pending_ is gone then.
+  while (pending_ && pending_->deferred == Pending::Deferred::no) {
+    protocol::ServerOpening& h = pending_->server();
+    switch (h.stage()) {
+      case Stage::reading:
+        return;
+      case Stage::http: {
+        if (!cb.http) {
+          h.upgrade();
+          break;
+        }
+        Response response;
+        try {
+          response = cb.http(h.request());
+        } catch (...) {
+          return callback_threw("on_http");
+        }
+        if (pending_) h.respond(std::move(response));
+        break;
+      }
+      case Stage::origin: {
+        if (!cb.origin) {
+          decide_origin(h.origin_allowed() ? HandshakeReply::accept() : HandshakeReply::reject(403, "origin not allowed"));
+          break;
+        }
+        HandshakeReply reply;
+        try {
+          reply = cb.origin(*this, h.request().origin().value_or(""), h.request());
+        } catch (...) {
+          return callback_threw("on_origin");
+        }
+        if (pending_) decide_origin(reply);
+        break;
+      }
+      case Stage::decide: {
+        // The hook sees what was negotiated so far.
+        if (!h.subprotocol().empty()) negotiated().subprotocol = h.subprotocol();
+        if (!h.extensions().empty()) negotiated().extensions = h.extensions();
+        if (!cb.handshake) {
+          h.accept();
+          break;
+        }
+        HandshakeReply reply;
+        try {
+          reply = cb.handshake(*this, h.request());
+        } catch (...) {
+          return callback_threw("on_handshake");
+        }
+        if (pending_) decide_handshake(reply);
+        break;
+      }
+      case Stage::respond:
+        return answer_handshake();
+    }
+  }
+}
 
-  if (!req.headers.has_token("Upgrade", "websocket") && cb.http) {
-    Response response;
-    try {
-      response = cb.http(req);
-    } catch (...) {
-      return callback_threw("on_http");
-    }
-    return respond_and_close(std::move(response));
-  }
-  auto valid = protocol::validate_request(req);
-  if (!valid) {
-    cb.report(this, valid.error());
-    return respond_and_close(protocol::make_error_response(valid.error()));
-  }
-  p.key = valid->key;
-  request_ = std::make_unique<Request>(std::move(req));
-  const std::string_view origin = request_->origin().value_or("");
-  if (cb.origin) {
-    HandshakeReply reply;
-    try {
-      reply = cb.origin(*this, origin, *request_);
-    } catch (...) {
-      return callback_threw("on_origin");
-    }
-    // The hook may have closed or terminated the connection: `p` is gone then.
-    if (!pending_) return;
-    if (reply.kind() == HandshakeReply::Kind::defer) {
-      p.deferred = Pending::Deferred::origin;
+void Connection::decide_origin(const HandshakeReply& reply) {
+  protocol::ServerOpening& h = pending_->server();
+  switch (reply.kind()) {
+    case HandshakeReply::Kind::defer:
+      pending_->deferred = Pending::Deferred::origin;
       return;
-    }
-    return origin_decided(std::move(reply));
+    case HandshakeReply::Kind::reject:
+      h.refuse(reply.status(), reply.text(), reply.headers(),
+               Error(HandshakeError::forbidden_origin,
+                     "origin '" + protocol::printable(h.request().origin().value_or("")) + "' refused with " +
+                         std::to_string(reply.status()) + (reply.text().empty() ? "" : ": " + reply.text())));
+      return;
+    case HandshakeReply::Kind::accept:
+      break;
   }
-  if (!s.allowed_origins.empty() &&
-      !(request_->origin() && std::any_of(s.allowed_origins.begin(), s.allowed_origins.end(),
-                                          [&](const std::string& o) { return iequals(o, origin); }))) {
-    return origin_decided(HandshakeReply::reject(403, "origin not allowed"));
-  }
-  origin_decided(HandshakeReply::accept());
-}
-
-void Connection::origin_decided(HandshakeReply reply) {
-  Pending& p = *pending_;
-  if (reply.kind() == HandshakeReply::Kind::reject) {
-    return refuse(reply, Error(HandshakeError::forbidden_origin,
-                               "origin '" + protocol::printable(request_->origin().value_or("")) + "' refused with " +
-                                   std::to_string(reply.status()) + (reply.text().empty() ? "" : ": " + reply.text())));
-  }
-  p.headers = reply.headers();
-  // The offers were checked by validate_request: these parse.
-  const detail::Settings& s = ctx_.settings();
+  h.allow_origin(reply.headers(), reply.text());
   const auto& cb = ctx_.callbacks();
-  const auto extensions = request_->extensions();
-  const auto subprotocols = request_->subprotocols();
-  if (auto agreed = protocol::negotiate_deflate(extensions ? *extensions : std::vector<Extension>{}, s.deflate)) {
-    negotiated().extensions.push_back(std::move(agreed->response));
-    p.deflate = agreed->params;
-  }
-  const std::vector<std::string> offered = subprotocols ? *subprotocols : std::vector<std::string>{};
-  std::string chosen;
+  if (!reply.text().empty() || !cb.select_subprotocol) return;
   try {
-    chosen = !reply.text().empty()    ? reply.text()
-             : cb.select_subprotocol ? cb.select_subprotocol(offered)
-                                     : protocol::select_subprotocol(offered, s.subprotocols).value_or("");
+    h.choose_subprotocol(cb.select_subprotocol(h.offered_subprotocols()));
   } catch (...) {
-    return callback_threw("on_select_subprotocol");
+    callback_threw("on_select_subprotocol");
   }
-  if (!chosen.empty()) negotiated().subprotocol = std::move(chosen);
-  if (!cb.handshake) return finish_handshake(HandshakeReply::accept());
-  try {
-    reply = cb.handshake(*this, *request_);
-  } catch (...) {
-    return callback_threw("on_handshake");
-  }
-  if (!pending_) return;
-  if (reply.kind() == HandshakeReply::Kind::defer) {
-    p.deferred = Pending::Deferred::handshake;
-    return;
-  }
-  finish_handshake(std::move(reply));
 }
 
-void Connection::refuse(const HandshakeReply& reply, const Error& error) {
-  ctx_.callbacks().report(this, error);
-  respond_and_close(protocol::make_error_response(reply.status(), reply.text(), reply.headers()));
+void Connection::decide_handshake(const HandshakeReply& reply) {
+  protocol::ServerOpening& h = pending_->server();
+  switch (reply.kind()) {
+    case HandshakeReply::Kind::defer:
+      pending_->deferred = Pending::Deferred::handshake;
+      return;
+    case HandshakeReply::Kind::reject:
+      h.refuse(reply.status(), reply.text(), reply.headers(),
+               Error(HandshakeError::rejected,
+                     "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
+      return;
+    case HandshakeReply::Kind::accept:
+      h.accept(reply.text(), reply.headers());
+      return;
+  }
 }
 
-void Connection::finish_handshake(HandshakeReply reply) {
-  Pending& p = *pending_;
-  if (reply.kind() == HandshakeReply::Kind::reject) {
-    return refuse(reply, Error(HandshakeError::rejected,
-                               "handshake rejected with " + std::to_string(reply.status()) + ": " + reply.text()));
+void Connection::answer_handshake() {
+  protocol::ServerOpening& h = pending_->server();
+  if (!h.accepted()) {
+    if (h.error()) ctx_.callbacks().report(this, h.error());
+    return respond_and_close(h.take_response());
   }
-  if (!reply.text().empty()) negotiated().subprotocol = reply.text();
-  Response r = protocol::make_accept_response(p.key, subprotocol(), extensions());
-  for (const auto& f : p.headers) r.headers.add(f.name, f.value);
-  for (const auto& f : reply.headers()) r.headers.add(f.name, f.value);
-  socket_->write(r.serialize());
-  if (p.deflate) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*p.deflate, ctx_.settings().deflate, true));
-  become_open(std::move(p.early));
+  negotiated_.reset();
+  if (!h.subprotocol().empty()) negotiated().subprotocol = h.subprotocol();
+  if (!h.extensions().empty()) negotiated().extensions = h.extensions();
+  socket_->write(h.response().serialize());
+  if (h.deflate()) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*h.deflate(), ctx_.settings().deflate, true));
+  request_ = std::make_unique<Request>(std::move(h.request()));
+  become_open(std::move(h.early()));
 }
 
 void Connection::become_open(std::string early) {

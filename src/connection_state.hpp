@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "parley/connection.hpp"
@@ -17,26 +18,25 @@
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/http.hpp"
+#include "parley/protocol/opening.hpp"
 
 namespace parley {
 
-/// The opening handshake in progress: the request being read (server) or
-/// the response being awaited (client). Freed once the connection opens.
+/// The opening handshake in progress: its protocol state machine (the
+/// request being read and answered, or the answer awaited) and the I/O
+/// around it. Freed once the connection opens.
 struct Connection::Pending {
-  Pending(protocol::HeadParser::Kind kind, const protocol::HttpLimits& limits) : parser(kind, limits) {}
-  protocol::HeadParser parser;
-  std::string key;            // Sec-WebSocket-Key: the client's (server) or ours (client)
-  std::string early;          // bytes after the head: frames that came with it
+  explicit Pending(const protocol::ServerPolicy& policy) : opening(std::in_place_type<protocol::ServerOpening>, policy) {}
+  Pending(const protocol::ClientHandshake& handshake, const protocol::HttpLimits& limits,
+          const std::vector<protocol::DeflateOptions>& offers, bool follow_redirects)
+      : opening(std::in_place_type<protocol::ClientOpening>, handshake, limits, offers, follow_redirects) {}
+  protocol::ServerOpening& server() { return std::get<protocol::ServerOpening>(opening); }
+  protocol::ClientOpening& client() { return std::get<protocol::ClientOpening>(opening); }
+
+  std::variant<protocol::ServerOpening, protocol::ClientOpening> opening;
   // (server) which hook deferred its answer, if any
   enum class Deferred : std::uint8_t { no, origin, handshake } deferred = Deferred::no;
-  protocol::Headers headers;  // (server) added to the 101 by an on_origin acceptance
-  std::vector<std::string> offered_subprotocols;  // (client)
-  std::vector<Extension> offered_extensions;      // (client)
-  net::ConnectHandle connecting;                  // (client) the TCP connect in progress
-  std::size_t body_expected = 0;                  // (client) bytes of a refusal's body to read
-  std::optional<protocol::DeflateParams> deflate; // (server) permessage-deflate agreed with the client
-  std::string chunked;                            // (client) a refusal's chunked body as received, when chunked
-  bool is_chunked = false;                        // (client) the refusal's body is chunked
+  net::ConnectHandle connecting;                                   // (client) the TCP connect in progress
   std::function<std::ptrdiff_t(char*, std::size_t)> body_stream;  // (server) an HTTP answer's body still being read
   net::TimerId stream_timer;                                       // (server) the body stream's next look
 };

@@ -21,6 +21,7 @@
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/http.hpp"
+#include "parley/protocol/opening.hpp"
 
 namespace parley::detail {
 
@@ -68,8 +69,7 @@ struct Settings {
   std::size_t max_total_buffered = 256u << 20;  // over all loops; 0 = no budget
   net::Millis message_timeout{30000};
   BackpressurePolicy backpressure_policy = BackpressurePolicy::drop;
-  std::vector<std::string> allowed_origins;
-  std::vector<std::string> subprotocols;
+  protocol::ServerPolicy policy;  // (server) what its opening handshakes accept
   bool fatal = false;
   bool nodelay = true;
   protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)

@@ -27,8 +27,10 @@ Settings settings_from(const ServerOptions& o) {
   Settings s = connection_settings(o, Role::server);
   s.idle_timeout = o.idle_timeout;
   s.max_connections = o.max_connections;
-  s.allowed_origins = o.allowed_origins;
-  s.subprotocols = o.subprotocols;
+  s.policy.limits = o.http_limits;
+  s.policy.allowed_origins = o.allowed_origins;
+  s.policy.subprotocols = o.subprotocols;
+  s.policy.deflate = o.deflate;
   s.keep_request = o.keep_request;
   return s;
 }

@@ -285,20 +285,19 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void attach(std::unique_ptr<net::TcpSocket> socket);
   // The handshake, server side.
   void handshake_data(std::span<std::uint8_t> data);
-  void handle_request();
-  void origin_decided(HandshakeReply reply);
-  void finish_handshake(HandshakeReply reply);
+  void advance_handshake();
+  void decide_origin(const HandshakeReply& reply);
+  void decide_handshake(const HandshakeReply& reply);
+  void answer_handshake();
   void become_open(std::string early);
-  void refuse(const HandshakeReply& reply, const Error& error);
   void respond_and_close(Response response);
   // The handshake, client side (connection_client.cpp).
   void start_client(protocol::ClientHandshake handshake);
   void connected(std::unique_ptr<net::TcpSocket> socket);
   void response_data(std::span<std::uint8_t> data);
+  void after_response();
   void fail_handshake(const Error& error);
   void begin_attempt();
-  void finish_refusal();
-  bool redirect();
   void finished();
   void schedule_reconnect();
   // Open connection.
@@ -363,7 +362,6 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   bool over_limit_ : 1 = false;
   bool draining_ : 1 = false;      // closed: the last bytes are being flushed before the socket closes
   bool user_closed_ : 1 = false;   // close() or terminate() was called: no reconnect
-  bool reading_body_ : 1 = false;  // (client) reading the body of a refusal
 };
 
 }  // namespace parley

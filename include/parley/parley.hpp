@@ -12,6 +12,7 @@
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/close_payload.hpp"
+#include "parley/protocol/opening.hpp"
 #include "parley/protocol/frame.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/headers.hpp"

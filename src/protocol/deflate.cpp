@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "http_text.hpp"
 #include "parley/protocol/printable.hpp"
 
 namespace parley::protocol {
@@ -14,10 +15,7 @@ namespace {
 constexpr std::string_view kTail("\x00\x00\xff\xff", 4);
 constexpr std::size_t kChunk = 16 * 1024;
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return (x | 0x20) == (y | 0x20); });
-}
+using text::iequals;
 
 // A window-bits value: 1-2 digits, 8..15, no leading zero.
 std::optional<std::uint8_t> window_bits(const std::optional<std::string>& v) {
