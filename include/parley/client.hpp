@@ -29,8 +29,8 @@ namespace parley {
 /// `fatal`; `deflate` is its first permessage-deflate offer) and its own;
 /// checked by `start()` (or the first `connect()`).
 struct ClientOptions : ConnectionOptions {
-  /// Subprotocols to offer, in order of preference (Sec-WebSocket-Protocol;
-  /// the seed's `subprotocol`). Default none.
+  /// Subprotocols to offer, in order of preference (Sec-WebSocket-Protocol).
+  /// Default none.
   std::vector<std::string> subprotocols;
   /// The Origin header; "" sends none. Default "".
   std::string origin;
@@ -38,7 +38,7 @@ struct ClientOptions : ConnectionOptions {
   std::string cookie;
   /// More request headers (not Upgrade, Connection or Sec-WebSocket-*).
   protocol::Headers headers;
-  /// Sec-WebSocket-Version to send (the seed's `version`): 13, or 8 or 7
+  /// Sec-WebSocket-Version to send: 13, or 8 or 7
   /// for servers of the late hybi drafts (same framing). Default 13.
   int version = 13;
 

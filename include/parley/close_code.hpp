@@ -30,7 +30,8 @@ enum class CloseCode : std::uint16_t {
   tls_handshake = 1015,        ///< reserved: the TLS handshake failed (never sent)
 };
 
-// The seed's constants (Perl `use WebSocket qw(:ws)`), same names and values.
+// The same codes under the names of the Perl `WebSocket` distribution's
+// constants (see docs/perl-to-cpp.md).
 inline constexpr CloseCode WS_OK = CloseCode::normal;                             ///< 1000
 inline constexpr CloseCode WS_GONE = CloseCode::going_away;                       ///< 1001
 inline constexpr CloseCode WS_PROTOCOL_ERROR = CloseCode::protocol_error;         ///< 1002

@@ -87,7 +87,7 @@ class PARLEY_EXPORT HandshakeReply {
   /// response (e.g. Set-Cookie).
   static HandshakeReply accept(std::string subprotocol = {}, protocol::Headers headers = {});
   /// Refuse with an HTTP `status` (400-599, e.g. 403), a short text/plain
-  /// body and extra headers — the seed's `http_error` — or redirect with a
+  /// body and extra headers, or redirect with a
   /// 3xx status and a `Location` header (parley's client follows
   /// `max_redirects` of them). Another status becomes 403. The socket is
   /// closed once the response is sent.
@@ -249,7 +249,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// agreed); empty when none. (Valid until a reconnect, as subprotocol().)
   const std::vector<Extension>& extensions() const noexcept;
 
-  /// Per-connection user data (the seed's `metadata`), empty at first.
+  /// Per-connection user data, empty at first.
   std::any& metadata() noexcept { return metadata_; }
   /// The user data as a `T`, default-constructed on first use (replacing
   /// anything of another type). E.g. `conn.metadata_as<Session>().user = id;`

@@ -25,9 +25,9 @@ struct Callbacks;
 /// with 1011, or its handshake is answered 500; see docs/security.md).
 class PARLEY_EXPORT ConnectionEvents {
  public:
-  /// The handshake completed: the connection is open (the seed's `ready`).
+  /// The handshake completed: the connection is open.
   void on_open(std::function<void(Connection&)> fn);
-  /// A text message, valid UTF-8 (the seed's `utf8`).
+  /// A text message, valid UTF-8.
   void on_text(std::function<void(Connection&, std::string_view)> fn);
   /// A binary message.
   void on_binary(std::function<void(Connection&, std::string_view)> fn);

@@ -57,7 +57,7 @@ struct ConnectionOptions {
   /// SO_REUSEPORT listener); a connection lives on one loop for its whole
   /// life. 1-1024. Default 1.
   unsigned threads = 1;
-  /// TCP_NODELAY on every connection (the seed's `nodelay`). Default true.
+  /// TCP_NODELAY on every connection. Default true.
   bool nodelay = true;
 
   /// Largest message in bytes after reassembly, and after inflation with
@@ -65,10 +65,9 @@ struct ConnectionOptions {
   /// it). 0 = no limit. Default 64 MiB.
   std::uint64_t max_message_size = 64ull << 20;
   /// Largest frame payload in bytes (1009 past it). 0 = only
-  /// `max_message_size` (the seed's `max_payload_size`). Default 0.
+  /// `max_message_size`. Default 0.
   std::uint64_t max_frame_size = 0;
-  /// Most frames per message (1009 past it; the seed's
-  /// `max_fragments_amount`). 0 = no limit. Default 0.
+  /// Most frames per message (1009 past it). 0 = no limit. Default 0.
   std::uint32_t max_fragments = 0;
   /// Limits on the handshake's HTTP head (the request a server reads, the
   /// response a client reads): size, line, header count. Defaults:
@@ -79,7 +78,7 @@ struct ConnectionOptions {
   /// client's whole upgrade request, against slowloris; a client: the
   /// server's 101 after the TCP connect). Default 10000 ms.
   Millis handshake_timeout{10000};
-  /// Keep-alive (the seed's `silence_max`): a connection silent for this
+  /// Keep-alive: a connection silent for this
   /// long is pinged; 0 = no pings. Default 20000 ms on a Server (as Python
   /// websockets), 0 on a Client.
   Millis ping_interval{0};
@@ -88,7 +87,7 @@ struct ConnectionOptions {
   Millis pong_timeout{20000};
   /// How long to wait for the peer's close frame after sending ours, and
   /// for the peer to take any of our last output before it is dropped.
-  /// Default 3000 ms (the seed's).
+  /// Default 3000 ms.
   Millis close_timeout{3000};
   /// A message whose sender adds nothing to it for this long (its next
   /// fragment, or the rest of a frame) fails with 1008, pings or not: an
@@ -117,8 +116,8 @@ struct ConnectionOptions {
   /// (bytes) settings are documented in `protocol::DeflateOptions`.
   protocol::DeflateOptions deflate;
 
-  /// Throw `parley::Exception` instead of returning Errors (the seed's
-  /// `fatal`), on the caller's own thread only: from a Server's start(),
+  /// Throw `parley::Exception` instead of returning Errors, on the
+  /// caller's own thread only: from a Server's start(),
   /// run() and reload_tls(), a Client's start() and connect(), and
   /// BlockingClient's calls. Never on a loop thread: a `Connection`'s calls
   /// inside callbacks return their Errors whatever this says. (An

@@ -30,12 +30,11 @@ namespace parley {
 struct ServerOptions : ConnectionOptions {
   ServerOptions() { ping_interval = Millis{20000}; }
 
-  /// IP literal to listen on: "" = every interface, IPv6 and IPv4 (the
-  /// seed listened on all interfaces); "127.0.0.1" or "::1" for loopback
-  /// only. Default "". (The `parley serve` command defaults to 127.0.0.1.)
+  /// IP literal to listen on: "" = every interface, IPv6 and IPv4;
+  /// "127.0.0.1" or "::1" for loopback only. Default "". (The `parley serve` command defaults to 127.0.0.1.)
   std::string host;
   /// TCP port; 0 = an ephemeral port, read back with `Server::port()`.
-  /// Default 8080, as in the seed.
+  /// Default 8080.
   std::uint16_t port = 8080;
   /// The listen(2) backlog. Default 1024.
   int backlog = 1024;
@@ -44,7 +43,7 @@ struct ServerOptions : ConnectionOptions {
   /// closed with 1001 (going away); pongs answering the server's own
   /// keep-alive pings do not count. 0 = never. Default 0.
   Millis idle_timeout{0};
-  /// Period of the `on_tick` event (the seed's `tick_period`); 0 = off.
+  /// Period of the `on_tick` event; 0 = off.
   /// Default 0.
   Millis tick_period{0};
 
@@ -111,11 +110,11 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   /// A TCP connection arrived (before any handshake byte is read). Return
   /// false to drop it at once. Default: accept.
   void on_accept(std::function<bool(const net::Endpoint& remote)> fn);
-  /// Decides whether a request's Origin ("" when it sent none) may connect
-  /// (the seed's `on_origin`), with the whole request at hand. Return
+  /// Decides whether a request's Origin ("" when it sent none) may connect,
+  /// with the whole request at hand. Return
   /// `HandshakeReply::accept()` (its headers and subprotocol, if any, go
-  /// into the 101 response), `reject(status, message, headers)` (e.g. 403;
-  /// the seed's `http_error`) or `defer()` and answer later from any thread
+  /// into the 101 response), `reject(status, message, headers)` (e.g. 403)
+  /// or `defer()` and answer later from any thread
   /// with `ConnectionHandle::finish_origin` — after an accepted origin,
   /// subprotocol selection and `on_handshake` still run. `origin` and
   /// `request` are valid during the call only: a deferred check copies
@@ -126,8 +125,8 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   /// origin allow-list and subprotocol selection. `request` has the method,
   /// target, path, query parameters, headers, cookies and origin; the
   /// connection has the remote address and the chosen subprotocol. Return
-  /// `HandshakeReply::accept()`, `reject(status, message)` (the seed's
-  /// `http_error`) or `defer()`. Default: accept.
+  /// `HandshakeReply::accept()`, `reject(status, message)` or `defer()`.
+  /// Default: accept.
   void on_handshake(std::function<HandshakeReply(Connection&, const Request&)> fn);
   /// Chooses the subprotocol from the client's offers (in its order);
   /// return "" for none. Default: the first offer found in
@@ -139,7 +138,7 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   void on_http(std::function<Response(const Request&)> fn);
   /// `stop()` began, before connections are closed.
   void on_shutdown(std::function<void()> fn);
-  /// Every `tick_period` (the seed's `tick`), on the first loop's thread.
+  /// Every `tick_period`, on the first loop's thread.
   void on_tick(std::function<void()> fn);
 
   /// Validates the options, binds the listeners (one per thread) and starts
@@ -172,9 +171,9 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   /// Runs `fn` on the first loop's thread (for timers or fds of your own).
   bool post(std::function<void()> fn);
   /// Calls `fn(fd)` on the first loop's thread whenever `fd` is readable
-  /// (the seed's `watch_readable`). Call after start(). Thread-safe.
+  ///. Call after start(). Thread-safe.
   void watch_readable(int fd, std::function<void(int fd)> fn);
-  /// As watch_readable, for writability (the seed's `watch_writable`).
+  /// As watch_readable, for writability.
   void watch_writable(int fd, std::function<void(int fd)> fn);
   /// Stops watching `fd` (both directions). Thread-safe.
   void unwatch(int fd);
@@ -186,8 +185,7 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   /// cannot be loaded (TlsError::bad_configuration; the certificates in
   /// use stay).
   Error reload_tls();
-  /// True when the server speaks TLS (`tls.cert_file` set; the seed's
-  /// `is_ssl`).
+  /// True when the server speaks TLS (`tls.cert_file` set).
   bool is_tls() const noexcept { return !options().tls.cert_file.empty(); }
 
   /// The options the server was made with.

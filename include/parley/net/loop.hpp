@@ -21,7 +21,7 @@
 // Timers are a binary min-heap over `std::chrono::steady_clock`, with
 // millisecond resolution; the wait uses the epoll_wait timeout (no timerfd,
 // so arming or cancelling a timer costs no system call). A periodic "tick"
-// (the seed's `tick_period`) is simply `add_periodic(period, callback)`.
+// is simply `add_periodic(period, callback)`.
 //
 // Nothing here throws (except std::bad_alloc); failures are parley::Error
 // values of the system category carrying errno and a message.
@@ -202,9 +202,9 @@ class PARLEY_EXPORT Loop {
   /// error). The fd stays owned by the caller, who must unwatch it before
   /// closing it. Watching an fd that is already watched for reading replaces
   /// the callback. Returns the epoll_ctl error if the fd cannot be watched.
-  /// Loop thread only. (The seed's `watch_readable`.)
+  /// Loop thread only.
   Error watch_readable(int fd, std::function<void(int fd)> fn);
-  /// As watch_readable, for writability. (The seed's `watch_writable`.)
+  /// As watch_readable, for writability.
   Error watch_writable(int fd, std::function<void(int fd)> fn);
   /// Stops watching `fd` for reading; a no-op if it is not watched. Safe
   /// from inside the fd's own callback. Loop thread only.

@@ -272,7 +272,7 @@ struct ListenOptions {
   bool reuse_port = false;
   /// The listen(2) backlog (capped by net.core.somaxconn). Default 1024.
   int backlog = 1024;
-  /// TCP_NODELAY on accepted sockets. Default true (the seed's `nodelay`).
+  /// TCP_NODELAY on accepted sockets. Default true.
   bool nodelay = true;
   /// When accept fails for lack of file descriptors or memory (EMFILE,
   /// ENFILE, ENOBUFS, ENOMEM), the listener stops accepting for this long

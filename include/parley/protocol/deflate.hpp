@@ -51,8 +51,7 @@ struct DeflateOptions {
   /// zlib memLevel, 1-9: memory for the compressor's hash tables
   /// (2^(memLevel+9) bytes x 2 or so); lower saves memory, costs ratio. Default 8.
   int mem_level = 8;
-  /// Messages smaller than this many bytes are sent uncompressed (the
-  /// seed's `compression_threshold`; it used 10240); 0 compresses every
+  /// Messages smaller than this many bytes are sent uncompressed; 0 compresses every
   /// message. Default (unset): 256 bytes when this side's compressor keeps
   /// its context between messages, 512 bytes when the agreement resets it
   /// after each one (no context takeover in the direction this side sends)

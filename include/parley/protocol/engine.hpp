@@ -36,12 +36,11 @@ struct EngineOptions {
   /// `max_message_size`. Default 0.
   std::uint64_t max_frame_size = 0;
   /// How long to wait for the peer's close frame after sending ours before
-  /// `close_timed_out()` says to drop the connection. Default 3000 ms (the
-  /// seed's value).
+  /// `close_timed_out()` says to drop the connection. Default 3000 ms.
   std::chrono::milliseconds close_timeout{3000};
   /// Most frames in one message (1009 past it); 0 = no limit. Default 0:
   /// memory is bounded by `max_message_size`, and a conforming peer may send
-  /// a large message in many small fragments (the seed's limit was 128).
+  /// a large message in many small fragments.
   std::uint32_t max_fragments = 0;
   /// This end's role: decides masking and which frames are accepted.
   Role role = Role::server;

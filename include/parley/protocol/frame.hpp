@@ -138,7 +138,7 @@ class PARLEY_EXPORT FrameParser {
   std::unique_ptr<Error> error_;  // set once the stream is invalid (kept off the idle footprint)
 };
 
-/// One whole frame as a value (the seed's `WebSocket::Frame`): for building
+/// One whole frame as a value: for building
 /// frames by hand, tests and tools. The connection engine does not use it on
 /// its hot path.
 struct PARLEY_EXPORT Frame {

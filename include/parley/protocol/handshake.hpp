@@ -6,7 +6,7 @@
 //
 // Versions: parley speaks RFC 6455 (Sec-WebSocket-Version 13) and the drafts
 // hybi-07/-08 (versions 7 and 8), which share its framing. The pre-RFC
-// drafts hixie-75 and hixie-76 (hybi-00) that the seed also spoke are
+// drafts hixie-75 and hixie-76 (hybi-00) are
 // refused with 426: they are obsolete and insecure (no masking, a
 // handshake a cross-protocol attack can forge, hixie-76's MD5 challenge
 // sent as a body that proxies mangle).
@@ -63,10 +63,10 @@ struct ClientHandshake {
   std::vector<Extension> extensions;
   /// Sec-WebSocket-Version to send: 13 (RFC 6455), or 8 or 7 (the late
   /// hybi drafts, same framing) for old servers; anything else is refused
-  /// with `unsupported_version`. The seed's `version`. Default 13.
+  /// with `unsupported_version`. Default 13.
   int version = 13;
-  /// The raw Cookie header value ("must be properly formatted", as in the
-  /// seed: `a=1; b=2`); empty: none.
+  /// The raw Cookie header value, already formatted (`a=1; b=2`); empty:
+  /// none.
   std::string cookie;
   /// More header fields, added after the handshake's own. A field named
   /// Host, Origin or Cookie replaces the one made from the options above;
@@ -158,7 +158,7 @@ PARLEY_EXPORT std::optional<std::string> select_subprotocol(const std::vector<st
 PARLEY_EXPORT Response make_accept_response(std::string_view key, std::string_view subprotocol = {},
                                             const std::vector<Extension>& extensions = {});
 
-/// A refusal (the seed's `http_error`): `status` (outside 100-599: 500) with
+/// A refusal: `status` (outside 100-599: 500) with
 /// its standard reason, a text/plain body of `message` (the reason phrase
 /// when empty) and a newline, `Content-Type: text/plain; charset=utf-8` and
 /// `Connection: close`. For 405 it adds `Allow: GET`; for 426 `Upgrade:

@@ -1,9 +1,6 @@
 // parley/protocol/headers.hpp — HTTP header fields (`Headers`), the list
 // grammar of Sec-WebSocket-Extensions / -Protocol (`HeaderValue`), and one
 // offered or accepted WebSocket extension (`Extension`).
-//
-// The seed's `WebSocket::Headers`, `WebSocket::HeaderValue` and
-// `WebSocket::Extension`, in C++.
 #pragma once
 
 #include <cstddef>
@@ -145,7 +142,7 @@ class PARLEY_EXPORT Extension : public HeaderValue {
   using HeaderValue::HeaderValue;
   /// An extension with the name and parameters of a parsed HeaderValue.
   explicit Extension(HeaderValue v) : HeaderValue(std::move(v)) {}
-  /// The extension's name (the seed's `extension()`).
+  /// The extension's name.
   const std::string& name() const noexcept { return value(); }
   /// True when the name, the parameter names and the parameter values are
   /// tokens (what RFC 6455 §9.1 allows in Sec-WebSocket-Extensions).

@@ -26,7 +26,6 @@ namespace parley::protocol {
 struct HttpLimits {
   /// The whole head in bytes: start line, header lines, their CRLFs and the
   /// final empty line. Over it: `HandshakeError::head_too_large` (431).
-  /// 20480 is the seed's `$MAX_MESSAGE_SIZE`.
   std::size_t max_head_size = 20480;
   /// One line in bytes, not counting its CRLF. Over it:
   /// `HandshakeError::line_too_long` (414 for a request line, else 431).
@@ -53,7 +52,7 @@ PARLEY_EXPORT std::vector<Cookie> parse_cookies(std::string_view header);
 /// Protocols", 426 → "Upgrade Required"); "" for an unknown status.
 PARLEY_EXPORT std::string_view reason_phrase(int status) noexcept;
 
-/// An HTTP request head (the seed's `WebSocket::Request`).
+/// An HTTP request head.
 struct PARLEY_EXPORT Request {
   std::string method = "GET";  ///< a token, case-sensitive ("GET")
   std::string target = "/";    ///< the request target as sent: origin-form `/path?query` or absolute-form
@@ -95,7 +94,7 @@ struct PARLEY_EXPORT Request {
   static Result<Request> parse(std::string_view head, const HttpLimits& limits = {});
 };
 
-/// An HTTP response head and body (the seed's `WebSocket::Response`).
+/// An HTTP response head and body.
 struct PARLEY_EXPORT Response {
   int version_major = 1;  ///< 1 for HTTP/1.1
   int version_minor = 1;  ///< 1 for HTTP/1.1
