@@ -122,7 +122,6 @@ Connection::Connection(detail::ConnectionContext& ctx, std::uint64_t id, std::un
 void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
   socket_ = std::move(socket);
   if (auto r = socket_->remote_endpoint()) remote_ = *r;
-  if (auto l = socket_->local_endpoint()) local_ = *l;
   socket_->set_handler(this);
 }
 
@@ -506,6 +505,12 @@ void Connection::on_eof(net::TcpSocket&) {
     report_close(CloseCode::abnormal, "connection lost");
   }
   teardown();
+}
+
+net::Endpoint Connection::local_endpoint() const {
+  if (!socket_) return {};
+  auto local = socket_->local_endpoint();
+  return local ? *local : net::Endpoint{};
 }
 
 std::optional<net::TlsInfo> Connection::tls() const {

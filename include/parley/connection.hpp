@@ -226,8 +226,9 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
 
   /// The peer's address and port.
   const net::Endpoint& remote_endpoint() const noexcept { return remote_; }
-  /// This end's address and port.
-  const net::Endpoint& local_endpoint() const noexcept { return local_; }
+  /// This end's address and port, asked of the socket when called (an
+  /// idle connection does not carry it); empty once the socket is closed.
+  net::Endpoint local_endpoint() const;
   /// For a TLS connection (`wss://`) once its TLS handshake is done: the
   /// version, cipher, SNI name and the peer's certificate (a server sees
   /// the client's certificate with mutual TLS, from `on_handshake` on).
@@ -334,7 +335,6 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   std::unique_ptr<Pending> pending_;  // handshake in progress
   std::uint64_t id_;
   net::Endpoint remote_;
-  net::Endpoint local_;
   std::unique_ptr<Request> request_;  // null once freed (see request())
   // What was negotiated; most connections negotiate nothing, so it is
   // allocated only when there is something.
