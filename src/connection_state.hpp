@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "parley/connection.hpp"
-#include "parley/net/loop.hpp"
-#include "parley/net/tcp.hpp"
+#include "net/loop.hpp"
+#include "net/tcp.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/http.hpp"

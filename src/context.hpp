@@ -16,7 +16,7 @@
 
 #include "id_table.hpp"
 #include "parley/connection.hpp"
-#include "parley/net/loop.hpp"
+#include "net/loop.hpp"
 #include "parley/net/tls.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"

@@ -12,7 +12,7 @@
 
 #include "connection_state.hpp"
 #include "context.hpp"
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 #include "parley/protocol/handshake.hpp"
 
 namespace parley::detail {

@@ -17,8 +17,8 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
-#include "parley/net/loop.hpp"
-#include "parley/net/tcp.hpp"
+#include "parley/net/handle.hpp"
+#include "parley/net/tls.hpp"
 #include "parley/options.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/handshake.hpp"
@@ -178,7 +178,7 @@ class PARLEY_EXPORT ConnectionHandle {
 /// Server or Client, or through a ConnectionHandle. It is owned by its
 /// Server or Client and destroyed after `on_close`; keep a ConnectionHandle,
 /// never a reference or pointer, beyond a callback.
-class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private net::TcpSocket::Handler {
+class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private net::SocketHandler {
  public:
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -277,7 +277,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void on_close(CloseCode code, std::string_view reason) override;
   void on_protocol_error(const Error& error) override;
   void on_frame(protocol::FrameDirection direction, const protocol::FrameHeader& header) override;
-  // net::TcpSocket::Handler
+  // net::SocketHandler
   void on_data(net::TcpSocket& socket, std::span<std::uint8_t> data) override;
   void on_eof(net::TcpSocket& socket) override;
   void on_error(net::TcpSocket& socket, const Error& error) override;

@@ -7,8 +7,6 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
-#include "parley/net/loop.hpp"
-#include "parley/net/tcp.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
 #include "parley/protocol/close_payload.hpp"

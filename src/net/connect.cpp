@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 #include "sys.hpp"
 
 namespace parley::net {

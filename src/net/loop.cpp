@@ -1,5 +1,5 @@
 // src/net/loop.cpp — the epoll event loop, timers, post(), fd watchers.
-#include "parley/net/loop.hpp"
+#include "net/loop.hpp"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <utility>
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 #include "sys.hpp"
 
 namespace parley::net {

@@ -2,7 +2,7 @@
 // sources (internal).
 #pragma once
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 
 namespace parley::net {
 

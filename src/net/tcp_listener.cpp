@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 #include "sys.hpp"
 
 namespace parley::net {

@@ -11,13 +11,17 @@
 #include <cstring>
 #include <limits>
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 #include "socket_guard.hpp"
 #include "sys.hpp"
 
 namespace parley::net {
 
 using detail::sys_error;
+
+void SocketHandler::on_eof(TcpSocket& socket) { socket.close(); }
+void SocketHandler::on_error(TcpSocket&, const Error&) {}
+void SocketHandler::on_drain(TcpSocket&) {}
 
 TcpSocket::TcpSocket(Loop& loop, int fd) noexcept : loop_(&loop), fd_(fd) {}
 

@@ -18,7 +18,7 @@
 #include <cstring>
 #include <string>
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 #include "socket_guard.hpp"
 #include "sys.hpp"
 #include "tls_internal.hpp"

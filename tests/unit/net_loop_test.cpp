@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "parley/net/loop.hpp"
+#include "net/loop.hpp"
 
 using namespace parley::net;
 using namespace std::chrono_literals;

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "parley/net/tcp.hpp"
+#include "net/tcp.hpp"
 
 using namespace parley;
 using namespace parley::net;

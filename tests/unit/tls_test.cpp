@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/tcp.hpp"
 #include "parley/parley.hpp"
 #include "test_certs.hpp"
 

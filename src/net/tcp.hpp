@@ -1,4 +1,4 @@
-// parley/net/tcp.hpp — non-blocking TCP: TcpSocket, TcpListener, connect().
+// net/tcp.hpp (internal) — non-blocking TCP: TcpSocket, TcpListener, connect().
 //
 // Ownership model
 // ---------------
@@ -45,7 +45,7 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/endpoint.hpp"
-#include "parley/net/loop.hpp"
+#include "net/loop.hpp"
 #include "parley/net/tls.hpp"
 
 namespace parley::net {
@@ -76,31 +76,8 @@ struct ByteQueue {
 /// Not copyable or movable (the loop refers to it by address).
 class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
  public:
-  /// Receives a socket's events, on the loop thread. Each callback may call
-  /// any method of the socket, including close(), and may destroy it.
-  class Handler {
-   public:
-    /// Bytes read from the peer. `data` points into the loop's shared
-    /// receive buffer: it may be modified in place (e.g. unmasked) and is
-    /// valid only until the callback returns; copy what must be kept.
-    virtual void on_data(TcpSocket& socket, std::span<std::uint8_t> data) = 0;
-    /// The peer closed its side (read returned 0). Reading stops; writing
-    /// is still possible. Default: close the socket.
-    virtual void on_eof(TcpSocket& socket) { socket.close(); }
-    /// A read or write failed (e.g. ECONNRESET, EPIPE). The socket is
-    /// already closed when this is called. Default: nothing.
-    virtual void on_error(TcpSocket& socket, const Error& error) {
-      (void)socket;
-      (void)error;
-    }
-    /// All queued output has been written after the kernel had refused some
-    /// of it (the end of a backpressure episode). Not called when every
-    /// flush succeeds at once. Default: nothing.
-    virtual void on_drain(TcpSocket& socket) { (void)socket; }
-
-   protected:
-    ~Handler() = default;
-  };
+  /// Receives the socket's events (parley/net/handle.hpp).
+  using Handler = SocketHandler;
 
   /// Takes ownership of a connected stream socket `fd` (made non-blocking
   /// and close-on-exec here; TCP_NODELAY set when `nodelay` and the socket

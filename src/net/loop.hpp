@@ -1,4 +1,4 @@
-// parley/net/loop.hpp — the event loop: one epoll instance per thread.
+// net/loop.hpp (internal) — the event loop: one epoll instance per thread.
 //
 // A Loop multiplexes sockets, user file descriptors, timers and callbacks
 // posted from other threads. It is single-threaded: every method except
@@ -41,6 +41,7 @@
 
 #include "parley/error.hpp"
 #include "parley/export.hpp"
+#include "parley/net/handle.hpp"
 
 struct epoll_event;
 
@@ -49,11 +50,6 @@ namespace parley::net {
 class Loop;
 class TcpSocket;
 class TcpListener;
-
-/// The clock of every timer and of `Loop::now()`.
-using Clock = std::chrono::steady_clock;
-/// Timer delays and periods are whole milliseconds.
-using Millis = std::chrono::milliseconds;
 
 /// Identifies a timer for `Loop::cancel_timer()`. A default-constructed
 /// TimerId refers to no timer. Ids are not reused while the timer lives;
@@ -108,26 +104,6 @@ struct LoopLink {
 };
 
 }  // namespace detail
-
-/// A thread-safe, copyable reference to a Loop that may outlive it:
-/// `post()` hands a callback to the loop if it still exists. Obtained from
-/// `Loop::handle()`. Used to answer from worker threads (name resolution,
-/// deferred handshakes, cross-thread sends).
-class PARLEY_EXPORT LoopHandle {
- public:
-  /// Refers to no loop; post() returns false.
-  LoopHandle() = default;
-  /// Queues `fn` to run on the loop's thread. Returns false (and drops `fn`)
-  /// when the loop has been destroyed. Thread-safe.
-  bool post(std::function<void()> fn) const;
-  /// True while the loop exists. Thread-safe (the answer may be stale).
-  bool alive() const;
-
- private:
-  friend class Loop;
-  explicit LoopHandle(std::shared_ptr<detail::LoopLink> link) : link_(std::move(link)) {}
-  std::shared_ptr<detail::LoopLink> link_;
-};
 
 /// One epoll event loop. Not copyable or movable (sockets keep a pointer to
 /// it). Destroy it on its own thread, after the sockets, listeners and
