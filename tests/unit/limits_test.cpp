@@ -93,19 +93,16 @@ TEST(Limits, PingFloodFromAPeerThatDoesNotReadIsBounded) {
   ServerOptions o = loopback();
   o.max_buffered_amount = 64 * 1024;
   o.ping_interval = 0ms;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
   std::atomic<std::size_t> peak{0};
-  server.on_ping([&](Connection& c, std::string_view) {
+  TestServer srv(o, Attach::record);
+  srv.server.on_ping([&](Connection& c, std::string_view) {
     peak = std::max(peak.load(), c.buffered_amount());
     return true;
   });
-  server.on_text([&](Connection&, std::string_view t) { ev.update([&] { ev.texts.emplace_back(t); }); });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  srv.server.on_text([&](Connection&, std::string_view t) { srv.ev.update([&] { srv.ev.texts.emplace_back(t); }); });
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port(), /*rcvbuf=*/4096));
   ASSERT_EQ(c.handshake("/").status, 101);
   // 24 MiB of pings, far past what the kernel's buffers absorb, unread.
   constexpr int kPings = 200000;
@@ -120,10 +117,10 @@ TEST(Limits, PingFloodFromAPeerThatDoesNotReadIsBounded) {
     }
   }
   ASSERT_TRUE(c.send_text("done"));
-  ASSERT_TRUE(ev.wait([&] { return !ev.texts.empty(); }, 20s));
+  ASSERT_TRUE(srv.ev.wait([&] { return !srv.ev.texts.empty(); }, 20s));
   // The limit plus what one read (256 KiB of input) can answer at once.
   EXPECT_LE(peak.load(), o.max_buffered_amount + 256 * 1024 + 256);
-  EXPECT_LE(buffered_of(ev.handle_at(0)), o.max_buffered_amount + 256 * 1024 + 256);
+  EXPECT_LE(buffered_of(srv.ev.handle_at(0)), o.max_buffered_amount + 256 * 1024 + 256);
   // Reading now, the peer still gets the answer to its latest ping.
   std::string last = "ping " + std::to_string(kPings - 1);
   last.resize(120, '.');
@@ -134,73 +131,64 @@ TEST(Limits, PingFloodFromAPeerThatDoesNotReadIsBounded) {
     got_last = r.frame.opcode == kPong && r.frame.payload == last;
   }
   EXPECT_TRUE(got_last);
-  EXPECT_EQ(ev.close_count(), 0u);
+  EXPECT_EQ(srv.ev.close_count(), 0u);
 }
 
 TEST(Limits, BroadcastNeverTakesARecipientPastItsLimit) {
   ServerOptions o = loopback();
   o.max_buffered_amount = 256 * 1024;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  TestServer srv(o, Attach::record);
+  ASSERT_TRUE(srv.start());
   RawWsClient slow;
-  ASSERT_TRUE(slow.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_TRUE(slow.connect("127.0.0.1", srv.port(), /*rcvbuf=*/4096));
   ASSERT_EQ(slow.handshake("/").status, 101);
-  ASSERT_TRUE(ev.wait_opened(1));
+  ASSERT_TRUE(srv.ev.wait_opened(1));
   // Larger than the limit: nobody can take it, even with an empty buffer.
-  server.broadcast(MessageType::binary, std::string(1 << 20, 'b'));
-  ASSERT_TRUE(eventually([&] { return server.counters().skipped_deliveries == 1; }));
+  srv.server.broadcast(MessageType::binary, std::string(1 << 20, 'b'));
+  ASSERT_TRUE(eventually([&] { return srv.server.counters().skipped_deliveries == 1; }));
   // 32 MiB in 100 KB messages to a peer that reads nothing.
   const std::string message(100 * 1000, 'm');
-  for (int i = 0; i < 320; ++i) server.broadcast(MessageType::binary, message);
-  ASSERT_TRUE(eventually([&] { return server.counters().skipped_deliveries > 1; }, 10s));
-  EXPECT_LE(buffered_of(ev.handle_at(0)), o.max_buffered_amount);
-  EXPECT_EQ(ev.close_count(), 0u);  // policy drop: skipped, not closed
+  for (int i = 0; i < 320; ++i) srv.server.broadcast(MessageType::binary, message);
+  ASSERT_TRUE(eventually([&] { return srv.server.counters().skipped_deliveries > 1; }, 10s));
+  EXPECT_LE(buffered_of(srv.ev.handle_at(0)), o.max_buffered_amount);
+  EXPECT_EQ(srv.ev.close_count(), 0u);  // policy drop: skipped, not closed
 }
 
 TEST(Limits, BroadcastPastTheLimitClosesWithThePolicyClose) {
   ServerOptions o = loopback();
   o.max_buffered_amount = 64 * 1024;
   o.backpressure_policy = BackpressurePolicy::close;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  TestServer srv(o, Attach::record);
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(open_ws(c, server.port()));
-  ASSERT_TRUE(ev.wait_opened(1));
-  server.broadcast(MessageType::binary, std::string(100 * 1000, 'b'));
+  ASSERT_TRUE(open_ws(c, srv.port()));
+  ASSERT_TRUE(srv.ev.wait_opened(1));
+  srv.server.broadcast(MessageType::binary, std::string(100 * 1000, 'b'));
   expect_close_then_eof(c, 1008);
 }
 
 TEST(Limits, MemoryBudgetClosesTheLargestPartialMessage) {
   ServerOptions o = loopback();
   o.max_total_buffered = 4 << 20;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
-  server.on_binary([](Connection& c, std::string_view m) { c.send_text(std::to_string(m.size())); });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  TestServer srv(o, Attach::record);
+  srv.server.on_binary([](Connection& c, std::string_view m) { c.send_text(std::to_string(m.size())); });
+  ASSERT_TRUE(srv.start());
   RawWsClient a, b;
-  ASSERT_TRUE(open_ws(a, server.port()));
-  ASSERT_TRUE(open_ws(b, server.port()));
+  ASSERT_TRUE(open_ws(a, srv.port()));
+  ASSERT_TRUE(open_ws(b, srv.port()));
   // Each stays under max_message_size; together they pass the budget.
   ASSERT_TRUE(a.send_frame(kBinary, std::string(3 << 20, 'a'), /*fin=*/false));
   ASSERT_TRUE(b.send_frame(kBinary, std::string(3 << 20, 'b'), /*fin=*/false));
-  ASSERT_TRUE(ev.wait_closed(1));
-  EXPECT_EQ(ev.close_at(0).code, 1009);
-  EXPECT_EQ(server.counters().budget_closes, 1u);
+  ASSERT_TRUE(srv.ev.wait_closed(1));
+  EXPECT_EQ(srv.ev.close_at(0).code, 1009);
+  EXPECT_EQ(srv.server.counters().budget_closes, 1u);
   {
-    std::lock_guard l(ev.m);
-    ASSERT_FALSE(ev.errors.empty());
-    EXPECT_NE(ev.errors.back().find("memory budget"), std::string::npos) << ev.errors.back();
+    std::lock_guard l(srv.ev.m);
+    ASSERT_FALSE(srv.ev.errors.empty());
+    EXPECT_NE(srv.ev.errors.back().find("memory budget"), std::string::npos) << srv.ev.errors.back();
   }
   // The survivor finishes its message and is answered.
-  RawWsClient& survivor = ev.close_at(0).id == ev.handle_at(0).id() ? b : a;
+  RawWsClient& survivor = srv.ev.close_at(0).id == srv.ev.handle_at(0).id() ? b : a;
   ASSERT_TRUE(survivor.send_frame(kCont, "end"));
   ReadResult r = survivor.read_frame();
   ASSERT_TRUE(r.is_frame());
@@ -210,37 +198,31 @@ TEST(Limits, MemoryBudgetClosesTheLargestPartialMessage) {
 TEST(Limits, MemoryBudgetDropsTheLargestUnsentOutput) {
   ServerOptions o = loopback();
   o.max_total_buffered = 2 << 20;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
   std::atomic<int> refused{0};
-  server.on_text([&](Connection& c, std::string_view) {
+  TestServer srv(o, Attach::record);
+  srv.server.on_text([&](Connection& c, std::string_view) {
     for (int i = 0; i < 64; ++i) {
       if (c.send_binary(std::string(512 * 1024, 'o')).status == SendStatus::dropped) ++refused;
     }
   });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port(), /*rcvbuf=*/4096));
   ASSERT_EQ(c.handshake("/").status, 101);
   ASSERT_TRUE(c.send_text("fill"));
-  ASSERT_TRUE(ev.wait_closed(1));
-  EXPECT_EQ(ev.close_at(0).code, 1008);
+  ASSERT_TRUE(srv.ev.wait_closed(1));
+  EXPECT_EQ(srv.ev.close_at(0).code, 1008);
   EXPECT_GT(refused.load(), 0);  // refused once past the budget, before anything else was queued
-  EXPECT_EQ(server.counters().budget_closes, 1u);
+  EXPECT_EQ(srv.server.counters().budget_closes, 1u);
 }
 
 TEST(Limits, IncompleteMessageTimesOutEvenIfThePeerPings) {
   ServerOptions o = loopback();
   o.message_timeout = 300ms;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  TestServer srv(o, Attach::record);
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(open_ws(c, server.port()));
+  ASSERT_TRUE(open_ws(c, srv.port()));
   ASSERT_TRUE(c.send_frame(kText, "the start of a message", /*fin=*/false));
   int code = 0;
   const auto end = std::chrono::steady_clock::now() + 5s;
@@ -252,109 +234,97 @@ TEST(Limits, IncompleteMessageTimesOutEvenIfThePeerPings) {
     }
   }
   EXPECT_EQ(code, 1008);
-  ASSERT_TRUE(ev.wait_closed(1));
-  EXPECT_EQ(ev.close_at(0).code, 1008);
+  ASSERT_TRUE(srv.ev.wait_closed(1));
+  EXPECT_EQ(srv.ev.close_at(0).code, 1008);
 }
 
 // ---- callbacks that throw ----------------------------------------------------------
 
 TEST(LimitsCallbacks, ThrowingMessageCallbackClosesOnlyItsConnection) {
-  Server server(loopback());
-  Events ev;
-  ev.attach(server);
-  server.on_text([](Connection& c, std::string_view t) {
+  TestServer srv(Attach::record);
+  srv.server.on_text([](Connection& c, std::string_view t) {
     if (t == "boom") throw std::runtime_error("kaboom");
     c.send_text(t);
   });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  ASSERT_TRUE(srv.start());
   RawWsClient bad, good;
-  ASSERT_TRUE(open_ws(bad, server.port()));
-  ASSERT_TRUE(open_ws(good, server.port()));
+  ASSERT_TRUE(open_ws(bad, srv.port()));
+  ASSERT_TRUE(open_ws(good, srv.port()));
   ASSERT_TRUE(bad.send_text("boom"));
   expect_close_then_eof(bad, 1011);
   ASSERT_TRUE(good.send_text("still alive"));
   ReadResult r = good.read_frame();
   ASSERT_TRUE(r.is_frame());
   EXPECT_EQ(r.frame.payload, "still alive");
-  EXPECT_EQ(server.counters().callback_exceptions, 1u);
-  std::lock_guard l(ev.m);
-  ASSERT_FALSE(ev.errors.empty());
-  EXPECT_NE(ev.errors.front().find("on_text threw: kaboom"), std::string::npos) << ev.errors.front();
+  EXPECT_EQ(srv.server.counters().callback_exceptions, 1u);
+  std::lock_guard l(srv.ev.m);
+  ASSERT_FALSE(srv.ev.errors.empty());
+  EXPECT_NE(srv.ev.errors.front().find("on_text threw: kaboom"), std::string::npos) << srv.ev.errors.front();
 }
 
 TEST(LimitsCallbacks, ThrowingHandshakeHooksAnswer500) {
-  Server server(loopback());
-  Events ev;
-  ev.attach(server);
-  server.on_handshake([](Connection&, const Request& req) -> HandshakeReply {
+  TestServer srv(Attach::record);
+  srv.server.on_handshake([](Connection&, const Request& req) -> HandshakeReply {
     if (req.path() == "/throw") throw std::logic_error("hook bug");
     return HandshakeReply::accept();
   });
-  server.on_http([](const Request&) -> Response { throw 42; });  // not even a std::exception
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  srv.server.on_http([](const Request&) -> Response { throw 42; });  // not even a std::exception
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(c.connect("127.0.0.1", server.port()));
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
   HttpReply r = c.handshake("/throw");
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body.find("hook bug"), std::string::npos);  // the peer is not told the internals
   RawWsClient h;
-  ASSERT_TRUE(h.connect("127.0.0.1", server.port()));
+  ASSERT_TRUE(h.connect("127.0.0.1", srv.port()));
   EXPECT_EQ(h.request("GET /page HTTP/1.1\r\nHost: x\r\n\r\n").status, 500);
   RawWsClient ok;
-  EXPECT_TRUE(open_ws(ok, server.port()));
-  EXPECT_EQ(server.counters().callback_exceptions, 2u);
-  std::lock_guard l(ev.m);
-  ASSERT_EQ(ev.errors.size(), 2u);
-  EXPECT_NE(ev.errors[0].find("on_handshake threw: hook bug"), std::string::npos) << ev.errors[0];
-  EXPECT_NE(ev.errors[1].find("on_http threw: unknown exception"), std::string::npos) << ev.errors[1];
+  EXPECT_TRUE(open_ws(ok, srv.port()));
+  EXPECT_EQ(srv.server.counters().callback_exceptions, 2u);
+  std::lock_guard l(srv.ev.m);
+  ASSERT_EQ(srv.ev.errors.size(), 2u);
+  EXPECT_NE(srv.ev.errors[0].find("on_handshake threw: hook bug"), std::string::npos) << srv.ev.errors[0];
+  EXPECT_NE(srv.ev.errors[1].find("on_http threw: unknown exception"), std::string::npos) << srv.ev.errors[1];
 }
 
 TEST(LimitsCallbacks, ThrowingPostsTimersAndCloseCallbacksAreReported) {
-  Server server(loopback());
-  Events ev;
-  ev.attach(server);
-  server.on_close([](Connection&, CloseCode, std::string_view) { throw std::runtime_error("close bug"); });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
-  ASSERT_TRUE(server.post([] { throw std::runtime_error("post bug"); }));
+  TestServer srv(Attach::record);
+  srv.server.on_close([](Connection&, CloseCode, std::string_view) { throw std::runtime_error("close bug"); });
+  ASSERT_TRUE(srv.start());
+  ASSERT_TRUE(srv.server.post([] { throw std::runtime_error("post bug"); }));
   RawWsClient c;
-  ASSERT_TRUE(open_ws(c, server.port()));
-  ASSERT_TRUE(ev.wait_opened(1));
-  ev.handle_at(0).post([](Connection&) { throw std::runtime_error("handle bug"); });
+  ASSERT_TRUE(open_ws(c, srv.port()));
+  ASSERT_TRUE(srv.ev.wait_opened(1));
+  srv.ev.handle_at(0).post([](Connection&) { throw std::runtime_error("handle bug"); });
   expect_close_then_eof(c, 1011);
-  ASSERT_TRUE(eventually([&] { return server.counters().callback_exceptions == 3; }));
+  ASSERT_TRUE(eventually([&] { return srv.server.counters().callback_exceptions == 3; }));
   RawWsClient d;
-  EXPECT_TRUE(open_ws(d, server.port()));
-  std::lock_guard l(ev.m);
+  EXPECT_TRUE(open_ws(d, srv.port()));
+  std::lock_guard l(srv.ev.m);
   std::string all;
-  for (const auto& e : ev.errors) all += e + "\n";
+  for (const auto& e : srv.ev.errors) all += e + "\n";
   EXPECT_NE(all.find("post bug"), std::string::npos) << all;
   EXPECT_NE(all.find("handle bug"), std::string::npos) << all;
   EXPECT_NE(all.find("on_close threw: close bug"), std::string::npos) << all;
 }
 
 TEST(LimitsCallbacks, ThrowingAcceptDropsThatConnectionOnly) {
-  Server server(loopback());
-  Events ev;
-  ev.attach(server);
   std::atomic<int> calls{0};
-  server.on_accept([&](const net::Endpoint&) {
+  TestServer srv(Attach::record);
+  srv.server.on_accept([&](const net::Endpoint&) {
     if (calls++ == 0) throw std::runtime_error("accept bug");
     return true;
   });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  ASSERT_TRUE(srv.start());
   RawWsClient first;
-  ASSERT_TRUE(first.connect("127.0.0.1", server.port()));
+  ASSERT_TRUE(first.connect("127.0.0.1", srv.port()));
   EXPECT_TRUE(first.read_until_eof());  // dropped before any byte
   RawWsClient second;
-  EXPECT_TRUE(open_ws(second, server.port()));
-  EXPECT_EQ(server.counters().callback_exceptions, 1u);
-  std::lock_guard l(ev.m);
-  ASSERT_EQ(ev.errors.size(), 1u);
-  EXPECT_NE(ev.errors[0].find("accept bug"), std::string::npos) << ev.errors[0];
+  EXPECT_TRUE(open_ws(second, srv.port()));
+  EXPECT_EQ(srv.server.counters().callback_exceptions, 1u);
+  std::lock_guard l(srv.ev.m);
+  ASSERT_EQ(srv.ev.errors.size(), 1u);
+  EXPECT_NE(srv.ev.errors[0].find("accept bug"), std::string::npos) << srv.ev.errors[0];
 }
 
 // ---- HTTP bodies streamed from the application ------------------------------------
@@ -400,10 +370,10 @@ Response streamed(std::uint64_t length, std::function<std::ptrdiff_t(char*, std:
 TEST(LimitsHttp, StreamedBodyIsReadAsTheClientTakesItAndNeverCutShort) {
   ServerOptions o = loopback();
   o.close_timeout = 1000ms;  // shorter than the whole download
-  Server server(o);
   constexpr std::size_t kSize = 24 << 20;
   std::atomic<std::size_t> produced{0};
-  server.on_http([&](const Request&) {
+  TestServer srv(o, Attach::none);
+  srv.server.on_http([&](const Request&) {
     return streamed(kSize, [&](char* data, std::size_t room) -> std::ptrdiff_t {
       const std::size_t n = std::min(room, kSize - produced.load());
       for (std::size_t i = 0; i < n; ++i) data[i] = static_cast<char>((produced + i) % 251);
@@ -411,10 +381,9 @@ TEST(LimitsHttp, StreamedBodyIsReadAsTheClientTakesItAndNeverCutShort) {
       return static_cast<std::ptrdiff_t>(n);
     });
   });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/65536));
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port(), /*rcvbuf=*/65536));
   ASSERT_TRUE(c.send_raw("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::this_thread::sleep_for(300ms);
   // Not read whole: at most the read-ahead beyond what the kernel holds.
@@ -431,11 +400,9 @@ TEST(LimitsHttp, StreamedBodyIsReadAsTheClientTakesItAndNeverCutShort) {
 TEST(LimitsHttp, StreamedBodyOfAPeerThatStopsReadingIsDropped) {
   ServerOptions o = loopback();
   o.close_timeout = 200ms;
-  Server server(o);
-  Events ev;
-  ev.attach(server);
   std::atomic<bool> ended{false};
-  server.on_http([&](const Request&) {
+  TestServer srv(o, Attach::record);
+  srv.server.on_http([&](const Request&) {
     auto alive = std::shared_ptr<int>(new int(0), [&](int* p) {
       delete p;
       ended = true;
@@ -445,13 +412,12 @@ TEST(LimitsHttp, StreamedBodyOfAPeerThatStopsReadingIsDropped) {
       return static_cast<std::ptrdiff_t>(room);
     });
   });
-  StopOnExit stop_guard(server);
-  ASSERT_FALSE(server.start());
+  ASSERT_TRUE(srv.start());
   RawWsClient c;
-  ASSERT_TRUE(c.connect("127.0.0.1", server.port(), /*rcvbuf=*/4096));
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port(), /*rcvbuf=*/4096));
   ASSERT_TRUE(c.send_raw("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n"));
   // The stream (and the connection) go once nothing is taken for 200 ms.
-  EXPECT_TRUE(eventually([&] { return ended.load() && server.connection_count() == 0; }));
+  EXPECT_TRUE(eventually([&] { return ended.load() && srv.server.connection_count() == 0; }));
 }
 
 }  // namespace

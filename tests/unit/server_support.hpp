@@ -1,24 +1,24 @@
 // Test support for parley::Server tests over real loopback sockets: the
-// options, the event recorder the test thread waits on (every wait
-// bounded), a stop guard, and the raw client's handshake and close checks.
+// event recorder the test thread waits on (every wait bounded), the
+// TestServer fixture that owns a Server with that recorder attached, and
+// the raw client's handshake and close checks. The generic pieces (kWait,
+// Recorder, eventually, pattern, loopback) are in test_support.hpp.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <cstdint>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 #include "parley/parley.hpp"
 #include "raw_ws_client.hpp"
+#include "test_support.hpp"
 
 namespace parley {
 namespace {
 
-using namespace std::chrono_literals;
 using test::HttpReply;
 using test::kBinary;
 using test::kClose;
@@ -29,24 +29,8 @@ using test::kText;
 using test::RawWsClient;
 using test::ReadResult;
 
-constexpr auto kWait = 5s;  // the longest any single expected event may take
-
-inline ServerOptions loopback() {
-  ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  return o;
-}
-
 /// What the server reported, for the test thread to wait on.
-struct Events {
-  struct Closed {
-    std::uint64_t id = 0;
-    int code = 0;
-    std::string reason;
-  };
-  std::mutex m;
-  std::condition_variable cv;
+struct Events : Recorder {
   std::vector<std::string> texts;
   std::vector<std::string> binaries;
   std::vector<std::string> pings;
@@ -57,21 +41,6 @@ struct Events {
   int drains = 0;
   int shutdowns = 0;
 
-  /// Runs `f` under the lock and wakes waiters.
-  template <class F>
-  void update(F&& f) {
-    {
-      std::lock_guard l(m);
-      f();
-    }
-    cv.notify_all();
-  }
-  /// Waits (bounded) until `pred()` holds under the lock.
-  template <class P>
-  bool wait(P pred, std::chrono::milliseconds t = kWait) {
-    std::unique_lock l(m);
-    return cv.wait_for(l, t, pred);
-  }
   bool wait_opened(std::size_t n) {
     return wait([&] { return opened.size() >= n; });
   }
@@ -79,19 +48,16 @@ struct Events {
     return wait([&] { return closes.size() >= n; });
   }
   Closed close_at(std::size_t i) {
-    std::lock_guard l(m);
-    return i < closes.size() ? closes[i] : Closed{};
+    return read([&] { return i < closes.size() ? closes[i] : Closed{}; });
   }
   ConnectionHandle handle_at(std::size_t i) {
-    std::lock_guard l(m);
-    return i < opened.size() ? opened[i] : ConnectionHandle{};
+    return read([&] { return i < opened.size() ? opened[i] : ConnectionHandle{}; });
   }
   std::size_t close_count() {
-    std::lock_guard l(m);
-    return closes.size();
+    return read([&] { return closes.size(); });
   }
 
-  /// Records open, close, error, drain, ping, pong and shutdown events.
+  /// Records open, close, error, drain, pong and shutdown events.
   void attach(Server& s) {
     s.on_open([this](Connection& c) { update([&] { opened.push_back(c.handle()); }); });
     s.on_close([this](Connection& c, CloseCode code, std::string_view reason) {
@@ -116,33 +82,34 @@ struct Events {
   }
 };
 
-/// Stops the server when the test ends, before the locals that its
-/// callbacks use are destroyed (declare it after them).
-class StopOnExit {
- public:
-  explicit StopOnExit(Server& s) : server_(s) {}
-  ~StopOnExit() { server_.stop(); }
-  StopOnExit(const StopOnExit&) = delete;
-  StopOnExit& operator=(const StopOnExit&) = delete;
-
- private:
-  Server& server_;
+/// Which of the recorder's callbacks a TestServer sets before the test's own.
+enum class Attach {
+  none,    // none: the test sets every callback
+  record,  // Events::attach: open, close, error, drain, pong, shutdown
+  echo,    // Events::attach_echo: those, and an echo of every message
 };
 
-/// Polls `pred` (thread-safe by itself) until it holds or `t` passes.
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds t = kWait) {
-  const auto end = std::chrono::steady_clock::now() + t;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(2ms);
+/// A Server on `options` (loopback() by default) with an Events recorder
+/// attached, stopped when the test ends:
+///
+///   TestServer t(options);
+///   t.server.on_text(...);  // the test's own callbacks, before start()
+///   ASSERT_TRUE(t.start());
+///   RawWsClient c;
+///   ASSERT_TRUE(open_ws(c, t.port()));
+struct TestServer : BasicTestServer<Events> {
+  explicit TestServer(ServerOptions options = loopback(), Attach a = Attach::echo)
+      : BasicTestServer<Events>(std::move(options)) {
+    if (a == Attach::record) ev.attach(server);
+    if (a == Attach::echo) ev.attach_echo(server);
   }
-  return true;
-}
+  explicit TestServer(Attach a) : TestServer(loopback(), a) {}
+};
 
 /// Connects and completes the opening handshake (101, right accept key).
 inline ::testing::AssertionResult open_ws(RawWsClient& c, std::uint16_t port, const std::string& target = "/",
-                                   const std::vector<std::string>& extra = {}, const char* ip = "127.0.0.1") {
+                                          const std::vector<std::string>& extra = {},
+                                          const char* ip = "127.0.0.1") {
   if (!c.connect(ip, port)) return ::testing::AssertionFailure() << "connect failed";
   HttpReply r = c.handshake(target, extra);
   if (!r.ok) return ::testing::AssertionFailure() << "no handshake response";
@@ -158,14 +125,6 @@ inline void expect_close_then_eof(RawWsClient& c, int code) {
   EXPECT_EQ(r.frame.opcode, kClose);
   EXPECT_EQ(r.frame.close_code(), code) << r.frame.close_reason();
   EXPECT_TRUE(c.read_until_eof()) << "the server did not close the TCP connection";
-}
-
-inline std::string pattern(std::size_t n, bool text) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    s[i] = text ? static_cast<char>('a' + i % 26) : static_cast<char>((i * 31 + 7) & 0xff);
-  }
-  return s;
 }
 
 }  // namespace

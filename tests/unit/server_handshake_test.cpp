@@ -1,0 +1,284 @@
+// parley::Server's opening handshake over real loopback sockets, answered
+// at once: refusals, what on_handshake sees of the request, on_origin,
+// subprotocols, on_accept, on_http, close() inside the hook. Deferred
+// answers: server_deferred_test.cpp. Fixture and recorder: server_support.hpp.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "parley/parley.hpp"
+#include "raw_ws_client.hpp"
+#include "server_support.hpp"
+
+namespace parley {
+namespace {
+
+TEST(ServerHandshake, RejectSends403AndBodyThenCloses) {
+  TestServer srv(Attach::record);
+  srv.server.on_handshake([](Connection&, const Request&) { return HandshakeReply::reject(403, "go away"); });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  HttpReply r = c.handshake();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.raw_head.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << r.raw_head;
+  EXPECT_NE(r.body.find("go away"), std::string::npos) << r.body;
+  EXPECT_TRUE(c.read_until_eof());
+  ASSERT_TRUE(srv.ev.wait([&] { return !srv.ev.errors.empty(); }));
+  std::lock_guard l(srv.ev.m);
+  EXPECT_TRUE(srv.ev.opened.empty());
+  EXPECT_TRUE(srv.ev.closes.empty()) << "on_close fired for a connection that never opened";
+}
+
+TEST(ServerHandshake, RequestDetailsAreVisible) {
+  struct Seen {
+    std::string method, target, path, user, x, session, theme, custom, origin, remote, local;
+    std::uint16_t remote_port = 0;
+    bool done = false;
+  } seen;
+  std::string open_path;
+  TestServer srv;
+  srv.server.on_handshake([&](Connection& c, const Request& req) {
+    srv.ev.update([&] {
+      seen.method = req.method;
+      seen.target = req.target;
+      seen.path = std::string(req.path());
+      seen.user = req.query_param("user").value_or("?");
+      seen.x = req.query_param("x").value_or("?");
+      seen.session = req.cookie("session").value_or("?");
+      seen.theme = req.cookie("theme").value_or("?");
+      seen.custom = std::string(req.headers.get("X-Custom").value_or("?"));
+      seen.origin = std::string(req.origin().value_or("?"));
+      seen.remote = c.remote_endpoint().address_string();
+      seen.remote_port = c.remote_endpoint().port;
+      seen.local = c.local_endpoint().to_string();
+      seen.done = true;
+    });
+    return HandshakeReply::accept({}, [] {
+      protocol::Headers h;
+      h.add("Set-Cookie", "seen=1");
+      return h;
+    }());
+  });
+  srv.server.on_open([&](Connection& c) {
+    srv.ev.update([&] {
+      open_path = std::string(c.request().path());
+      srv.ev.opened.push_back(c.handle());
+    });
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  HttpReply r = c.handshake("/chat/room?user=ann%20b&x=1",
+                            {"Cookie: session=abc123; theme=dark", "X-Custom: yes", "Origin: https://example.com"});
+  ASSERT_EQ(r.status, 101);
+  EXPECT_EQ(r.headers.get("Set-Cookie").value_or(""), "seen=1");
+  ASSERT_TRUE(srv.ev.wait([&] { return seen.done && !srv.ev.opened.empty(); }));
+  std::lock_guard l(srv.ev.m);
+  EXPECT_EQ(seen.method, "GET");
+  EXPECT_EQ(seen.target, "/chat/room?user=ann%20b&x=1");
+  EXPECT_EQ(seen.path, "/chat/room");
+  EXPECT_EQ(seen.user, "ann b");
+  EXPECT_EQ(seen.x, "1");
+  EXPECT_EQ(seen.session, "abc123");
+  EXPECT_EQ(seen.theme, "dark");
+  EXPECT_EQ(seen.custom, "yes");
+  EXPECT_EQ(seen.origin, "https://example.com");
+  EXPECT_EQ(seen.remote, "127.0.0.1");
+  EXPECT_EQ(seen.remote_port, c.local_port());
+  EXPECT_EQ(seen.local, "127.0.0.1:" + std::to_string(srv.port()));
+  EXPECT_EQ(open_path, "/chat/room");
+}
+
+TEST(ServerHandshake, OnOriginDecides) {
+  ServerOptions o = loopback();
+  o.allowed_origins = {"https://listed.example"};  // replaced by the callback
+  std::mutex m;
+  std::vector<std::string> seen;
+  TestServer srv(o);
+  srv.server.on_origin([&](Connection&, std::string_view origin, const Request&) {
+    std::lock_guard l(m);
+    seen.emplace_back(origin);
+    return origin.ends_with(".trusted.example") ? HandshakeReply::accept() : HandshakeReply::reject(403);
+  });
+  ASSERT_TRUE(srv.start());
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    EXPECT_EQ(c.handshake("/", {"Origin: https://listed.example"}).status, 403);
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  {
+    RawWsClient c;
+    ASSERT_TRUE(open_ws(c, srv.port(), "/", {"Origin: https://app.trusted.example"}));
+  }
+  {
+    RawWsClient c;  // no Origin: the callback sees ""
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    EXPECT_EQ(c.handshake("/").status, 403);
+  }
+  EXPECT_TRUE(srv.ev.wait_opened(1));
+  std::lock_guard l(m);
+  EXPECT_EQ(seen, (std::vector<std::string>{"https://listed.example", "https://app.trusted.example", ""}));
+}
+
+TEST(ServerHandshake, OnOriginRefusesWithStatusHeadersAndBody) {
+  std::mutex m;
+  std::vector<std::string> errors;
+  bool handshake_ran = false;
+  TestServer srv;
+  srv.server.on_error([&](Connection*, const Error& e) {
+    std::lock_guard l(m);
+    errors.push_back(e.message());
+  });
+  srv.server.on_handshake([&](Connection&, const Request&) {
+    handshake_ran = true;
+    return HandshakeReply::accept();
+  });
+  srv.server.on_origin([&](Connection&, std::string_view origin, const Request& req) {
+    if (req.cookie("session") == "ok") {
+      protocol::Headers h;
+      h.add("X-Origin-Checked", std::string(origin));
+      return HandshakeReply::accept("", std::move(h));
+    }
+    protocol::Headers h;
+    h.add("WWW-Authenticate", "Cookie");
+    return HandshakeReply::reject(401, "log in first", std::move(h));
+  });
+  ASSERT_TRUE(srv.start());
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    HttpReply r = c.handshake("/", {"Origin: https://a.example"});
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(r.headers.get("WWW-Authenticate").value_or(""), "Cookie");
+    EXPECT_NE(r.body.find("log in first"), std::string::npos);
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  EXPECT_FALSE(handshake_ran);  // a refused origin never reaches on_handshake
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    HttpReply r = c.handshake("/", {"Origin: https://a.example", "Cookie: session=ok"});
+    EXPECT_EQ(r.status, 101);
+    EXPECT_TRUE(r.accept_matches);
+    EXPECT_EQ(r.headers.get("X-Origin-Checked").value_or(""), "https://a.example");
+  }
+  EXPECT_TRUE(srv.ev.wait_opened(1));
+  std::lock_guard l(m);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("https://a.example"), std::string::npos);
+  EXPECT_NE(errors[0].find("401"), std::string::npos);
+}
+
+TEST(ServerHandshake, OnSelectSubprotocolDecides) {
+  ServerOptions o = loopback();
+  o.subprotocols = {"chat", "superchat"};
+  std::vector<std::string> offered;
+  TestServer srv(o, Attach::record);
+  srv.server.on_select_subprotocol([&](const std::vector<std::string>& offers) {
+    srv.ev.update([&] { offered = offers; });
+    // Prefers the last offer; none when there is no offer.
+    return offers.empty() ? std::string() : offers.back();
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  HttpReply r = c.handshake("/", {"Sec-WebSocket-Protocol: superchat, chat"});
+  ASSERT_EQ(r.status, 101);
+  EXPECT_EQ(r.headers.get("Sec-WebSocket-Protocol").value_or("(none)"), "chat");
+  std::lock_guard l(srv.ev.m);
+  EXPECT_EQ(offered, (std::vector<std::string>{"superchat", "chat"}));
+}
+
+TEST(ServerHandshake, OnAcceptCanRefuseTheConnection) {
+  std::atomic<int> asked{0};
+  TestServer srv;
+  srv.server.on_accept([&](const net::Endpoint& remote) {
+    ++asked;
+    return remote.address_string() != "127.0.0.1";
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  EXPECT_TRUE(c.read_until_eof());
+  EXPECT_EQ(asked.load(), 1);
+  EXPECT_EQ(srv.server.connection_count(), 0u);
+}
+
+TEST(ServerHandshake, CloseOrTerminateInsideOnHandshake) {
+  // close() and terminate() are allowed during the handshake ("closes the
+  // socket"): whatever on_handshake then returns must be ignored.
+  TestServer srv;
+  srv.server.on_handshake([](Connection& c, const Request& req) {
+    if (req.path() == "/close") {
+      (void)c.close();
+      return HandshakeReply::accept();
+    }
+    if (req.path() == "/terminate") {
+      c.terminate();
+      return HandshakeReply::reject(403, "gone");
+    }
+    if (req.path() == "/defer") {
+      (void)c.close();
+      return HandshakeReply::defer();
+    }
+    return HandshakeReply::accept();
+  });
+  ASSERT_TRUE(srv.start());
+  for (const char* path : {"/close", "/terminate", "/defer"}) {
+    SCOPED_TRACE(path);
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    ASSERT_TRUE(c.send_raw(c.upgrade_request(path)));
+    std::string rest;
+    EXPECT_TRUE(c.read_until_eof(kWait, &rest));
+    EXPECT_EQ(rest.find("101"), std::string::npos) << rest;
+  }
+  RawWsClient ok;
+  EXPECT_TRUE(open_ws(ok, srv.port()));
+  EXPECT_TRUE(eventually([&] { return srv.server.connection_count() == 1; }));
+  std::lock_guard l(srv.ev.m);
+  EXPECT_EQ(srv.ev.opened.size(), 1u);
+  EXPECT_TRUE(srv.ev.closes.empty());
+}
+
+TEST(ServerHttp, OnHttpAnswersPlainRequests) {
+  std::string seen_path;
+  std::mutex m;
+  TestServer srv(Attach::none);
+  srv.server.on_http([&](const Request& req) {
+    {
+      std::lock_guard l(m);
+      seen_path = std::string(req.path());
+    }
+    Response r;
+    r.status = 200;
+    r.reason = "OK";
+    r.headers.add("Content-Type", "text/plain");
+    r.body = "healthy";
+    return r;
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  HttpReply r = c.request("GET /health?full=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "healthy");
+  EXPECT_TRUE(c.read_until_eof());
+  {
+    std::lock_guard l(m);
+    EXPECT_EQ(seen_path, "/health");
+  }
+  // Upgrades still work on the same port.
+  RawWsClient ws;
+  EXPECT_TRUE(open_ws(ws, srv.port()));
+}
+
+}  // namespace
+}  // namespace parley
