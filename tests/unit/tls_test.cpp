@@ -9,11 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -22,6 +20,7 @@
 #include "net/tcp.hpp"
 #include "parley/parley.hpp"
 #include "test_certs.hpp"
+#include "test_support.hpp"
 
 namespace parley {
 namespace {
@@ -35,20 +34,8 @@ TestPki& pki() {
   return p;
 }
 
-std::string pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::uint32_t x = seed * 2654435761u + 1u;
-  for (char& ch : s) {
-    x = x * 1664525u + 1013904223u;
-    ch = static_cast<char>(x >> 24);
-  }
-  return s;
-}
-
 ServerOptions tls_server_options(const std::string& cert = "server-chain.pem", const std::string& key = "server.key") {
-  ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
+  ServerOptions o = loopback();
   o.tls.cert_file = pki().path(cert);
   o.tls.key_file = pki().path(key);
   return o;
@@ -63,47 +50,36 @@ ClientOptions verifying_client(const std::string& ca = "ca.pem") {
   return o;
 }
 
-/// An echo server that records its errors and what TLS told on_handshake.
-struct EchoServer {
-  explicit EchoServer(ServerOptions o) : server(std::move(o)) {
+/// What the TLS echo server saw: its errors, and what TLS told on_handshake.
+struct TlsEvents : Recorder {
+  std::vector<Error> errors;
+  std::optional<net::TlsInfo> tls_seen;
+};
+
+/// An echo server that records its errors and what TLS told on_handshake
+/// (`ASSERT_TRUE(s.start())`; stopped when the test ends).
+struct EchoServer : BasicTestServer<TlsEvents> {
+  explicit EchoServer(ServerOptions o) : BasicTestServer<TlsEvents>(std::move(o)) {
     server.on_handshake([this](Connection& c, const Request&) {
-      std::lock_guard l(m);
-      tls_seen = c.tls();
+      ev.update([&] { ev.tls_seen = c.tls(); });
       return HandshakeReply::accept();
     });
     server.on_text([](Connection& c, std::string_view t) { c.send_text(t); });
     server.on_binary([](Connection& c, std::string_view b) { c.send_binary(b); });
-    server.on_error([this](Connection*, const Error& e) {
-      {
-        std::lock_guard l(m);
-        errors.push_back(e);
-      }
-      cv.notify_all();
-    });
+    server.on_error([this](Connection*, const Error& e) { ev.update([&] { ev.errors.push_back(e); }); });
   }
-  Error start() { return server.start(); }
   std::string url(const std::string& host = "localhost") const {
     return "wss://" + host + ":" + std::to_string(server.port()) + "/echo";
   }
   bool wait_error(std::size_t n = 1) {
-    std::unique_lock l(m);
-    return cv.wait_for(l, 10s, [&] { return errors.size() >= n; });
+    return ev.wait([&] { return ev.errors.size() >= n; }, 10s);
   }
   Error error_at(std::size_t i) {
-    std::lock_guard l(m);
-    return errors.at(i);
+    return ev.read([&] { return ev.errors.at(i); });
   }
   std::optional<net::TlsInfo> seen() {
-    std::lock_guard l(m);
-    return tls_seen;
+    return ev.read([&] { return ev.tls_seen; });
   }
-
-  // Declared before the server, so that they outlive its loop threads.
-  std::mutex m;
-  std::condition_variable cv;
-  std::vector<Error> errors;
-  std::optional<net::TlsInfo> tls_seen;
-  Server server;
 };
 
 /// Connects, sends `text`, and returns the echo (or the error).
@@ -155,11 +131,11 @@ struct RawTcp {
 
 TEST(Tls, EchoesOverWssWithTheCertificateVerified) {
   EchoServer s(tls_server_options());
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   BlockingClient c(verifying_client());
   ASSERT_FALSE(c.connect(s.url())) << "wss to localhost";
   const std::string small = "hello over TLS";
-  const std::string big = pattern(3u << 20, 1);  // 3 MiB: many records, both ways
+  const std::string big = pattern(3u << 20, false, 1);  // 3 MiB: many records, both ways
   ASSERT_FALSE(c.send_text(small));
   ASSERT_FALSE(c.send_binary(big));
   for (int i = 0; i < 100; ++i) ASSERT_FALSE(c.send_text(std::to_string(i)));
@@ -189,7 +165,7 @@ TEST(Tls, EchoesOverWssWithTheCertificateVerified) {
 
 TEST(Tls, VerifiesAnIpAddressAgainstTheCertificate) {
   EchoServer s(tls_server_options());
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url("127.0.0.1"), verifying_client());
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(*r, "hello");
@@ -197,7 +173,7 @@ TEST(Tls, VerifiesAnIpAddressAgainstTheCertificate) {
 
 TEST(Tls, ExpiredCertificateIsRefused) {
   EchoServer s(tls_server_options("expired.pem", "expired.key"));
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url(), verifying_client());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), TlsError::certificate_expired) << r.error().message();
@@ -210,7 +186,7 @@ TEST(Tls, ExpiredCertificateIsRefused) {
 
 TEST(Tls, WrongHostIsRefused) {
   EchoServer s(tls_server_options("other-host.pem", "other-host.key"));
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url(), verifying_client());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), TlsError::certificate_name_mismatch) << r.error().message();
@@ -218,7 +194,7 @@ TEST(Tls, WrongHostIsRefused) {
 
 TEST(Tls, UnknownCaIsRefused) {
   EchoServer s(tls_server_options());
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url(), verifying_client("other-ca.pem"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), TlsError::certificate_untrusted) << r.error().message();
@@ -233,7 +209,7 @@ TEST(Tls, UnknownCaIsRefused) {
 
 TEST(Tls, InsecureClientAcceptsAnyCertificate) {
   EchoServer s(tls_server_options("expired.pem", "expired.key"));
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   ClientOptions co;
   co.tls.insecure = true;
   auto r = echo_once(s.url(), co);
@@ -243,8 +219,8 @@ TEST(Tls, InsecureClientAcceptsAnyCertificate) {
 
 TEST(Tls, PlainHttpToTheTlsPortGetsA400AndTheServerGoesOn) {
   EchoServer s(tls_server_options());
-  ASSERT_FALSE(s.start());
-  RawTcp raw(s.server.port());
+  ASSERT_TRUE(s.start());
+  RawTcp raw(s.port());
   ASSERT_GE(raw.fd, 0);
   raw.send("GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n");
   auto reply = raw.read_to_eof();
@@ -260,10 +236,10 @@ TEST(Tls, PlainHttpToTheTlsPortGetsA400AndTheServerGoesOn) {
 
 TEST(Tls, PlainWebSocketClientToTheTlsPortIsRefused) {
   EchoServer s(tls_server_options());
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   ClientOptions co;
   co.connect_timeout = co.handshake_timeout = 5s;
-  auto r = echo_once("ws://127.0.0.1:" + std::to_string(s.server.port()) + "/", co);
+  auto r = echo_once("ws://127.0.0.1:" + std::to_string(s.port()) + "/", co);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), HandshakeError::bad_status) << r.error().message();
   EXPECT_NE(r.error().message().find("400"), std::string::npos) << r.error().message();
@@ -288,8 +264,8 @@ TEST(Tls, SilentTcpClientIsDroppedByTheHandshakeTimeout) {
   ServerOptions o = tls_server_options();
   o.handshake_timeout = 300ms;
   EchoServer s(o);
-  ASSERT_FALSE(s.start());
-  RawTcp raw(s.server.port());
+  ASSERT_TRUE(s.start());
+  RawTcp raw(s.port());
   ASSERT_GE(raw.fd, 0);
   auto rest = raw.read_to_eof(10s);
   ASSERT_TRUE(rest) << "the server must drop a client that never starts TLS";
@@ -301,8 +277,8 @@ TEST(Tls, TlsHandshakeHasItsOwnTimeout) {
   o.handshake_timeout = 30s;
   o.tls.handshake_timeout = 300ms;
   EchoServer s(o);
-  ASSERT_FALSE(s.start());
-  RawTcp raw(s.server.port());
+  ASSERT_TRUE(s.start());
+  RawTcp raw(s.port());
   ASSERT_GE(raw.fd, 0);
   raw.send("\x16\x03\x01");  // the first bytes of a ClientHello, then nothing
   const auto t0 = Clock::now();
@@ -346,7 +322,7 @@ TEST(Tls, MutualTlsShowsTheClientCertificateToTheHandshakeHook) {
   ServerOptions o = tls_server_options();
   o.tls.client_ca_file = pki().path("ca.pem");
   EchoServer s(o);
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   ClientOptions co = verifying_client();
   co.tls.cert_file = pki().path("client.pem");
   co.tls.key_file = pki().path("client.key");
@@ -364,7 +340,7 @@ TEST(Tls, MutualTlsRefusesAClientWithoutACertificate) {
   ServerOptions o = tls_server_options();
   o.tls.client_ca_file = pki().path("ca.pem");
   EchoServer s(o);
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url(), verifying_client());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), TlsError::certificate_required) << r.error().message();
@@ -377,7 +353,7 @@ TEST(Tls, OptionalClientCertificate) {
   o.tls.client_ca_file = pki().path("ca.pem");
   o.tls.require_client_certificate = false;
   EchoServer s(o);
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url(), verifying_client());
   ASSERT_TRUE(r) << r.error().message();
   auto info = s.seen();
@@ -392,7 +368,7 @@ TEST(Tls, ReloadTakesNewCertificatesWithoutARestart) {
   fs::copy_file(pki().path("expired.pem"), cert, fs::copy_options::overwrite_existing);
   fs::copy_file(pki().path("expired.key"), key, fs::copy_options::overwrite_existing);
   EchoServer s(tls_server_options("live.pem", "live.key"));
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto before = echo_once(s.url(), verifying_client());
   ASSERT_FALSE(before);
   EXPECT_EQ(before.error(), TlsError::certificate_expired) << before.error().message();
@@ -441,7 +417,7 @@ TEST(Tls, EncryptedKeyWithItsPassword) {
   ServerOptions o = tls_server_options("server-chain.pem", "encrypted.key");
   o.tls.password = [] { return std::string(TestPki::kKeyPassword); };
   EchoServer s(o);
-  ASSERT_FALSE(s.start());
+  ASSERT_TRUE(s.start());
   auto r = echo_once(s.url(), verifying_client());
   ASSERT_TRUE(r) << r.error().message();
 
@@ -574,7 +550,7 @@ TEST(TlsSocket, CorkedWritesArriveInOrderAndBuffersAreGivenBack) {
     ASSERT_TRUE(p.client->write(piece));
     expected += piece;
   }
-  const std::string big = pattern(1u << 20, 7);
+  const std::string big = pattern(1u << 20, false, 7);
   ASSERT_TRUE(p.client->write(big));
   expected += big;
   EXPECT_GE(p.client->buffered_amount(), expected.size());
@@ -620,7 +596,7 @@ TEST(TlsSocket, LargeWriteUnderBackpressureArrivesWhole) {
   ASSERT_TRUE(p.run_until([&] { return p.server_got == "hello"; }));
   ASSERT_EQ(p.accepted.size(), 1u);
   p.accepted[0]->pause_reading();
-  const std::string big = pattern(8u << 20, 3);
+  const std::string big = pattern(8u << 20, false, 3);
   ASSERT_TRUE(p.client->write(big));
   const auto until = Clock::now() + 300ms;
   while (Clock::now() < until) p.loop.run_once(10ms);
