@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end tests of the `parley` command: serve, connect and bench driven
 against each other (and against a tiny WebSocket peer written here), exit
-codes, the demo page, --static, SIGTERM.
+codes, the demo page, --static, SIGTERM, and the memory the server holds for
+peers that do not read (its RSS, from /proc).
 
     python3 tests/cli/cli_test.py path/to/parley [unittest args]
 
@@ -79,6 +80,15 @@ class Server:
             time.sleep(0.02)
         return False
 
+    def memory(self, field="VmRSS"):
+        """A size field of the process's /proc/PID/status, in bytes: VmRSS
+        (resident now) or VmHWM (the most it was resident)."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no %s in /proc/%d/status" % (field, self.proc.pid))
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -119,13 +129,20 @@ def raw_http(port, target):
 # ---- a minimal WebSocket server peer, to drive `connect --echo` ----------
 
 def recv_exact(sock, n):
-    data = b""
+    data = bytearray()
     while len(data) < n:
         chunk = sock.recv(n - len(data))
         if not chunk:
             raise EOFError("peer closed")
         data += chunk
-    return data
+    return bytes(data)
+
+
+def unmask(payload, key):
+    """XORs `payload` with the 4-byte masking `key` (both ways: masking is its own inverse)."""
+    n = len(payload)
+    pad = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(pad, "big")).to_bytes(n, "big")
 
 
 def read_frame(sock):
@@ -138,20 +155,95 @@ def read_frame(sock):
     mask = recv_exact(sock, 4) if b1 & 0x80 else None
     payload = recv_exact(sock, length)
     if mask:
-        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        payload = unmask(payload, mask)
     return b0 & 0x0F, bool(b0 & 0x80), payload
 
 
-def frame(opcode, payload, fin=True):
+def frame(opcode, payload, fin=True, mask=None):
+    """A frame; masked with the 4-byte key `mask` when given (a client's
+    frames must be)."""
     head = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if mask else 0
     n = len(payload)
     if n < 126:
-        head += bytes([n])
+        head += bytes([bit | n])
     elif n < 65536:
-        head += bytes([126]) + struct.pack("!H", n)
+        head += bytes([bit | 126]) + struct.pack("!H", n)
     else:
-        head += bytes([127]) + struct.pack("!Q", n)
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if mask:
+        return head + mask + unmask(payload, mask)
     return head + payload
+
+
+def client_frame(opcode, payload, fin=True):
+    """A frame as a client sends it: masked with a fresh key."""
+    return frame(opcode, payload, fin, mask=os.urandom(4))
+
+
+def accept_key(key):
+    """The Sec-WebSocket-Accept answer to the Sec-WebSocket-Key `key` (bytes)."""
+    return base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+
+
+def ws_connect(port, path="/", rcvbuf=None):
+    """A raw WebSocket client socket to 127.0.0.1:`port`, past the 101. With
+    `rcvbuf`, SO_RCVBUF is set before connecting (a small one makes a peer
+    that does not read fill up fast)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path.encode(), key))
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):  # byte by byte: no frame after the head is taken
+            head += recv_exact(s, 1)
+        if b" 101 " not in head.split(b"\r\n", 1)[0] or accept_key(key) not in head:
+            raise AssertionError("no WebSocket handshake: %r" % head)
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def unread_by_server(server_port, sock):
+    """Bytes that `sock` sent to the server on `server_port` that the server
+    has not read yet: in `sock`'s send queue or the server's receive queue
+    (/proc/net/tcp, loopback IPv4)."""
+    here, total = sock.getsockname()[1], 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            ports = (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16))
+            tx, rx = (int(x, 16) for x in fields[4].split(":"))
+            if ports == (here, server_port):
+                total += tx
+            elif ports == (server_port, here):
+                total += rx
+    return total
+
+
+class FrameReader:
+    """Frames from a socket read through a buffer (for many small frames)."""
+
+    def __init__(self, sock):
+        self.file = sock.makefile("rb")
+
+    def recv(self, n):
+        return self.file.read1(n)
+
+    def until(self, wanted, limit=1 << 20):
+        """Reads frames until one for which `wanted(opcode, payload)` holds
+        (at most `limit` of them); returns how many came before it."""
+        for count in range(limit):
+            op, _, payload = read_frame(self)
+            if wanted(op, payload):
+                return count
+        raise AssertionError("%d frames without the one wanted" % limit)
 
 
 class EchoDriver(threading.Thread):
@@ -181,9 +273,8 @@ class EchoDriver(threading.Thread):
                     head += conn.recv(4096)
                 self.head = head
                 key = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", head).group(1)
-                accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
                 conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                             b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n")
                 for opcode, payload, parts in self.messages:
                     step = max(1, -(-len(payload) // parts))
                     pieces = [payload[i:i + step] for i in range(0, len(payload), step)] or [b""]
@@ -580,6 +671,116 @@ class CliTest(unittest.TestCase):
         # WebSocket still works on the same port
         rc, out, _ = run("connect", s.url + "/", "-x", "ws")
         self.assertEqual((rc, out), (0, b"ws\n"))
+
+    def test_static_large_files_to_peers_that_do_not_read(self):
+        # 16 downloads of a 60 MiB file that nobody reads: the file is
+        # streamed from disk as each client takes it (256 KiB read ahead),
+        # not held whole once per client (it was: about 16 x 60 MiB).
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        with open(os.path.join(root, "big"), "wb") as f:
+            f.truncate(60 << 20)
+        s = self.serve("--static", root)
+        idle = s.memory()
+        peers = []
+        try:
+            for _ in range(16):
+                peer = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                peers.append(peer)
+                peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                peer.settimeout(5)
+                peer.connect(("127.0.0.1", s.port))
+                peer.sendall(b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            self.assertTrue(self.wait_until(lambda: len(re.findall(r"http GET /big -> 200", s.text())) == 16),
+                            s.text())
+            time.sleep(1)  # what the server would read or queue meanwhile
+            grown = s.memory("VmHWM") - idle
+            self.assertLess(grown, 100 << 20, "RSS grew by %.1f MiB" % (grown / 2**20))
+        finally:
+            for peer in peers:
+                peer.close()
+
+    def test_static_slow_download_is_complete(self):
+        # A 24 MiB file taken at 4 MiB/s, twice the close timeout (3 s): the
+        # server waits as long as the client keeps taking bytes.
+        root = os.path.join(self.tmp, "www")
+        os.makedirs(root)
+        data = os.urandom(24 << 20)
+        with open(os.path.join(root, "slow.bin"), "wb") as f:
+            f.write(data)
+        s = self.serve("--static", root, "--quiet")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as peer:
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            peer.settimeout(10)
+            peer.connect(("127.0.0.1", s.port))
+            peer.sendall(b"GET /slow.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            got = bytearray()
+            while b"\r\n\r\n" not in got:
+                got += recv_exact(peer, 1)
+            self.assertIn(b" 200 ", got.split(b"\r\n", 1)[0])
+            self.assertIn(b"\r\ncontent-length: %d\r\n" % len(data), got.lower())
+            body, rate = bytearray(), 4 << 20
+            start = time.monotonic()
+            while len(body) < len(data) and time.monotonic() < start + 30:
+                try:
+                    chunk = peer.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                body += chunk
+                time.sleep(max(0.0, len(body) / rate - (time.monotonic() - start)))
+        self.assertEqual(len(body), len(data), "the download was cut short")
+        self.assertTrue(body == data, "the body differs from the file")
+
+    # ---- peers that do not read ----
+
+    def test_ping_flood_from_a_peer_that_does_not_read(self):
+        # 200 MiB of pings from a peer that reads nothing: the server holds
+        # its pongs past its buffer limit (16 MiB) and answers only the
+        # latest ping once the peer reads (before: every pong, +200 MiB).
+        s = self.serve("--echo", "--quiet")
+        peer = ws_connect(s.port, "/", rcvbuf=4096)
+        self.addCleanup(peer.close)
+        idle = s.memory()
+        batch = client_frame(0x9, b"p" * 125) * 8192  # 131 bytes a ping: 1 MiB
+        for _ in range(200):
+            peer.sendall(batch)
+        last = b"the last ping".ljust(125, b".")
+        peer.sendall(client_frame(0x9, last))
+        self.assertTrue(self.wait_until(lambda: unread_by_server(s.port, peer) == 0), "the server stopped reading")
+        grown = s.memory("VmHWM") - idle
+        self.assertLess(grown, 64 << 20, "RSS grew by %.1f MiB" % (grown / 2**20))
+        # Reading now: the pongs queued, the latest ping's, then an echo.
+        frames = FrameReader(peer)
+        frames.until(lambda op, p: op == 0xA and p == last, limit=1 << 18)
+        peer.sendall(client_frame(0x1, b"still open"))
+        frames.until(lambda op, p: op == 0x1 and p == b"still open", limit=16)
+        self.assertIsNone(s.proc.poll())
+
+    def test_chat_message_to_peers_that_do_not_read(self):
+        # One 60 MiB message on /chat with 10 members that read nothing: a
+        # member takes a message only within its buffer limit (16 MiB), so
+        # the server does not hold it once per member (before: 10 x 60 MiB).
+        s = self.serve("--quiet")
+        for _ in range(10):
+            self.addCleanup(ws_connect(s.port, "/chat", rcvbuf=4096).close)
+        sender = ws_connect(s.port, "/chat")
+        self.addCleanup(sender.close)
+        idle = s.memory()
+        sender.sendall(client_frame(0x2, bytes(60 << 20)))
+        sender.sendall(client_frame(0x1, b"after the big one"))
+        self.assertTrue(self.wait_until(lambda: unread_by_server(s.port, sender) == 0), "the server stopped reading")
+        # The sender is a member too: its small message back means the
+        # server is past the big one (and has room for it).
+        try:
+            FrameReader(sender).until(lambda op, p: op == 0x1 and p == b"after the big one", limit=16)
+            answered = True
+        except (TimeoutError, EOFError):
+            answered = False
+        grown = s.memory("VmHWM") - idle
+        self.assertLess(grown, 200 << 20, "RSS grew by %.1f MiB" % (grown / 2**20))
+        self.assertTrue(answered, "the small message did not come back")
 
     # ---- bench ----
 
