@@ -1,6 +1,7 @@
-// parley::Client's close paths over real loopback sockets: closes by the
-// client and by the server, a dropped connection, stop(), a peer that never
-// answers the close, and a close during the handshake. Fixtures and recorders: client_support.hpp.
+// parley::Client's close paths over real loopback sockets: closes by the client
+// and by the server, a dropped connection, stop(), a peer that never answers
+// the close, and a close during the handshake. Fixtures and recorders:
+// client_support.hpp.
 #include <gtest/gtest.h>
 
 

@@ -1,7 +1,7 @@
 // parley::Client against a raw test server that misbehaves on purpose
 // (raw_ws_server.hpp): bad handshake answers, refusals with bodies, silence,
-// closes mid-head and mid-frame, masked frames, and the client's own frames
-// and keys as the raw server sees them. Fixtures and recorders: client_support.hpp.
+// closes mid-head and mid-frame, masked frames, and the client's own frames and
+// keys as the raw server sees them. Fixtures and recorders: client_support.hpp.
 #include <gtest/gtest.h>
 
 #include <set>

@@ -1,6 +1,7 @@
 // parley::Client's reconnection with backoff over real loopback sockets: a
 // server restarted on the same port, drops, giving up after max_attempts,
-// stop() while waiting, and closes that must not reconnect. Fixtures and recorders: client_support.hpp.
+// stop() while waiting, and closes that must not reconnect. Fixtures and
+// recorders: client_support.hpp.
 #include <gtest/gtest.h>
 
 #include <atomic>

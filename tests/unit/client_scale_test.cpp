@@ -1,6 +1,6 @@
-// parley::Client with many connections and threads over real loopback
-// sockets: two hundred connections on one client, two loop threads, and a
-// handle's sends from other threads. Fixtures and recorders: client_support.hpp.
+// parley::Client with many connections and threads over real loopback sockets:
+// two hundred connections on one client, two loop threads, and a handle's sends
+// from other threads. Fixtures and recorders: client_support.hpp.
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -1,7 +1,7 @@
 // parley::Server's opening handshake answered later (HandshakeReply::defer(),
 // then ConnectionHandle::finish_origin / finish_handshake, from another
-// thread): accepted, refused, each stage taking only its own answer, timed
-// out, and the client leaving meanwhile. Fixture and recorder: server_support.hpp.
+// thread): accepted, refused, each stage taking only its own answer, timed out,
+// and the client leaving meanwhile. Fixture and recorder: server_support.hpp.
 #include <gtest/gtest.h>
 
 #include <mutex>
