@@ -835,6 +835,9 @@ void Connection::pump_body() {
       stream = nullptr;
       return teardown();
     }
+    // A refill is progress: the peer took what was queued (a producer
+    // slower than the peer leaves nothing queued for the sweep to see move).
+    started_ = ctx_.loop().now();
   }
   // More once some is written: on_drain calls back when the kernel had
   // refused some of it; this timer looks in the next iteration (after the

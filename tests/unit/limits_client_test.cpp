@@ -24,14 +24,6 @@ namespace {
 
 constexpr auto kBound = 20s;  // for the 24 MiB flood under sanitizers
 
-/// The buffered amount of the connection behind `h`, read on its loop.
-std::size_t buffered_amount_of(const ConnectionHandle& h) {
-  auto answer = std::make_shared<std::promise<std::size_t>>();
-  std::future<std::size_t> f = answer->get_future();
-  if (!h.post([answer](Connection& c) { answer->set_value(c.buffered_amount()); })) return SIZE_MAX;
-  return f.wait_for(kWait) == std::future_status::ready ? f.get() : SIZE_MAX;
-}
-
 TEST(LimitsClient, PingFloodFromAServerThatDoesNotReadIsBounded) {
   // 24 MiB of pings: far past what the kernel's buffers absorb (the
   // accepted socket's receive buffer is not shrunk: past the window it

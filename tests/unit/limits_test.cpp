@@ -81,14 +81,6 @@ TEST(LimitsEngine, FailFreesThePartialMessage) {
 
 // ---- over sockets ------------------------------------------------------------
 
-/// The connection's buffered amount, read on its loop thread.
-std::size_t buffered_of(const ConnectionHandle& h) {
-  std::promise<std::size_t> p;
-  auto f = p.get_future();
-  if (!h.post([&](Connection& c) { p.set_value(c.buffered_amount()); })) return SIZE_MAX;
-  return f.wait_for(kWait) == std::future_status::ready ? f.get() : SIZE_MAX;
-}
-
 TEST(Limits, PingFloodFromAPeerThatDoesNotReadIsBounded) {
   ServerOptions o = loopback();
   o.max_buffered_amount = 64 * 1024;
@@ -120,7 +112,7 @@ TEST(Limits, PingFloodFromAPeerThatDoesNotReadIsBounded) {
   ASSERT_TRUE(srv.ev.wait([&] { return !srv.ev.texts.empty(); }, 20s));
   // The limit plus what one read (256 KiB of input) can answer at once.
   EXPECT_LE(peak.load(), o.max_buffered_amount + 256 * 1024 + 256);
-  EXPECT_LE(buffered_of(srv.ev.handle_at(0)), o.max_buffered_amount + 256 * 1024 + 256);
+  EXPECT_LE(buffered_amount_of(srv.ev.handle_at(0)), o.max_buffered_amount + 256 * 1024 + 256);
   // Reading now, the peer still gets the answer to its latest ping.
   std::string last = "ping " + std::to_string(kPings - 1);
   last.resize(120, '.');
@@ -150,7 +142,7 @@ TEST(Limits, BroadcastNeverTakesARecipientPastItsLimit) {
   const std::string message(100 * 1000, 'm');
   for (int i = 0; i < 320; ++i) srv.server.broadcast(MessageType::binary, message);
   ASSERT_TRUE(eventually([&] { return srv.server.counters().skipped_deliveries > 1; }, 10s));
-  EXPECT_LE(buffered_of(srv.ev.handle_at(0)), o.max_buffered_amount);
+  EXPECT_LE(buffered_amount_of(srv.ev.handle_at(0)), o.max_buffered_amount);
   EXPECT_EQ(srv.ev.close_count(), 0u);  // policy drop: skipped, not closed
 }
 
@@ -395,6 +387,30 @@ TEST(LimitsHttp, StreamedBodyIsReadAsTheClientTakesItAndNeverCutShort) {
   bool same = true;
   for (std::size_t i = 0; i < kSize && same; i += 4093) same = body[i] == static_cast<char>(i % 251);
   EXPECT_TRUE(same);
+}
+
+TEST(LimitsHttp, StreamedBodySlowerThanItsClientIsNotCutShort) {
+  // The producer, not the client, is the slow side: nothing stays queued
+  // between refills, which must still count as progress.
+  ServerOptions o = loopback();
+  o.close_timeout = 200ms;
+  constexpr std::size_t kSize = 8 << 20;  // 128 pieces of 64 KiB, 2 ms each: past close_timeout
+  std::size_t produced = 0;             // (the loop thread's only)
+  TestServer srv(o, Attach::none);
+  srv.server.on_http([&](const Request&) {
+    return streamed(kSize, [&](char* data, std::size_t room) -> std::ptrdiff_t {
+      std::this_thread::sleep_for(2ms);
+      const std::size_t n = std::min(room, kSize - produced);
+      std::fill(data, data + n, 's');
+      produced += n;
+      return static_cast<std::ptrdiff_t>(n);
+    });
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  ASSERT_TRUE(c.send_raw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(read_body_slowly(c.fd(), kSize, kSize, 0ms).size(), kSize);
 }
 
 TEST(LimitsHttp, StreamedBodyOfAPeerThatStopsReadingIsDropped) {

@@ -11,6 +11,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -92,6 +94,15 @@ inline ServerOptions loopback() {
   o.host = "127.0.0.1";
   o.port = 0;
   return o;
+}
+
+/// A connection's buffered amount, read on its loop thread (SIZE_MAX when
+/// the connection or its loop is gone, or no answer came within kWait).
+inline std::size_t buffered_amount_of(const ConnectionHandle& h) {
+  auto answer = std::make_shared<std::promise<std::size_t>>();
+  std::future<std::size_t> f = answer->get_future();
+  if (!h.post([answer](Connection& c) { answer->set_value(c.buffered_amount()); })) return SIZE_MAX;
+  return f.wait_for(kWait) == std::future_status::ready ? f.get() : SIZE_MAX;
 }
 
 /// A parley Server and the recorder `Ev` its callbacks write to. The
