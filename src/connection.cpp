@@ -172,7 +172,6 @@ Connection::Negotiated& Connection::negotiated() {
 SendResult Connection::checked(Error e) {
   if (!e) {
     flush_engine();
-    if (ctx_.over_budget()) ctx_.loop().defer([ctx = &ctx_] { ctx->enforce_budget(); });
     if (buffered_amount() > ctx_.settings().max_buffered_amount) {
       note_over_limit();
       return {SendStatus::backpressure, {}};
@@ -438,7 +437,8 @@ void Connection::receive(std::uint8_t* data, std::size_t size) {
   const std::size_t limit = ctx_.settings().max_buffered_amount;
   // A peer that does not read its output gets no more pongs than the last
   // ping's (answered once the output drains): pings cannot grow it.
-  engine_.hold_pongs(buffered_amount() > limit);
+  // (over_limit_: the output passed the limit and has not drained since.)
+  engine_.hold_pongs(over_limit_);
   const bool was_receiving = engine_.receiving_message();
   const std::uint64_t before = engine_.message_bytes();
   engine_.receive(data, size);
@@ -455,7 +455,7 @@ void Connection::receive(std::uint8_t* data, std::size_t size) {
       (void)close(CloseCode::policy_violation, "send buffer full");
     }
   }
-  ctx_.enforce_budget();
+  if (ctx_.over_budget()) ctx_.enforce_budget();
 }
 
 void Connection::account_input() noexcept {

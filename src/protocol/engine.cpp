@@ -16,11 +16,9 @@ std::string_view view(const FrameParser::Chunk& c) noexcept {
   return {reinterpret_cast<const char*>(c.data), c.size};
 }
 
-// A reassembly buffer larger than this is freed after its message, so an
-// idle connection keeps no memory from a large or a compressed message
-// (inflating grows the buffer 16 KiB at a time: it was kept, 13-21 KB per
-// idle connection, until this was lowered from 64 KiB).
-constexpr std::size_t kKeepCapacity = 4 * 1024;
+// (Engine::kKeepCapacity: inflating grows the reassembly buffer 16 KiB at
+// a time; it was kept, 13-21 KB per idle connection, until the limit was
+// lowered from 64 KiB.)
 
 }  // namespace
 
@@ -362,21 +360,11 @@ Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point n
   return {};
 }
 
-void Engine::clear_output() noexcept {
-  out_.clear();
-  if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
-}
-
-void Engine::hold_pongs(bool hold) {
-  pongs_held_ = hold;
-  if (hold || !pong_owed_) return;
+void Engine::answer_owed_pong() {
+  pongs_held_ = false;
   pong_owed_ = false;
   if (state_ == EngineState::open) append(Opcode::pong, partial_->pong, true);
   partial_->pong.clear();
-}
-
-std::size_t Engine::input_held() const noexcept {
-  return partial_ ? partial_->message.size() + partial_->control.size() : 0;
 }
 
 bool Engine::close_timed_out(Clock::time_point now) const noexcept {

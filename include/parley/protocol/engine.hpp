@@ -174,7 +174,10 @@ class PARLEY_EXPORT Engine {
   /// Empties `output()` once it has been handed to the transport, and frees
   /// its memory when a large message made it grow past 4 KiB (an idle
   /// connection keeps no copy of its largest send).
-  void clear_output() noexcept;
+  void clear_output() noexcept {
+    out_.clear();
+    if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+  }
 
   /// While held (`hold = true`), a ping is not answered at once: only the
   /// latest ping's payload is kept (at most 125 bytes), and its pong is
@@ -182,7 +185,13 @@ class PARLEY_EXPORT Engine {
   /// the most recent ping). The runtime holds pongs while the peer is not
   /// reading its output, so that a flood of pings cannot grow it.
   /// Default: not held.
-  void hold_pongs(bool hold);
+  void hold_pongs(bool hold) {
+    if (hold || !pong_owed_) {
+      pongs_held_ = hold;
+      return;
+    }
+    answer_owed_pong();
+  }
 
   /// Fails the connection from outside the frame parser (a limit of the
   /// runtime's, such as a memory budget or a stalled message): as a
@@ -207,7 +216,14 @@ class PARLEY_EXPORT Engine {
   /// Bytes held for input: a message split across reads or fragments, or
   /// being inflated, counted from its first byte (the bytes received or
   /// inflated so far; the buffer's unused capacity is not touched memory).
-  std::size_t input_held() const noexcept;
+  std::size_t input_held() const noexcept {
+    return partial_ ? partial_->message.size() + partial_->control.size() : 0;
+  }
+
+  /// A buffer (output or reassembly) larger than this many bytes is freed
+  /// once its message is done, so an idle connection keeps no memory from
+  /// a large or a compressed message. 4 KiB.
+  static constexpr std::size_t kKeepCapacity = 4 * 1024;
   /// Turns permessage-deflate on (after the handshake negotiated it):
   /// RSV1 marks compressed messages from then on. Messages are compressed
   /// as `send`'s `compression` says; received ones are inflated, bounded by
@@ -223,6 +239,7 @@ class PARLEY_EXPORT Engine {
   void on_close_frame(std::string_view payload);
   void deliver(std::string_view message);
   void fail(ProtocolError e, std::string message);
+  void answer_owed_pong();
   void append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv = 0);
   void frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const;
   bool compress_next(std::size_t size, Compression compression) const noexcept;
