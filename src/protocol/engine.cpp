@@ -281,15 +281,26 @@ bool Engine::compress_next(std::size_t size, Compression compression) const noex
 }
 
 namespace {
-// Compressed payloads are built here before framing: one buffer per thread,
-// reused, so compression allocates nothing per message in steady state.
-std::string& scratch() {
-  thread_local std::string buffer;
-  // A large message's compressed form is not kept for the thread's life.
-  if (buffer.capacity() > (1u << 20)) std::string().swap(buffer);
-  buffer.clear();
-  return buffer;
-}
+// Compressed payloads are built in one buffer per thread, reused, so that
+// compression allocates nothing per message in steady state; a buffer that
+// grew past 1 MiB for a large message is freed as soon as that message is
+// framed, so no thread keeps it.
+class Scratch {
+ public:
+  Scratch() { buffer().clear(); }
+  ~Scratch() {
+    if (buffer().capacity() > (1u << 20)) std::string().swap(buffer());
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  std::string& get() { return buffer(); }
+
+ private:
+  static std::string& buffer() {
+    thread_local std::string b;
+    return b;
+  }
+};
 }  // namespace
 
 Error Engine::send(Opcode type, std::string_view payload, Compression compression) {
@@ -301,7 +312,8 @@ Error Engine::encode(Opcode type, std::string_view payload, Compression compress
   if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
   if (sending_type_ != Opcode::continuation) return UsageError::bad_fragment_sequence;
   if (compress_next(payload.size(), compression)) {
-    std::string& packed = scratch();
+    Scratch scratch;
+    std::string& packed = scratch.get();
     if (Error e = deflate_->compress(payload, true, packed)) return e;
     frame_into(out, type, packed, true, rsv1);
   } else {
@@ -325,7 +337,8 @@ Error Engine::send_fragment(Opcode type, std::string_view payload, bool fin, Com
   }
   sending_type_ = fin ? Opcode::continuation : type;
   if (sending_compressed_) {
-    std::string& packed = scratch();
+    Scratch scratch;
+    std::string& packed = scratch.get();
     if (Error e = deflate_->compress(payload, fin, packed)) return e;
     append(op, packed, fin, rsv);
   } else {
