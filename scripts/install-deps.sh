@@ -17,6 +17,10 @@ packages=(
   libclang-rt-14-dev
   python3 python3-websockets  # interop tests: the Python peer (/usr/bin/python3)
   nodejs npm                  # interop tests: the Node peer (ws, from package-lock.json)
+  doxygen           # the API reference (`docs` target): an undocumented public name is an error
+  chromium          # browser tests (tests/browser/), driven by playwright-core from package-lock.json
+  nginx apache2     # reverse-proxy tests (tests/proxy/): each started on loopback by the test, never as a service
+  tinyproxy         # the client's HTTP CONNECT proxy tests
 )
 
 # A package also counts as present when its command is: NodeSource's nodejs
