@@ -6,6 +6,9 @@
 
 #include "parley/export.hpp"
 
+/// parley: a WebSocket server (Server), client (Client, BlockingClient) and
+/// the connection they share (Connection, ConnectionHandle), with errors as
+/// values (Error, Result). Everything is declared by `<parley/parley.hpp>`.
 namespace parley {
 
 /// A close status code (RFC 6455 §7.4). The named values are those the RFC

@@ -33,10 +33,11 @@ struct PARLEY_EXPORT Endpoint {
   /// system category (EINVAL) if it is not one. No name resolution.
   static Result<Endpoint> parse(const std::string& ip, std::uint16_t port);
   /// From a sockaddr of family AF_INET or AF_INET6 (else an empty
-  /// Endpoint). An IPv4-mapped IPv6 address (::ffff:a.b.c.d, the IPv4 peers
+  /// Endpoint). An IPv4-mapped IPv6 address (\::ffff:a.b.c.d, the IPv4 peers
   /// of a dual-stack listener) becomes the IPv4 endpoint a.b.c.d.
   static Endpoint from_sockaddr(const sockaddr* sa) noexcept;
 
+  /// Equal when every field is equal.
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 

@@ -13,6 +13,10 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 
+/// The public face of parley's event-loop runtime: addresses (Endpoint),
+/// TLS settings (TlsServerOptions, TlsClientOptions, TlsContext) and a
+/// thread-safe handle to a loop (LoopHandle). The runtime itself is
+/// internal.
 namespace parley::net {
 
 class Loop;

@@ -65,10 +65,11 @@ struct DeflateOptions {
 
 /// The parameters both sides agreed on.
 struct DeflateParams {
-  bool server_no_context_takeover = false;
-  bool client_no_context_takeover = false;
-  std::uint8_t server_max_window_bits = 15;
-  std::uint8_t client_max_window_bits = 15;
+  bool server_no_context_takeover = false;   ///< the server resets its compressor after each message
+  bool client_no_context_takeover = false;   ///< the client resets its compressor after each message
+  std::uint8_t server_max_window_bits = 15;  ///< the server compresses with at most 2^this bytes of window (8-15)
+  std::uint8_t client_max_window_bits = 15;  ///< the client compresses with at most 2^this bytes of window (8-15)
+  /// Equal when every field is equal.
   friend bool operator==(const DeflateParams&, const DeflateParams&) = default;
 };
 
@@ -77,16 +78,17 @@ struct DeflateParams {
 /// may limit it).
 PARLEY_EXPORT Extension make_deflate_offer(const DeflateOptions& options);
 
+/// What a server agreed to, as negotiate_deflate() returns it.
+struct DeflateAgreement {
+  DeflateParams params;  ///< what both sides agreed on
+  Extension response;    ///< the Sec-WebSocket-Extensions element to answer with
+};
 /// The server's choice among a client's offers (Sec-WebSocket-Extensions,
 /// in the client's order): the first permessage-deflate offer it can
 /// accept. An offer with an unknown or repeated parameter, or a bad value,
 /// is declined and the next one considered (RFC 7692 §5). Returns the
 /// agreed parameters and the extension to answer with, or nullopt when no
 /// offer is acceptable (the handshake goes on without compression).
-struct DeflateAgreement {
-  DeflateParams params;
-  Extension response;
-};
 PARLEY_EXPORT std::optional<DeflateAgreement> negotiate_deflate(const std::vector<Extension>& offers,
                                                                const DeflateOptions& options);
 

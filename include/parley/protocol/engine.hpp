@@ -170,6 +170,7 @@ class PARLEY_EXPORT Engine {
   /// can and erases that prefix (or calls `clear_output()`): the engine
   /// only appends.
   std::string& output() noexcept { return out_; }
+  /// Bytes to write to the transport (read-only).
   const std::string& output() const noexcept { return out_; }
   /// Empties `output()` once it has been handed to the transport, and frees
   /// its memory when a large message made it grow past 4 KiB (an idle

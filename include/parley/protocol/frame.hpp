@@ -12,16 +12,20 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 
+/// The sans-I/O protocol layer, usable on its own: frames, masking, UTF-8,
+/// the connection engine (messages, ping/pong, close), permessage-deflate,
+/// HTTP heads, headers, URIs and the opening handshake of both roles. No
+/// sockets, threads or clocks: bytes in, events out.
 namespace parley::protocol {
 
 /// Frame opcodes (RFC 6455 §5.2). 3-7 and 11-15 are reserved and rejected.
 enum class Opcode : std::uint8_t {
-  continuation = 0x0,
-  text = 0x1,
-  binary = 0x2,
-  close = 0x8,
-  ping = 0x9,
-  pong = 0xA,
+  continuation = 0x0,  ///< the next frame of a fragmented message
+  text = 0x1,          ///< the first frame of a text message (UTF-8)
+  binary = 0x2,        ///< the first frame of a binary message
+  close = 0x8,         ///< a close frame (control)
+  ping = 0x9,          ///< a ping (control)
+  pong = 0xA,          ///< a pong (control)
 };
 
 /// True for close, ping and pong (opcodes with the high bit set).
@@ -29,7 +33,10 @@ constexpr bool is_control(Opcode op) noexcept { return (static_cast<std::uint8_t
 
 /// Which end of the connection this is. A client masks every frame it sends
 /// and requires unmasked frames; a server the reverse (RFC 6455 §5.1).
-enum class Role : std::uint8_t { client, server };
+enum class Role : std::uint8_t {
+  client,  ///< opened the connection; masks what it sends
+  server,  ///< accepted the connection; sends unmasked
+};
 
 /// The RSV bits of the first header byte, as a mask (RFC 6455 §5.2).
 inline constexpr std::uint8_t rsv1 = 0x40;  ///< used by permessage-deflate (RFC 7692)
@@ -88,18 +95,21 @@ class PARLEY_EXPORT FrameParser {
  public:
   /// What `next()` found.
   struct Chunk {
+    /// What the chunk is.
     enum class Kind : std::uint8_t {
       need_more,  ///< the slice is used up; feed the next one
       payload,    ///< `data`/`size` is (part of) the current frame's payload
       error,      ///< the stream is invalid (see `error()`); stop feeding
-    } kind = Kind::need_more;
+    } kind = Kind::need_more;      ///< what this chunk is
     std::uint8_t* data = nullptr;  ///< payload bytes, unmasked, inside the caller's slice
     std::size_t size = 0;          ///< how many (may be 0 for an empty frame)
     bool frame_start = false;      ///< a new frame begins with this chunk: see `header()`
     bool frame_end = false;        ///< the current frame's payload ends with this chunk
   };
 
+  /// A parser with the default options (server role, no RSV bits, no frame limit).
   FrameParser() = default;
+  /// A parser with `options` (role, RSV bits allowed, frame limit).
   explicit FrameParser(const FrameParserOptions& options)
       : max_frame_size_(options.max_frame_size), role_(options.role), allowed_rsv_(options.allowed_rsv) {}
 

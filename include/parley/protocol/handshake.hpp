@@ -77,7 +77,7 @@ struct ClientHandshake {
 
 /// A client's request and the key it carries (needed to check the answer).
 struct ClientRequest {
-  Request request;
+  Request request;  ///< the upgrade request head, ready to serialize()
   std::string key;  ///< the Sec-WebSocket-Key sent
 };
 

@@ -27,6 +27,7 @@ class PARLEY_EXPORT Headers {
     std::string name;   ///< as spelled when added
     std::string value;  ///< without leading/trailing whitespace
   };
+  /// Iterates over the fields in order.
   using const_iterator = std::vector<Field>::const_iterator;
 
   /// Appends a field (an existing field of the same name is kept).
@@ -53,10 +54,13 @@ class PARLEY_EXPORT Headers {
 
   /// The number of fields (not of distinct names).
   std::size_t size() const noexcept { return fields_.size(); }
+  /// True when there is no field.
   bool empty() const noexcept { return fields_.empty(); }
+  /// Removes every field.
   void clear() noexcept { fields_.clear(); }
-  /// The fields in order.
+  /// The first field (fields are in the order they were added).
   const_iterator begin() const noexcept { return fields_.begin(); }
+  /// Past the last field.
   const_iterator end() const noexcept { return fields_.end(); }
 
   /// Appends `name: value\r\n` for every field to `out`.
@@ -78,6 +82,7 @@ struct HeaderParam {
   std::string name;                  ///< a token, as written
   std::optional<std::string> value;  ///< absent for a bare `name`; unescaped when it was a quoted-string
 
+  /// Equal when every field is equal.
   friend bool operator==(const HeaderParam&, const HeaderParam&) = default;
 };
 
@@ -93,6 +98,7 @@ struct HeaderParam {
 /// Empty list elements (`a, , b`) are ignored as RFC 7230 §7 requires.
 class PARLEY_EXPORT HeaderValue {
  public:
+  /// An empty value (no token, no parameters).
   HeaderValue() = default;
   /// A value with parameters.
   explicit HeaderValue(std::string value, std::vector<HeaderParam> params = {})
@@ -125,6 +131,7 @@ class PARLEY_EXPORT HeaderValue {
   /// Writes elements joined by ", ".
   static std::string join(const std::vector<HeaderValue>& values);
 
+  /// Equal when every field is equal.
   friend bool operator==(const HeaderValue&, const HeaderValue&) = default;
 
  private:

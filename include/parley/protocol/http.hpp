@@ -36,9 +36,10 @@ struct HttpLimits {
 
 /// One cookie from a `Cookie` header (RFC 6265 §4.2).
 struct Cookie {
-  std::string name;
+  std::string name;   ///< as sent (case-sensitive)
   std::string value;  ///< without surrounding double quotes; not percent-decoded
 
+  /// Equal when every field is equal.
   friend bool operator==(const Cookie&, const Cookie&) = default;
 };
 
@@ -58,7 +59,7 @@ struct PARLEY_EXPORT Request {
   std::string target = "/";    ///< the request target as sent: origin-form `/path?query` or absolute-form
   int version_major = 1;       ///< 1 for HTTP/1.1
   int version_minor = 1;       ///< 1 for HTTP/1.1
-  Headers headers;
+  Headers headers;             ///< the header fields, in the order received or to be sent
 
   /// The path of the target, still percent-encoded (decode it with
   /// percent_decode() if needed); "/" for an absolute-form target without one.
@@ -100,7 +101,7 @@ struct PARLEY_EXPORT Response {
   int version_minor = 1;  ///< 1 for HTTP/1.1
   int status = 101;       ///< 100-599
   std::string reason = "Switching Protocols";  ///< may be empty
-  Headers headers;
+  Headers headers;    ///< the header fields, in the order received or to be sent
   std::string body;  ///< sent after the head; never filled by the parser
   /// A body too large to hold in memory (a file, say), produced in pieces
   /// instead of `body`; only for a server's `on_http` answers. Called with
@@ -142,7 +143,10 @@ struct PARLEY_EXPORT Response {
 class PARLEY_EXPORT HeadParser {
  public:
   /// Which head is expected.
-  enum class Kind : std::uint8_t { request, response };
+  enum class Kind : std::uint8_t {
+    request,   ///< a client's request head (server side)
+    response,  ///< a server's response head (client side)
+  };
   /// Where the parser is.
   enum class Status : std::uint8_t {
     need_more,  ///< the head is not complete: feed more bytes
@@ -165,7 +169,9 @@ class PARLEY_EXPORT HeadParser {
   /// `consumed` 0 until reset().
   Progress feed(std::string_view data);
 
+  /// Where the parser is.
   Status status() const noexcept { return status_; }
+  /// Which head it parses.
   Kind kind() const noexcept { return kind_; }
   /// The error once `status() == Status::error`.
   const Error& error() const noexcept { return error_; }
@@ -174,9 +180,11 @@ class PARLEY_EXPORT HeadParser {
   int error_status() const noexcept { return error_status_; }
   /// The parsed request (Kind::request), complete once done.
   Request& request() noexcept { return request_; }
+  /// The parsed request (read-only).
   const Request& request() const noexcept { return request_; }
   /// The parsed response head (Kind::response), complete once done.
   Response& response() noexcept { return response_; }
+  /// The parsed response head (read-only).
   const Response& response() const noexcept { return response_; }
 
   /// Forgets everything and starts over (same kind and limits).

@@ -67,6 +67,8 @@ class PARLEY_EXPORT ServerOpening {
     respond,
   };
 
+  /// A machine waiting for the request (`reading`), under `policy`, which
+  /// must outlive it.
   explicit ServerOpening(const ServerPolicy& policy);
 
   /// Takes bytes from the client. While `reading`, the request head (and
@@ -74,9 +76,11 @@ class PARLEY_EXPORT ServerOpening {
   /// sends before its answer, kept for early() — past `max_head_size` of
   /// them the request is refused with 413.
   Stage feed(std::string_view bytes);
+  /// Where the handshake stands.
   Stage stage() const noexcept { return stage_; }
   /// The request, complete from `http` on.
   Request& request() noexcept { return parser_.request(); }
+  /// The request, complete from `http` on (read-only).
   const Request& request() const noexcept { return parser_.request(); }
 
   /// (`http`) Answers a plain request with `response` (moved out again by
@@ -190,6 +194,7 @@ class PARLEY_EXPORT ClientOpening {
   /// The handshake took too long: a refusal with its body so far, or
   /// HandshakeError::timeout.
   Stage time_out(std::string_view message);
+  /// Where the attempt stands.
   Stage stage() const noexcept { return stage_; }
 
   /// True once the server's answer head arrived (whatever it said).
@@ -203,9 +208,11 @@ class PARLEY_EXPORT ClientOpening {
   const Uri& redirect_uri() const noexcept { return redirect_; }
   /// (`open`) The subprotocol and extensions agreed.
   Negotiated& negotiated() noexcept { return negotiated_; }
-  /// (`open`) permessage-deflate: the agreed parameters and the offer whose
-  /// settings apply.
+  /// (`open`) permessage-deflate's agreed parameters; nullopt when the
+  /// server agreed to none.
   const std::optional<DeflateParams>& deflate() const noexcept { return deflate_; }
+  /// (`open`) The offer (one of the constructor's `offers`) whose settings
+  /// apply to the agreed permessage-deflate; nullptr when none was agreed.
   const DeflateOptions* deflate_offer() const noexcept { return deflate_offer_; }
   /// (`open`) Frames that came with the answer.
   std::string& early() noexcept { return early_; }

@@ -14,9 +14,10 @@ namespace parley::protocol {
 
 /// One `name=value` pair of a query string, percent-decoded.
 struct QueryParam {
-  std::string name;
+  std::string name;   ///< decoded; may be repeated in a query
   std::string value;  ///< "" for a bare `name` without `=`
 
+  /// Equal when every field is equal.
   friend bool operator==(const QueryParam&, const QueryParam&) = default;
 };
 

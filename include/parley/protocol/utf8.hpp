@@ -32,6 +32,7 @@ class PARLEY_EXPORT Utf8Validator {
   /// Validates the next `size` bytes. Returns false once the input is known
   /// to be invalid; after that it keeps returning false until reset().
   bool feed(const std::uint8_t* data, std::size_t size) noexcept;
+  /// Validates the next bytes of `s` (as feed(data, size)).
   bool feed(std::string_view s) noexcept {
     return feed(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
   }
