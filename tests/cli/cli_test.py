@@ -645,8 +645,14 @@ class CliTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/html"))
         self.assertIn(b"<html", body)
-        self.assertIn(b"new WebSocket(", body)
+        self.assertIn(b'import { ParleySocket } from "/parley.js"', body)
         self.assertIn(b"/chat", body)
+        # the browser client, compiled into the command from js/parley.js
+        status, headers, script = http_get(s.port, "/parley.js")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/javascript"))
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "js", "parley.js"), "rb") as f:
+            self.assertEqual(script, f.read())
         status, headers, body = http_get(s.port, "/", method="HEAD")
         self.assertEqual(status, 200)
         self.assertEqual(body, b"")

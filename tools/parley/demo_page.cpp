@@ -2,13 +2,15 @@
 
 namespace parley_cli {
 
-// Messages are inserted with textContent only (never innerHTML): whatever a
-// peer sends is shown as text.
+// The chat page of `parley serve` (GET /), built on parley.js (GET
+// /parley.js). Messages are inserted with textContent only (never
+// innerHTML): whatever a peer sends is shown as text.
 const std::string_view demo_page_html = R"PARLEY_HTML(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>parley chat</title>
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -30,57 +32,61 @@ const std::string_view demo_page_html = R"PARLEY_HTML(<!doctype html>
   <input id="text" placeholder="say something (everyone on this page sees it)" disabled>
   <button id="send" disabled>Send</button>
 </form>
-<script>
-"use strict";
-(function () {
-  const log = document.getElementById("log");
-  const status = document.getElementById("status");
-  const text = document.getElementById("text");
-  const send = document.getElementById("send");
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat";
-  let ws = null;
-  let retry = 500;
+<script type="module">
+// The chat, on parley.js (served by parley serve at /parley.js): it
+// reconnects by itself, queues what is typed while disconnected, and its
+// heartbeat notices a dead link.
+import { ParleySocket } from "/parley.js";
 
-  function line(message, cls) {
-    const p = document.createElement("p");
-    if (cls) p.className = cls;
-    p.textContent = message;
-    log.appendChild(p);
-    log.scrollTop = log.scrollHeight;
-  }
-  function enable(on) { text.disabled = !on; send.disabled = !on; if (on) text.focus(); }
+const log = document.getElementById("log");
+const status = document.getElementById("status");
+const text = document.getElementById("text");
+const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat";
 
-  function connect() {
-    ws = new WebSocket(url);
-    ws.binaryType = "arraybuffer";
-    ws.onopen = function () {
-      retry = 500;
-      status.textContent = "connected to " + url;
-      line("connected", "sys");
-      enable(true);
-    };
-    ws.onmessage = function (ev) {
-      if (typeof ev.data === "string") line(ev.data);
-      else line("[binary message, " + ev.data.byteLength + " bytes]", "sys");
-    };
-    ws.onclose = function (ev) {
-      enable(false);
-      line("closed: " + ev.code + (ev.reason ? " " + ev.reason : "") + "; reconnecting…", "sys");
-      status.textContent = "disconnected";
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 10000);
-    };
-  }
+function line(message, cls) {
+  const p = document.createElement("p");
+  if (cls) p.className = cls;
+  p.textContent = message;
+  log.appendChild(p);
+  log.scrollTop = log.scrollHeight;
+}
 
-  document.getElementById("form").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    if (ws && ws.readyState === WebSocket.OPEN && text.value !== "") {
-      ws.send(text.value);
-      text.value = "";
-    }
-  });
-  connect();
-})();
+const ws = new ParleySocket(url, {
+  binaryType: "arraybuffer",
+  minDelay: 500,
+  maxDelay: 10000,
+  heartbeatInterval: 15000,
+});
+ws.addEventListener("open", () => {
+  status.textContent = "connected to " + url;
+  line("connected", "sys");
+});
+ws.addEventListener("message", (ev) => {
+  if (typeof ev.data === "string") line(ev.data);
+  else line("[binary message, " + ev.data.byteLength + " bytes]", "sys");
+});
+ws.addEventListener("close", (ev) => {
+  status.textContent = ev.willReconnect ? "disconnected; reconnecting…" : "disconnected";
+  line("closed: " + ev.code + (ev.reason ? " " + ev.reason : ""), "sys");
+});
+ws.addEventListener("reconnecting", (ev) => {
+  status.textContent = "reconnecting in " + (ev.delay / 1000).toFixed(1) + " s (attempt " + ev.attempt + ")";
+});
+ws.addEventListener("maximum", () => {
+  status.textContent = "gave up reconnecting; reload the page";
+});
+ws.addEventListener("drop", () => line("a message typed while disconnected was dropped (queue full)", "sys"));
+
+document.getElementById("form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  if (text.value === "") return;
+  if (!ws.send(text.value)) line("(queued until reconnected) " + text.value, "sys");
+  text.value = "";
+  text.focus();
+});
+text.disabled = false;
+document.getElementById("send").disabled = false;
+text.focus();
 </script>
 </body>
 </html>

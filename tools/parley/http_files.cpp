@@ -36,6 +36,12 @@ bool is_within(const fs::path& root, const fs::path& p) {
   return true;
 }
 
+Response method_not_allowed() {
+  Response r = text_response(405, "method not allowed");
+  r.headers.set("Allow", "GET, HEAD");
+  return r;
+}
+
 }  // namespace
 
 Response text_response(int status, std::string_view message) {
@@ -56,6 +62,11 @@ Response body_response(const Request& request, std::string_view content_type, st
     if (r.body.empty()) r.headers.set("Content-Length", "0");
   }
   return r;
+}
+
+Response builtin_response(const Request& request, std::string_view content_type, std::string_view body) {
+  if (request.method != "GET" && request.method != "HEAD") return method_not_allowed();
+  return body_response(request, content_type, std::string(body));
 }
 
 std::string_view content_type_for(const fs::path& file) {
@@ -79,11 +90,7 @@ std::string_view content_type_for(const fs::path& file) {
 }
 
 Response serve_file(const fs::path& root, const Request& request) {
-  if (request.method != "GET" && request.method != "HEAD") {
-    Response r = text_response(405, "method not allowed");
-    r.headers.set("Allow", "GET, HEAD");
-    return r;
-  }
+  if (request.method != "GET" && request.method != "HEAD") return method_not_allowed();
   const std::string decoded = parley::protocol::percent_decode(request.path());
   if (decoded.empty() || decoded.front() != '/' || decoded.find('\0') != std::string::npos) {
     return text_response(400, "bad path");

@@ -1,4 +1,4 @@
-// Plain-HTTP answers of `parley serve`: the demo page, files of a --static
+// Plain-HTTP answers of `parley serve`: the demo page and parley.js, files of a --static
 // directory (safely: no path traversal, no symlink escapes), errors.
 #pragma once
 
@@ -16,6 +16,11 @@ parley::protocol::Response text_response(int status, std::string_view message);
 /// A 200 response with `body` of `content_type` (no body for HEAD).
 parley::protocol::Response body_response(const parley::protocol::Request& request, std::string_view content_type,
                                          std::string body);
+
+/// A page or script built into the command (the demo page, parley.js) for
+/// GET and HEAD; other methods get 405 with `Allow: GET, HEAD`.
+parley::protocol::Response builtin_response(const parley::protocol::Request& request, std::string_view content_type,
+                                            std::string_view body);
 
 /// Serves GET/HEAD requests from the directory `root` (canonical, absolute):
 /// percent-decoded paths; any `..` segment, NUL byte, or a path that resolves

@@ -262,14 +262,8 @@ class ServeApp {
   parley::Response http(const parley::Request& req) {
     if (!static_root_.empty()) return serve_file(static_root_, req);
     const std::string_view path = req.path();
-    if (path == "/" || path == "/index.html") {
-      if (req.method != "GET" && req.method != "HEAD") {
-        parley::Response r = text_response(405, "method not allowed");
-        r.headers.set("Allow", "GET, HEAD");
-        return r;
-      }
-      return body_response(req, "text/html; charset=utf-8", std::string(demo_page_html));
-    }
+    if (path == "/" || path == "/index.html") return builtin_response(req, "text/html; charset=utf-8", demo_page_html);
+    if (path == "/parley.js") return builtin_response(req, "text/javascript; charset=utf-8", parley_js);
     if (s_.mode == ServeMode::demo && path != "/echo" && path != "/chat") return text_response(404, "not found");
     parley::Response r = text_response(426, "this is a WebSocket endpoint: connect with Upgrade: websocket");
     r.headers.set("Upgrade", "websocket");
@@ -296,6 +290,10 @@ class ServeApp {
     ++info.in_msgs;
     info.in_bytes += m.size();
     if (s_.verbose) trace(c, ">", type, m);
+    if (type == MessageType::text && m == heartbeat_message) {  // parley.js's heartbeat: answered, never broadcast
+      sent(c, type, heartbeat_reply, c.send(type, heartbeat_reply));
+      return;
+    }
     if (!info.fan_out) {
       sent(c, type, m, c.send(type, m));
       return;
