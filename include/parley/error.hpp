@@ -156,7 +156,10 @@ PARLEY_EXPORT int http_status_for(HandshakeError e) noexcept;
 
 /// What went wrong: a `std::error_code` and a message for humans. A
 /// default-constructed Error means "no error" and converts to false.
-class PARLEY_EXPORT Error {
+/// `[[nodiscard]]`: a function returning an Error reports a failure
+/// nowhere else, so ignoring one is a compiler warning (cast to void to
+/// say it is deliberate).
+class [[nodiscard]] PARLEY_EXPORT Error {
  public:
   /// No error.
   Error() = default;
@@ -164,9 +167,13 @@ class PARLEY_EXPORT Error {
   explicit Error(std::error_code code) : code_(code) {}
   /// An error with a specific message (e.g. "frame payload of 200 bytes exceeds max_frame_size 100").
   Error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
+  /// A protocol error (the peer broke RFC 6455 or a limit), with an optional specific message.
   Error(ProtocolError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+  /// An opening-handshake error, with an optional specific message.
   Error(HandshakeError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+  /// A misuse of the API, with an optional specific message.
   Error(UsageError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
+  /// A TLS error, with an optional specific message.
   Error(TlsError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
 
   /// The code; `code().category()` tells which layer failed.
@@ -176,10 +183,15 @@ class PARLEY_EXPORT Error {
   /// True when this is an error.
   explicit operator bool() const noexcept { return static_cast<bool>(code_); }
 
+  /// Same code (the messages are not compared).
   friend bool operator==(const Error& a, const Error& b) noexcept { return a.code_ == b.code_; }
+  /// The code is `b`, e.g. `if (e == ProtocolError::message_too_big)`.
   friend bool operator==(const Error& a, ProtocolError b) noexcept { return a.code_ == make_error_code(b); }
+  /// The code is `b`.
   friend bool operator==(const Error& a, HandshakeError b) noexcept { return a.code_ == make_error_code(b); }
+  /// The code is `b`.
   friend bool operator==(const Error& a, UsageError b) noexcept { return a.code_ == make_error_code(b); }
+  /// The code is `b`.
   friend bool operator==(const Error& a, TlsError b) noexcept { return a.code_ == make_error_code(b); }
 
  private:
@@ -203,26 +215,39 @@ class PARLEY_EXPORT Exception : public std::system_error {
 template <class T>
 class [[nodiscard]] Result {
  public:
+  /// A value.
   Result(const T& v) : v_(std::in_place_index<0>, v) {}
+  /// A value.
   Result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
+  /// An error (must not be empty).
   Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}
+  /// An error with the code's default message.
   Result(ProtocolError e) : Result(Error(e)) {}
+  /// An error with the code's default message.
   Result(HandshakeError e) : Result(Error(e)) {}
+  /// An error with the code's default message.
   Result(UsageError e) : Result(Error(e)) {}
+  /// An error with the code's default message.
   Result(TlsError e) : Result(Error(e)) {}
 
   /// True when a value is held.
   bool has_value() const noexcept { return v_.index() == 0; }
+  /// True when a value is held.
   explicit operator bool() const noexcept { return has_value(); }
 
   /// The value; throws `Exception` when an error is held.
   T& value() & { check(); return *std::get_if<0>(&v_); }
+  /// The value; throws `Exception` when an error is held.
   const T& value() const& { check(); return *std::get_if<0>(&v_); }
+  /// The value, moved out; throws `Exception` when an error is held.
   T&& value() && { check(); return std::move(*std::get_if<0>(&v_)); }
   /// The value without checking (undefined when an error is held).
   T& operator*() noexcept { return *std::get_if<0>(&v_); }
+  /// The value without checking (undefined when an error is held).
   const T& operator*() const noexcept { return *std::get_if<0>(&v_); }
+  /// Member access to the value without checking (undefined when an error is held).
   T* operator->() noexcept { return std::get_if<0>(&v_); }
+  /// Member access to the value without checking (undefined when an error is held).
   const T* operator->() const noexcept { return std::get_if<0>(&v_); }
   /// The error; an empty Error when a value is held.
   Error error() const { return has_value() ? Error{} : *std::get_if<1>(&v_); }

@@ -9,5 +9,5 @@
 #define PARLEY_EXPORT
 #else
 /// Marks a public name as exported from the shared library.
-#define PARLEY_EXPORT __attribute__((visibility("default")))
+#define PARLEY_EXPORT [[gnu::visibility("default")]]
 #endif

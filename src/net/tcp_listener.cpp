@@ -124,8 +124,9 @@ void TcpListener::on_io(std::uint32_t) {
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // Out of descriptors or memory: the pending connection stays in the
         // backlog and level-triggered epoll would report it again at once.
-        // Stop watching for a while instead of spinning.
-        loop_->epoll_mod(fd_, 0, token_);
+        // Stop watching for a while instead of spinning. (Should that fail,
+        // the fd stays watched and accept is retried at once: no worse.)
+        (void)loop_->epoll_mod(fd_, 0, token_);
         pause_timer_ = loop_->add_timer(accept_pause_, [this] { resume_accepting(); });
       }
       if (on_error_) {
@@ -144,7 +145,8 @@ void TcpListener::on_io(std::uint32_t) {
 
 void TcpListener::resume_accepting() {
   pause_timer_ = {};
-  if (fd_ >= 0) loop_->epoll_mod(fd_, EPOLLIN, token_);
+  if (fd_ < 0) return;
+  if (Error e = loop_->epoll_mod(fd_, EPOLLIN, token_); e && on_error_) on_error_(e);
 }
 
 }  // namespace parley::net

@@ -613,7 +613,7 @@ TEST(NetTcp, EmfilePausesAcceptingInsteadOfSpinning) {
         if (f < 0 || ::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(18);
         clients.push_back(f);
         auto deadline = Clock::now() + 20s;
-        while (accepted.empty() && Clock::now() < deadline) loop.run_once(10ms);
+        while (accepted.empty() && Clock::now() < deadline) (void)loop.run_once(10ms);
         if (accepted.size() != 1) ::_exit(19);
         accepted.clear();
         Error w(std::error_code(EMFILE, std::system_category()), "warm-up");
@@ -644,7 +644,7 @@ TEST(NetTcp, EmfilePausesAcceptingInsteadOfSpinning) {
       }
       auto start = Clock::now();
       auto it0 = loop.stats().iterations;
-      while (Clock::now() - start < 300ms) loop.run_once(10ms);
+      while (Clock::now() - start < 300ms) (void)loop.run_once(10ms);
       auto iterations = loop.stats().iterations - it0;
       if (errors < 1) code = 13;
       if (!(*l)->accept_paused() && errors < 2) code = 14;
@@ -655,7 +655,7 @@ TEST(NetTcp, EmfilePausesAcceptingInsteadOfSpinning) {
       for (int f : fill) ::close(f);
       if (::setrlimit(RLIMIT_NOFILE, &before) != 0) ::_exit(12);
       auto deadline = Clock::now() + 20s;
-      while (accepted.size() < 2 && Clock::now() < deadline) loop.run_once(10ms);
+      while (accepted.size() < 2 && Clock::now() < deadline) (void)loop.run_once(10ms);
       if (code == 0 && accepted.size() != 2) code = 17;
       if (code != 0)
         std::fprintf(stderr, "EMFILE child: code %d, %d EMFILE errors, last error '%s', paused %d, %zu accepted, %llu iterations, %zu descriptors filled\n",
@@ -752,13 +752,13 @@ TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {
     peers.push_back(sv[1]);
   }
   for (auto& s : sockets) ASSERT_TRUE(s->write(std::string_view("tiny")));
-  loop.run_once(0ms);
+  (void)loop.run_once(0ms);
   const std::size_t after_burst = loop.free_block_count();
   EXPECT_EQ(after_burst, 20u);
   // One socket keeps writing now and then: it needs one block, the others go.
   auto tick = loop.add_periodic(50ms, [&] { (void)sockets[0]->write(std::string_view("x")); });
   const auto deadline = Clock::now() + 3 * Loop::kBlockTrimPeriod + 2s;
-  while (loop.free_block_count() > 1 && Clock::now() < deadline) loop.run_once(100ms);
+  while (loop.free_block_count() > 1 && Clock::now() < deadline) (void)loop.run_once(100ms);
   EXPECT_LE(loop.free_block_count(), 1u);
   loop.cancel_timer(tick);
   for (int fd : peers) ::close(fd);

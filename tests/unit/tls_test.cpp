@@ -89,7 +89,7 @@ Result<std::string> echo_once(const std::string& url, ClientOptions co, const st
   if (Error e = c.send_text(text)) return e;
   auto m = c.receive(5s);
   if (!m) return m.error();
-  c.close();
+  (void)c.close();
   return m->data;
 }
 
@@ -513,7 +513,7 @@ struct NetPair : net::TcpSocket::Handler {
   template <class P>
   bool run_until(P pred, std::chrono::milliseconds limit = 10s) {
     const auto deadline = Clock::now() + limit;
-    while (!pred() && Clock::now() < deadline) loop.run_once(10ms);
+    while (!pred() && Clock::now() < deadline) (void)loop.run_once(10ms);
     return pred();
   }
   // Connects with the test PKI's server certificate, verified against its CA as "localhost".
@@ -599,7 +599,7 @@ TEST(TlsSocket, LargeWriteUnderBackpressureArrivesWhole) {
   const std::string big = pattern(8u << 20, false, 3);
   ASSERT_TRUE(p.client->write(big));
   const auto until = Clock::now() + 300ms;
-  while (Clock::now() < until) p.loop.run_once(10ms);
+  while (Clock::now() < until) (void)p.loop.run_once(10ms);
   EXPECT_GT(p.client->buffered_amount(), 0u) << "the peer reads nothing: some must wait";
   p.accepted[0]->resume_reading();
   ASSERT_TRUE(p.run_until([&] { return p.server_got.size() >= 5 + big.size(); }, 30s)) << p.server_got.size();

@@ -549,7 +549,7 @@ std::function<void()> close_after_burst(int count, std::size_t size) {
     for (int i = 0; i < count; ++i) sent.push_back("burst " + std::to_string(i) + " " + text_of(size));
     p.post([sent](parley::Connection& c) {
       for (const auto& m : sent) c.send_text(m);
-      c.close(parley::CloseCode::normal, "done");
+      (void)c.close(parley::CloseCode::normal, "done");
     });
     const auto [got, why] = p.closed();
     check(got == 1000, "the server answered the close with " + std::to_string(got));
@@ -572,7 +572,7 @@ void close_simultaneous() {
   p.open("/close-on-message?id=" + id);
   p.post([](parley::Connection& c) {
     c.send_text("close now");
-    c.close(parley::CloseCode::normal, "client");
+    (void)c.close(parley::CloseCode::normal, "client");
   });
   const auto [got, why] = p.closed();
   check(got == 1000 && (why == "server" || why == "client"), "closed with " + std::to_string(got) + " '" + why + "'");

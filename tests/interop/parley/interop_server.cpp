@@ -112,13 +112,13 @@ int main(int argc, char** argv) {
     const parley::Request& req = conn.request();
     if (s.route == "/report") {
       conn.send_text(record_json(s.id));
-      conn.close(parley::CloseCode::normal);
+      (void)conn.close(parley::CloseCode::normal);
     } else if (s.route == "/close") {
       const int code = std::stoi(req.query_param("code").value_or("1000"));
-      conn.close(parley::CloseCode{static_cast<std::uint16_t>(code)}, req.query_param("reason").value_or(""));
+      (void)conn.close(parley::CloseCode{static_cast<std::uint16_t>(code)}, req.query_param("reason").value_or(""));
     } else if (s.route == "/burst-close") {
       for (int i = 0; i < 100; ++i) conn.send_text("burst " + std::to_string(i));
-      conn.close(parley::CloseCode::normal, "burst done");
+      (void)conn.close(parley::CloseCode::normal, "burst done");
     } else if (s.route == "/terminate") {
       conn.terminate();
     } else if (s.route == "/ping") {
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
 
   server.on_text([](parley::Connection& conn, std::string_view text) {
     if (conn.metadata_as<Session>().route == "/close-on-message")
-      conn.close(parley::CloseCode::normal, "server");
+      (void)conn.close(parley::CloseCode::normal, "server");
     else if (conn.metadata_as<Session>().route == "/terminate-on-message")
       conn.terminate();
     else
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   });
   server.on_binary([](parley::Connection& conn, std::string_view bytes) {
     if (conn.metadata_as<Session>().route == "/close-on-message")
-      conn.close(parley::CloseCode::normal, "server");
+      (void)conn.close(parley::CloseCode::normal, "server");
     else
       echoed(conn, conn.send_binary(bytes));
   });
