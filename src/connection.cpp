@@ -7,6 +7,8 @@
 #include "context.hpp"
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/printable.hpp"
+#include "parley/protocol/utf8.hpp"
+#include "protocol/http_text.hpp"
 
 namespace parley {
 
@@ -37,6 +39,18 @@ HandshakeReply HandshakeReply::reject(int status, std::string message, protocol:
   r.status_ = (status >= 300 && status <= 599) ? status : 403;
   r.text_ = std::move(message);
   r.headers_ = std::move(headers);
+  return r;
+}
+
+HandshakeReply HandshakeReply::reject_json(int status, int code, std::string_view message,
+                                           protocol::Headers headers) {
+  HandshakeReply r = reject(status, {}, std::move(headers));
+  std::string body = "{\"code\":" + std::to_string(code) + ",\"message\":";
+  protocol::text::append_json_string(body, message, protocol::is_valid_utf8(message));
+  body += ",\"status\":" + std::to_string(r.status_) + "}";
+  r.text_ = std::move(body);
+  r.headers_.set("Content-Type", "application/json");
+  r.headers_.set("X-Content-Type-Options", "nosniff");
   return r;
 }
 

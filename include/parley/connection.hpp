@@ -92,6 +92,13 @@ class PARLEY_EXPORT HandshakeReply {
   /// `max_redirects` of them). Another status becomes 403. The socket is
   /// closed once the response is sent.
   static HandshakeReply reject(int status, std::string message = {}, protocol::Headers headers = {});
+  /// Refuse as `reject` does, with the JSON body of the Perl `http_error`:
+  /// `{"code":code,"message":"...","status":status}` (`code` is the
+  /// application's own number, often the status itself), `Content-Type:
+  /// application/json` and `X-Content-Type-Options: nosniff`; `headers` are
+  /// added too. A browser's `WebSocket` never shows a refused handshake's
+  /// body to the page; this is for other clients and for logs.
+  static HandshakeReply reject_json(int status, int code, std::string_view message, protocol::Headers headers = {});
   /// Decide later, from any thread (e.g. after a database lookup), with
   /// `ConnectionHandle::finish_origin` when on_origin deferred, or
   /// `ConnectionHandle::finish_handshake` when on_handshake did. The

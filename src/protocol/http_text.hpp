@@ -54,6 +54,31 @@ constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+/// Appends `s` to `out` as a JSON string (RFC 8259), quotes included:
+/// `"` and `\` escaped, control characters as `\u00XX`; when `s` is not
+/// valid UTF-8, every byte of 0x80 or above becomes U+FFFD, so the result
+/// is always valid JSON.
+inline void append_json_string(std::string& out, std::string_view s, bool valid_utf8) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else if (c >= 0x80 && !valid_utf8) {
+      out += "\\ufffd";
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
 /// `s` without leading and trailing SP/HTAB.
 constexpr std::string_view trim_ows(std::string_view s) noexcept {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);

@@ -34,6 +34,27 @@ TEST(ServerHandshake, RejectSends403AndBodyThenCloses) {
   EXPECT_TRUE(srv.ev.closes.empty()) << "on_close fired for a connection that never opened";
 }
 
+TEST(ServerHandshake, RejectJsonSendsThePerlErrorBody) {
+  TestServer srv(Attach::record);
+  srv.server.on_handshake([](Connection&, const Request&) {
+    // A quote, a backslash, a control character and non-ASCII text, all escaped or kept as JSON requires.
+    return HandshakeReply::reject_json(403, 4031, "say \"please\"\\\x01 \xc3\xa9", {{"X-Extra", "1"}});
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+  HttpReply r = c.handshake();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.raw_head.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << r.raw_head;
+  EXPECT_NE(r.raw_head.find("\r\nContent-Type: application/json\r\n"), std::string::npos) << r.raw_head;
+  EXPECT_EQ(r.raw_head.find("text/plain"), std::string::npos) << r.raw_head;
+  EXPECT_NE(r.raw_head.find("\r\nX-Content-Type-Options: nosniff\r\n"), std::string::npos) << r.raw_head;
+  EXPECT_NE(r.raw_head.find("\r\nX-Extra: 1\r\n"), std::string::npos) << r.raw_head;
+  EXPECT_EQ(r.body, "{\"code\":4031,\"message\":\"say \\\"please\\\"\\\\\\u0001 \xc3\xa9\",\"status\":403}\n");
+  // Invalid UTF-8 never makes invalid JSON.
+  EXPECT_EQ(HandshakeReply::reject_json(400, 1, "a\xff").text(), "{\"code\":1,\"message\":\"a\\ufffd\",\"status\":400}");
+}
+
 TEST(ServerHandshake, RequestDetailsAreVisible) {
   struct Seen {
     std::string method, target, path, user, x, session, theme, custom, origin, remote, local;

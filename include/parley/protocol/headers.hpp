@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,13 @@ class PARLEY_EXPORT Headers {
   };
   /// Iterates over the fields in order.
   using const_iterator = std::vector<Field>::const_iterator;
+
+  /// No fields.
+  Headers() = default;
+  /// These fields in this order, e.g. `{{"Set-Cookie", "id=42"}, {"X-Node", "a"}}`.
+  Headers(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+    for (const auto& [name, value] : fields) add(name, value);
+  }
 
   /// Appends a field (an existing field of the same name is kept).
   void add(std::string_view name, std::string_view value);
