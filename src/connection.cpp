@@ -154,13 +154,14 @@ std::size_t Connection::buffered_amount() const noexcept {
 
 ConnectionState Connection::state() const noexcept { return state_; }
 
-const Request& Connection::request() const noexcept {
-  static const Request none;
-  if (request_) return *request_;
+const Request* Connection::request() const noexcept {
+  if (request_) return request_.get();
   // (Server) during the handshake: the request being decided on.
-  if (role() == Role::server && pending_) return std::get<protocol::ServerOpening>(pending_->opening).request();
-  return none;
+  if (role() == Role::server && pending_) return &std::get<protocol::ServerOpening>(pending_->opening).request();
+  return nullptr;
 }
+
+std::string_view Connection::route() const noexcept { return ctx_.callbacks().routes[route_].pattern; }
 
 const Response* Connection::handshake_response() const noexcept { return client_ ? client_->response.get() : nullptr; }
 
@@ -348,12 +349,12 @@ void Connection::terminate() {
 
 void Connection::on_message(Opcode type, std::string_view payload) {
   last_message_ = ctx_.loop().now();
-  const auto& cb = ctx_.callbacks();
+  const Route& r = ctx_.callbacks().route(route_);
   try {
     if (type == Opcode::text) {
-      if (cb.text) cb.text(*this, payload);
-    } else if (cb.binary) {
-      cb.binary(*this, payload);
+      if (r.on_text) r.on_text(*this, payload);
+    } else if (r.on_binary) {
+      r.on_binary(*this, payload);
     }
   } catch (...) {
     callback_threw(type == Opcode::text ? "on_text" : "on_binary");
@@ -362,9 +363,9 @@ void Connection::on_message(Opcode type, std::string_view payload) {
 
 bool Connection::on_ping(std::string_view payload) {
   last_message_ = ctx_.loop().now();  // the peer's own keep-alive counts as activity
-  const auto& cb = ctx_.callbacks();
+  const Route& r = ctx_.callbacks().route(route_);
   try {
-    return cb.ping ? cb.ping(*this, payload) : true;
+    return r.on_ping ? r.on_ping(*this, payload) : true;
   } catch (...) {
     callback_threw("on_ping");
     return false;
@@ -372,9 +373,9 @@ bool Connection::on_ping(std::string_view payload) {
 }
 
 void Connection::on_pong(std::string_view payload) {
-  const auto& cb = ctx_.callbacks();
+  const Route& r = ctx_.callbacks().route(route_);
   try {
-    if (cb.pong) cb.pong(*this, payload);
+    if (r.on_pong) r.on_pong(*this, payload);
   } catch (...) {
     callback_threw("on_pong");
   }
@@ -401,9 +402,9 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
   close_reported_ = true;
   last_close_ = code;
   state_ = ConnectionState::closed;
-  const auto& cb = ctx_.callbacks();
+  const Route& r = ctx_.callbacks().route(route_);
   try {
-    if (cb.close) cb.close(*this, code, reason);
+    if (r.on_close) r.on_close(*this, code, reason);
   } catch (...) {
     callback_threw("on_close");  // (closed already: reported only)
   }
@@ -555,9 +556,9 @@ void Connection::check_drain() {
   over_limit_ = false;
   engine_.hold_pongs(false);  // the owed pong, if a ping came meanwhile
   flush_engine();
-  const auto& cb = ctx_.callbacks();
+  const Route& r = ctx_.callbacks().route(route_);
   try {
-    if (cb.drain && state_ == ConnectionState::open) cb.drain(*this);
+    if (r.on_drain && state_ == ConnectionState::open) r.on_drain(*this);
   } catch (...) {
     callback_threw("on_drain");
   }
@@ -701,6 +702,8 @@ void Connection::advance_handshake() {
         break;
       }
       case Stage::origin: {
+        // The route is chosen once, before any hook sees the connection.
+        route_ = cb.match(h.request().path());
         if (!cb.origin) {
           decide_origin(h.origin_allowed() ? HandshakeReply::accept() : HandshakeReply::reject(403, "origin not allowed"));
           break;
@@ -718,13 +721,14 @@ void Connection::advance_handshake() {
         // The hook sees what was negotiated so far.
         if (!h.subprotocol().empty()) negotiated().subprotocol = h.subprotocol();
         if (!h.extensions().empty()) negotiated().extensions = h.extensions();
-        if (!cb.handshake) {
+        const auto& hook = cb.route(route_).on_handshake;
+        if (!hook) {
           h.accept();
           break;
         }
         HandshakeReply reply;
         try {
-          reply = cb.handshake(*this, h.request());
+          reply = hook(*this, h.request());
         } catch (...) {
           return callback_threw("on_handshake");
         }
@@ -798,9 +802,9 @@ void Connection::become_open(std::string early) {
   pending_.reset();
   state_ = ConnectionState::open;
   last_receive_ = last_message_ = ctx_.loop().now();
-  const auto& cb = ctx_.callbacks();
+  const Route& r = ctx_.callbacks().route(route_);
   try {
-    if (cb.open) cb.open(*this);
+    if (r.on_open) r.on_open(*this);
   } catch (...) {
     callback_threw("on_open");
   }

@@ -5,6 +5,19 @@
 
 namespace parley::detail {
 
+std::uint16_t Callbacks::match(std::string_view path) const noexcept {
+  for (std::size_t i = 1; i < routes.size(); ++i) {
+    std::string_view p = routes[i].pattern;
+    if (!p.empty() && p.back() == '*') {
+      p.remove_suffix(1);
+      if (path.starts_with(p)) return static_cast<std::uint16_t>(i);
+    } else if (path == p) {
+      return static_cast<std::uint16_t>(i);
+    }
+  }
+  return 0;
+}
+
 void Callbacks::report(Connection* c, const Error& e) const noexcept {
   if (!error) return;
   try {

@@ -16,6 +16,7 @@
 
 #include "id_table.hpp"
 #include "parley/connection.hpp"
+#include "parley/events.hpp"
 #include "net/loop.hpp"
 #include "parley/net/tls.hpp"
 #include "parley/protocol/deflate.hpp"
@@ -27,19 +28,26 @@ namespace parley::detail {
 
 /// The user's callbacks (all optional), shared by every loop.
 struct Callbacks {
+  /// A route: its pattern ("" for the fallback) and callbacks.
+  struct RouteEntry {
+    std::string pattern;
+    Route events;
+  };
+  /// Index 0: the server-wide (or client's) callbacks, set with the on_*
+  /// setters, the fallback; then Server::route()'s routes in the order
+  /// added. A connection keeps the index chosen at its handshake.
+  std::vector<RouteEntry> routes{1};
+  const Route& route(std::uint16_t index) const noexcept { return routes[index].events; }
+  Route& fallback() noexcept { return routes.front().events; }
+  /// The first route whose pattern matches `path` (exact, or a prefix when
+  /// the pattern ends with '*'), 0 when none does.
+  std::uint16_t match(std::string_view path) const noexcept;
+
   std::function<bool(const net::Endpoint&)> accept;
   std::function<HandshakeReply(Connection&, std::string_view, const Request&)> origin;
-  std::function<HandshakeReply(Connection&, const Request&)> handshake;
   std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
   std::function<Response(const Request&)> http;
-  std::function<void(Connection&)> open;
-  std::function<void(Connection&, std::string_view)> text;
-  std::function<void(Connection&, std::string_view)> binary;
-  std::function<bool(Connection&, std::string_view)> ping;
-  std::function<void(Connection&, std::string_view)> pong;
-  std::function<void(Connection&, CloseCode, std::string_view)> close;
   std::function<void(Connection*, const Error&)> error;
-  std::function<void(Connection&)> drain;
   std::function<void()> shutdown;
   std::function<void()> tick;
   std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;

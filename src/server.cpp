@@ -60,11 +60,15 @@ void Server::on_origin(std::function<HandshakeReply(Connection&, std::string_vie
   state_->shared.callbacks.origin = std::move(fn);
 }
 void Server::on_handshake(std::function<HandshakeReply(Connection&, const Request&)> fn) {
-  state_->shared.callbacks.handshake = std::move(fn);
+  state_->shared.callbacks.fallback().on_handshake = std::move(fn);
 }
 void Server::on_select_subprotocol(std::function<std::string(const std::vector<std::string>&)> fn) {
   state_->shared.callbacks.select_subprotocol = std::move(fn);
 }
+void Server::route(std::string pattern, Route route) {
+  state_->shared.callbacks.routes.push_back({std::move(pattern), std::move(route)});
+}
+
 void Server::on_http(std::function<Response(const Request&)> fn) { state_->shared.callbacks.http = std::move(fn); }
 void Server::on_shutdown(std::function<void()> fn) { state_->shared.callbacks.shutdown = std::move(fn); }
 void Server::on_tick(std::function<void()> fn) { state_->shared.callbacks.tick = std::move(fn); }
@@ -83,6 +87,9 @@ Error Server::start() {
   };
   if (st.started) return fail(Error(std::make_error_code(std::errc::operation_in_progress), "server already started"));
   if (Error e = detail::validate_server(st.options)) return fail(e);
+  if (st.shared.callbacks.routes.size() > 0x10000) {
+    return fail(Error(std::make_error_code(std::errc::invalid_argument), "more than 65,535 routes"));
+  }
   st.shared.settings = detail::settings_from(st.options);
   st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (!st.options.tls.cert_file.empty()) {

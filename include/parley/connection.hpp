@@ -241,10 +241,16 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// the client's certificate with mutual TLS, from `on_handshake` on).
   /// nullopt for plain connections, and once the socket is closed.
   std::optional<net::TlsInfo> tls() const;
-  /// The opening handshake's request: sent (client), or received (server:
-  /// until `on_open` returns, for the whole connection with
-  /// `ServerOptions::keep_request`; empty afterwards otherwise).
-  const Request& request() const noexcept;
+  /// The opening handshake's request: the one sent (client, from the
+  /// connect on), or received (server: during the handshake and until
+  /// `on_open` returns; for the whole connection with
+  /// `ServerOptions::keep_request`). nullptr once released (a server's,
+  /// after on_open without keep_request: copy what you need into
+  /// `metadata`) or before there is one.
+  const Request* request() const noexcept;
+  /// (Server) The pattern of the route this connection was given at its
+  /// handshake (`Server::route`), "" for the server-wide callbacks.
+  std::string_view route() const noexcept;
   /// (Client) the server's answer to the opening handshake — status,
   /// headers, and for a refusal the body (at most `max_head_size` bytes) —
   /// once it arrived; nullptr before, and on the server side. Read it in
@@ -362,6 +368,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   std::size_t input_counted_ = 0;              // engine_.input_held() as last added to the loop's total
   std::uint32_t output_seen_ = 0;              // (draining, streaming) buffered_amount() at the last sweep
   CloseCode last_close_ = CloseCode::abnormal;
+  std::uint16_t route_ = 0;  // (server) index of its route in the Callbacks (0: the fallback)
   ConnectionState state_ = ConnectionState::handshake;
   // (Bit-fields: every idle connection carries them.)
   bool ping_outstanding_ : 1 = false;

@@ -17,6 +17,34 @@ namespace detail {
 struct Callbacks;
 }  // namespace detail
 
+/// The callbacks of the connections on one path of a Server, given to
+/// `Server::route()` (the same events as `ConnectionEvents`, with the same
+/// rules: loop thread, views valid during the call only, exceptions caught).
+/// Each is optional; an unset one does the default: `on_handshake`
+/// accepts, `on_ping` pongs, the others do nothing. E.g.
+///
+///     server.route("/chat/*", {.on_open = join, .on_text = say, .on_close = leave});
+struct Route {
+  /// The upgrade request passed validation, the origin check and
+  /// subprotocol selection: accept, reject or defer (as `Server::on_handshake`).
+  std::function<HandshakeReply(Connection&, const Request&)> on_handshake;
+  /// The handshake completed: the connection is open.
+  std::function<void(Connection&)> on_open;
+  /// A text message, valid UTF-8.
+  std::function<void(Connection&, std::string_view)> on_text;
+  /// A binary message.
+  std::function<void(Connection&, std::string_view)> on_binary;
+  /// A ping; return false to suppress the automatic pong.
+  std::function<bool(Connection&, std::string_view)> on_ping;
+  /// A pong.
+  std::function<void(Connection&, std::string_view)> on_pong;
+  /// The connection ended (as `ConnectionEvents::on_close`); fires once per opened connection.
+  std::function<void(Connection&, CloseCode, std::string_view reason)> on_close;
+  /// The unsent output fell back under `max_buffered_amount` after a send
+  /// reported `SendStatus::backpressure`.
+  std::function<void(Connection&)> on_drain;
+};
+
 /// The events of every connection, whichever end opened it. Set them
 /// before `start()` (a Client: before the first `connect()`); each is
 /// optional. Every one runs on the connection's loop thread; what is passed

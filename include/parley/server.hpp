@@ -132,6 +132,22 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   /// return "" for none. Default: the first offer found in
   /// `ServerOptions::subprotocols`.
   void on_select_subprotocol(std::function<std::string(const std::vector<std::string>& offered)> fn);
+  /// Gives the connections whose request path matches `pattern` their own
+  /// callbacks, `route`. Patterns: exact ("/chat"), or a prefix when ending
+  /// with '*' ("/chat/*" matches "/chat/" and "/chat/a/b", not "/chat"; "*"
+  /// matches every path); matched on the path as sent (percent-encoded,
+  /// without the query), in the order added, the first match winning. The
+  /// route is chosen once, before `on_origin`, so a message costs no
+  /// lookup. A connection no route matches gets the server-wide callbacks
+  /// (`on_open`, `on_text`, ..., `on_handshake`); a matched route's
+  /// callbacks replace those (an unset one does the default), while
+  /// `on_accept`, `on_origin`, `on_select_subprotocol`, `on_http`,
+  /// `on_error`, `on_frame` and `on_log` stay server-wide. To refuse paths
+  /// no route serves: a server-wide `on_handshake` returning
+  /// `HandshakeReply::reject(404)`. Before `start()`; at most 65,535 routes
+  /// (more: `start()` fails with std::errc::invalid_argument).
+  /// `Connection::route()` tells which matched.
+  void route(std::string pattern, Route route);
   /// A request without `Upgrade: websocket` (e.g. a health check or a
   /// page). The response is sent and the connection closed. Default: 426
   /// Upgrade Required.

@@ -158,7 +158,7 @@ struct ClientSide : Recorder {
         open_ids.push_back(conn.id());
         responses.push_back(conn.handshake_response() ? *conn.handshake_response() : Response{});
         subprotocols.push_back(conn.subprotocol());
-        sent_requests.push_back(conn.request());
+        sent_requests.push_back(*conn.request());
         open_threads.push_back(std::this_thread::get_id());
       });
     });

@@ -34,6 +34,36 @@ TEST(ServerHandshake, RejectSends403AndBodyThenCloses) {
   EXPECT_TRUE(srv.ev.closes.empty()) << "on_close fired for a connection that never opened";
 }
 
+// Connection::request() says plainly when the request was released (after
+// on_open by default) instead of looking like an empty request; with
+// keep_request it stays for the connection's life.
+TEST(ServerHandshake, RequestIsReleasedAfterOpenUnlessKept) {
+  for (bool keep : {false, true}) {
+    ServerOptions o = loopback();
+    o.keep_request = keep;
+    TestServer srv(o, Attach::record);
+    std::string in_open, in_text;
+    bool null_in_text = false;
+    srv.server.on_open([&](Connection& c) { srv.ev.update([&] { in_open = std::string(c.request()->path()); }); });
+    srv.server.on_text([&](Connection& c, std::string_view) {
+      srv.ev.update([&] {
+        null_in_text = c.request() == nullptr;
+        if (c.request()) in_text = std::string(c.request()->path());
+        srv.ev.texts.emplace_back("seen");
+      });
+    });
+    ASSERT_TRUE(srv.start());
+    RawWsClient c;
+    ASSERT_TRUE(open_ws(c, srv.port(), "/kept?x=1"));
+    ASSERT_TRUE(c.send_text("hi"));
+    ASSERT_TRUE(srv.ev.wait([&] { return !srv.ev.texts.empty(); }));
+    std::lock_guard l(srv.ev.m);
+    EXPECT_EQ(in_open, "/kept");
+    EXPECT_EQ(null_in_text, !keep) << "keep_request=" << keep;
+    EXPECT_EQ(in_text, keep ? "/kept" : "");
+  }
+}
+
 TEST(ServerHandshake, RejectJsonSendsThePerlErrorBody) {
   TestServer srv(Attach::record);
   srv.server.on_handshake([](Connection&, const Request&) {
@@ -87,7 +117,7 @@ TEST(ServerHandshake, RequestDetailsAreVisible) {
   });
   srv.server.on_open([&](Connection& c) {
     srv.ev.update([&] {
-      open_path = std::string(c.request().path());
+      open_path = std::string(c.request()->path());
       srv.ev.opened.push_back(c.handle());
     });
   });

@@ -205,7 +205,7 @@ class ServeApp {
     server_.on_open([this](Connection& c) {
       ConnInfo& info = c.metadata_as<ConnInfo>();
       info.opened = Clock::now();
-      info.path = std::string(c.request().path());
+      info.path = std::string(c.request()->path());  // (on_open: always there)
       info.remote = c.remote_endpoint().to_string();
       info.fan_out = s_.mode == ServeMode::broadcast || (s_.mode == ServeMode::demo && info.path == "/chat");
       if (s_.mode == ServeMode::broadcast || info.fan_out) registry_.add(c.handle());

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
 
   server.on_open([](parley::Connection& conn) {
     const Session& s = conn.metadata_as<Session>();
-    const parley::Request& req = conn.request();
+    const parley::Request& req = *conn.request();  // (on_open: always there)
     if (s.route == "/report") {
       conn.send_text(record_json(s.id));
       (void)conn.close(parley::CloseCode::normal);
