@@ -21,6 +21,8 @@ packages=(
   chromium          # browser tests (tests/browser/), driven by playwright-core from package-lock.json
   nginx apache2     # reverse-proxy tests (tests/proxy/): each started on loopback by the test, never as a service
   tinyproxy         # the client's HTTP CONNECT proxy tests
+  libhiredis-dev    # the Redis broker (topics across servers)
+  redis-server      # the Redis broker's tests: started on loopback by the test, never as a service
 )
 
 # A package also counts as present when its command is: NodeSource's nodejs
