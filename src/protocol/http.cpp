@@ -163,12 +163,21 @@ std::optional<std::string_view> Request::origin() const noexcept {
 
 std::string Request::serialize() const {
   std::string out;
-  out.reserve(64 + target.size() + headers.size() * 32);
+  out.reserve(64 + target.size() + headers.size() * 32 + body.size());
   out.append(method).append(" ").append(target).append(" ");
   append_version(out, version_major, version_minor);
   out.append("\r\n");
-  headers.serialize_to(out);
+  if (body.empty()) {
+    headers.serialize_to(out);
+  } else {
+    for (const Headers::Field& f : headers) {
+      if (text::iequals(f.name, "Content-Length")) continue;
+      out.append(f.name).append(": ").append(f.value).append("\r\n");
+    }
+    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  }
   out.append("\r\n");
+  out.append(body);
   return out;
 }
 

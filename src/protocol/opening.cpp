@@ -2,6 +2,7 @@
 #include "parley/protocol/opening.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "http_text.hpp"
 #include "parley/protocol/printable.hpp"
@@ -15,16 +16,8 @@ ServerOpening::ServerOpening(const ServerPolicy& policy)
 
 ServerOpening::Stage ServerOpening::feed(std::string_view bytes) {
   if (stage_ == Stage::respond) return stage_;
-  if (stage_ != Stage::reading) {
-    // Frames sent before the answer: kept for the open connection, bounded.
-    if (early_.size() + bytes.size() > policy_.limits.max_head_size) {
-      return refuse(413, "too much data before the handshake completed", {},
-                    Error(HandshakeError::head_too_large, "more than " + std::to_string(policy_.limits.max_head_size) +
-                                                              " bytes of frames before the handshake was answered"));
-    }
-    early_.append(bytes);
-    return stage_;
-  }
+  if (reading_body_) return read_body(bytes);
+  if (stage_ != Stage::reading) return keep_early(bytes);
   const HeadParser::Progress progress = parser_.feed(bytes);
   switch (progress.status) {
     case HeadParser::Status::need_more:
@@ -34,9 +27,100 @@ ServerOpening::Stage ServerOpening::feed(std::string_view bytes) {
     case HeadParser::Status::done:
       break;
   }
+  if (!request().headers.has_token("Upgrade", "websocket")) return plain(bytes.substr(progress.consumed));
   early_.assign(bytes.substr(progress.consumed));
-  if (!request().headers.has_token("Upgrade", "websocket")) return stage_ = Stage::http;
   return validate();
+}
+
+// Frames sent before the answer: kept for the open connection, bounded.
+ServerOpening::Stage ServerOpening::keep_early(std::string_view bytes) {
+  if (early_.size() + bytes.size() > policy_.limits.max_head_size) {
+    return refuse(413, "too much data before the handshake completed", {},
+                  Error(HandshakeError::head_too_large, "more than " + std::to_string(policy_.limits.max_head_size) +
+                                                            " bytes of frames before the handshake was answered"));
+  }
+  early_.append(bytes);
+  return stage_;
+}
+
+namespace {
+
+// The length a request's Content-Length fields give (RFC 7230 §3.3.2): every
+// field, and every comma-separated element of one, a run of digits of the
+// same value ("42, 42" is 42). nullopt: none. kBadLength: malformed or
+// conflicting. A value too large for size_t saturates (it is over any limit).
+constexpr std::size_t kBadLength = static_cast<std::size_t>(-1);
+constexpr std::size_t kHugeLength = kBadLength - 1;
+
+std::optional<std::size_t> content_length(const Headers& headers) {
+  std::optional<std::size_t> length;
+  for (std::string_view field : headers.get_all("Content-Length")) {
+    for (;;) {
+      const std::size_t comma = field.find(',');
+      std::string_view element = field.substr(0, comma);
+      while (!element.empty() && text::is_ows(element.front())) element.remove_prefix(1);
+      while (!element.empty() && text::is_ows(element.back())) element.remove_suffix(1);
+      if (element.empty()) return kBadLength;
+      std::size_t n = 0;
+      for (char ch : element) {
+        if (ch < '0' || ch > '9') return kBadLength;
+        const auto digit = static_cast<std::size_t>(ch - '0');
+        n = n > (kHugeLength - digit) / 10 ? kHugeLength : n * 10 + digit;
+      }
+      if (length && *length != n) return kBadLength;
+      length = n;
+      if (comma == std::string_view::npos) break;
+      field.remove_prefix(comma + 1);
+    }
+  }
+  return length;
+}
+
+}  // namespace
+
+// A request without `Upgrade: websocket`: its body (Content-Length only,
+// bounded by max_body_size) is read before the application sees it.
+ServerOpening::Stage ServerOpening::plain(std::string_view rest) {
+  const Headers& headers = request().headers;
+  if (auto coding = headers.get("Transfer-Encoding")) {
+    return refuse(411, "a request body needs a Content-Length", {},
+                  Error(HandshakeError::malformed, "a request with Transfer-Encoding '" + printable(*coding, 64) +
+                                                       "' (only Content-Length bodies are read)"));
+  }
+  const std::optional<std::size_t> length = content_length(headers);
+  if (length == kBadLength) {
+    return refuse(400, "bad Content-Length", {},
+                  Error(HandshakeError::malformed,
+                        "invalid or conflicting Content-Length '" +
+                            printable(headers.get("Content-Length").value_or(""), 64) + "'"));
+  }
+  const std::size_t limit = policy_.limits.max_body_size;
+  if (length && *length > limit) {
+    return refuse(413, "the request body is too large", {},
+                  Error(HandshakeError::head_too_large,
+                        "a request body of " + std::string(*length == kHugeLength ? "more than 2^64" : std::to_string(*length)) +
+                            " bytes (max_body_size: " + std::to_string(limit) + ")"));
+  }
+  body_left_ = length.value_or(0);
+  if (body_left_ == 0) {
+    stage_ = Stage::http;
+    return rest.empty() ? stage_ : keep_early(rest);
+  }
+  request().body.reserve(body_left_);
+  reading_body_ = true;
+  return read_body(rest);
+}
+
+ServerOpening::Stage ServerOpening::read_body(std::string_view bytes) {
+  const std::size_t n = std::min(bytes.size(), body_left_);
+  request().body.append(bytes.substr(0, n));
+  body_left_ -= n;
+  if (body_left_ > 0) return stage_;
+  reading_body_ = false;
+  stage_ = Stage::http;
+  // (What follows a body, a pipelined request say, is kept as early bytes
+  // are, bounded; the connection closes after its answer.)
+  return n == bytes.size() ? stage_ : keep_early(bytes.substr(n));
 }
 
 ServerOpening::Stage ServerOpening::validate() {

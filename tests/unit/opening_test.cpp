@@ -182,6 +182,177 @@ TEST(ServerOpening, PlainRequestsAreTheApplicationsOrA426) {
   }
 }
 
+// A plain request's body (Content-Length) is read before the application
+// sees the request, however it is cut, bounded by max_body_size.
+std::string post(const std::string& body, const std::vector<std::string>& extra = {}) {
+  std::string r = "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n";
+  for (const auto& h : extra) r += h + "\r\n";
+  if (extra.empty()) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+TEST(ServerOpening, PlainRequestBodyInOnePiece) {
+  ServerPolicy policy;
+  ServerOpening h(policy);
+  ASSERT_EQ(h.feed(post("user=alice&x=%C3%A9")), Stage::http);
+  EXPECT_EQ(h.request().method, "POST");
+  EXPECT_EQ(h.request().body, "user=alice&x=%C3%A9");
+  EXPECT_EQ(parse_query(h.request().body)[1].value, "\xC3\xA9");
+  EXPECT_TRUE(h.early().empty());
+}
+
+TEST(ServerOpening, PlainRequestBodyInManyPieces) {
+  ServerPolicy policy;
+  const std::string body(3000, 'b');
+  const std::string req = post(body);
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{1000}}) {
+    SCOPED_TRACE(piece);
+    ServerOpening h(policy);
+    for (std::size_t pos = 0; pos < req.size(); pos += piece) {
+      const Stage s = h.feed(std::string_view(req).substr(pos, piece));
+      ASSERT_EQ(s, pos + piece >= req.size() ? Stage::http : Stage::reading) << "at byte " << pos;
+    }
+    EXPECT_EQ(h.request().body, body);
+  }
+  {
+    // The head in one piece and the body later: still reading in between.
+    ServerOpening h(policy);
+    const std::size_t head = req.size() - body.size();
+    ASSERT_EQ(h.feed(req.substr(0, head + 10)), Stage::reading);
+    EXPECT_EQ(h.request().body.size(), 10u);
+    ASSERT_EQ(h.feed(req.substr(head + 10)), Stage::http);
+    EXPECT_EQ(h.request().body, body);
+  }
+}
+
+TEST(ServerOpening, PlainRequestBodyAtTheLimitAndOneByteOver) {
+  ServerPolicy policy;
+  policy.limits.max_body_size = 100;
+  {
+    ServerOpening h(policy);
+    ASSERT_EQ(h.feed(post(std::string(100, 'a'))), Stage::http);
+    EXPECT_EQ(h.request().body.size(), 100u);
+  }
+  {
+    // Refused from the head alone: nothing of the body needs to arrive.
+    ServerOpening h(policy);
+    const std::string req = post(std::string(101, 'a'));
+    ASSERT_EQ(h.feed(req.substr(0, req.size() - 101)), Stage::respond);
+    EXPECT_FALSE(h.accepted());
+    EXPECT_EQ(parsed(h).status, 413);
+    EXPECT_EQ(h.error(), HandshakeError::head_too_large);
+    EXPECT_TRUE(h.request().body.empty());
+    EXPECT_EQ(h.feed(std::string(101, 'a')), Stage::respond);  // decided
+  }
+  {
+    ServerOpening h(policy);  // a length too large for any integer
+    ASSERT_EQ(h.feed(post("", {"Content-Length: 99999999999999999999999999"})), Stage::respond);
+    EXPECT_EQ(parsed(h).status, 413);
+  }
+  {
+    ServerPolicy none;
+    none.limits.max_body_size = 0;  // no body at all; an empty one is fine
+    ServerOpening h(none);
+    ASSERT_EQ(h.feed(post("", {"Content-Length: 0"})), Stage::http);
+    ServerOpening h2(none);
+    ASSERT_EQ(h2.feed(post("x")), Stage::respond);
+    EXPECT_EQ(parsed(h2).status, 413);
+  }
+}
+
+TEST(ServerOpening, PlainRequestWithoutBody) {
+  ServerPolicy policy;
+  ServerOpening h(policy);
+  ASSERT_EQ(h.feed("GET /page HTTP/1.1\r\nHost: x\r\n\r\n"), Stage::http);
+  EXPECT_TRUE(h.request().body.empty());
+  // What follows a body-less request (a pipelined one) is no body.
+  ServerOpening h2(policy);
+  ASSERT_EQ(h2.feed("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), Stage::http);
+  EXPECT_TRUE(h2.request().body.empty());
+  EXPECT_EQ(h2.early(), "GET /b HTTP/1.1\r\n\r\n");
+  // Neither is what follows a body.
+  ServerOpening h3(policy);
+  ASSERT_EQ(h3.feed(post("abc") + "more"), Stage::http);
+  EXPECT_EQ(h3.request().body, "abc");
+  EXPECT_EQ(h3.early(), "more");
+}
+
+TEST(ServerOpening, PlainRequestBodyFramingErrors) {
+  ServerPolicy policy;
+  struct Case {
+    const char* name;
+    std::vector<std::string> headers;
+    int status;
+  };
+  for (const Case& c : {Case{"chunked", {"Transfer-Encoding: chunked"}, 411},
+                        Case{"chunked and a length", {"Transfer-Encoding: chunked", "Content-Length: 3"}, 411},
+                        Case{"not a number", {"Content-Length: 3x"}, 400},
+                        Case{"negative", {"Content-Length: -3"}, 400},
+                        Case{"empty", {"Content-Length: "}, 400},
+                        Case{"two lengths", {"Content-Length: 3", "Content-Length: 4"}, 400},
+                        Case{"a list of two lengths", {"Content-Length: 3, 4"}, 400}}) {
+    SCOPED_TRACE(c.name);
+    ServerOpening h(policy);
+    ASSERT_EQ(h.feed(post("abc", c.headers)), Stage::respond);
+    EXPECT_FALSE(h.accepted());
+    EXPECT_TRUE(h.error());
+    EXPECT_EQ(parsed(h).status, c.status);
+  }
+  // The same length twice is one length (RFC 7230 §3.3.2).
+  for (const auto& same : {std::vector<std::string>{"Content-Length: 3", "Content-Length: 3"},
+                           std::vector<std::string>{"Content-Length: 3 , 3"}}) {
+    ServerOpening h(policy);
+    ASSERT_EQ(h.feed(post("abc", same)), Stage::http);
+    EXPECT_EQ(h.request().body, "abc");
+  }
+}
+
+TEST(ServerOpening, SlowBodyTimesOutWith408) {
+  ServerPolicy policy;
+  ServerOpening h(policy);
+  ASSERT_EQ(h.feed(post("", {"Content-Length: 10"}) + "12345"), Stage::reading);
+  ASSERT_EQ(h.time_out("opening handshake not completed within 10 ms"), Stage::respond);
+  EXPECT_EQ(parsed(h).status, 408);
+  EXPECT_EQ(h.error(), HandshakeError::timeout);
+}
+
+TEST(ServerOpening, AnUpgradeWithABodyIsRefusedAsBefore) {
+  // RFC 6455 §4.1: the upgrade is a GET without a body. Content-Length: 0
+  // is no body; anything else is a malformed upgrade (400), and is not
+  // read as a body (max_body_size does not apply).
+  ServerPolicy policy;
+  {
+    ServerOpening h(policy);
+    ASSERT_EQ(h.feed(upgrade_request({"Content-Length: 0"})), Stage::origin);
+  }
+  for (const char* field : {"Content-Length: 5", "Transfer-Encoding: chunked"}) {
+    SCOPED_TRACE(field);
+    ServerOpening h(policy);
+    ASSERT_EQ(h.feed(upgrade_request({field})), Stage::respond);
+    EXPECT_EQ(parsed(h).status, 400);
+    EXPECT_EQ(h.error(), HandshakeError::malformed);
+    EXPECT_TRUE(h.request().body.empty());
+  }
+  {
+    // Bytes after an upgrade head are frames, not a body.
+    ServerOpening h(policy);
+    ASSERT_EQ(h.feed(upgrade_request() + "\x81\x80"), Stage::origin);
+    EXPECT_TRUE(h.request().body.empty());
+    EXPECT_EQ(h.early(), "\x81\x80");
+  }
+}
+
+TEST(Request, SerializeWritesTheBodyWithItsLength) {
+  Request r;
+  r.method = "POST";
+  r.headers.add("Host", "x");
+  r.headers.add("Content-Length", "999");
+  r.body = "user=bob";
+  EXPECT_EQ(r.serialize(), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nuser=bob");
+  r.body.clear();
+  EXPECT_EQ(r.serialize(), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999\r\n\r\n");
+}
+
 TEST(ServerOpening, RefusalsAndTimeouts) {
   ServerPolicy policy;
   {

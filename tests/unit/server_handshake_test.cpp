@@ -331,5 +331,58 @@ TEST(ServerHttp, OnHttpAnswersPlainRequests) {
   EXPECT_TRUE(open_ws(ws, srv.port()));
 }
 
+// on_http gets a plain request's body (here a form post sent in two pieces,
+// as a slow client would); a body over max_body_size is refused with 413
+// before on_http, and one that does not arrive within handshake_timeout
+// with 408.
+TEST(ServerHttp, OnHttpGetsTheRequestBody) {
+  ServerOptions o = loopback();
+  o.http_limits.max_body_size = 1000;
+  o.handshake_timeout = Millis(300);
+  TestServer srv(o, Attach::none);
+  std::atomic<int> calls{0};
+  srv.server.on_http([&](const Request& req) {
+    ++calls;
+    Response r;
+    r.status = 200;
+    r.reason = "OK";
+    r.body = req.method + " " + std::string(req.path()) + " user=" +
+             protocol::parse_query(req.body).at(0).value + " (" + std::to_string(req.body.size()) + " bytes)";
+    return r;
+  });
+  ASSERT_TRUE(srv.start());
+  const std::string body = "user=al%C3%AFce&pad=" + std::string(900, 'x');
+  const std::string head = "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  {
+    RawWsClient c;
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    ASSERT_TRUE(c.send_raw(head + body.substr(0, 10)));
+    std::this_thread::sleep_for(Millis(50));
+    HttpReply r = c.request(body.substr(10));
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "POST /login user=al\xC3\xAF" "ce (" + std::to_string(body.size()) + " bytes)");
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  {
+    RawWsClient c;  // 1001 bytes: refused from the head
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    HttpReply r = c.request("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.status, 413);
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  {
+    RawWsClient c;  // half a body, then nothing
+    ASSERT_TRUE(c.connect("127.0.0.1", srv.port()));
+    HttpReply r = c.request(head + body.substr(0, 100));
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.status, 408);
+    EXPECT_TRUE(c.read_until_eof());
+  }
+  EXPECT_EQ(calls.load(), 1);
+}
+
 }  // namespace
 }  // namespace parley

@@ -3,7 +3,8 @@
 //
 // The parser follows RFC 7230 strictly (see HeadParser). It never reads a
 // body: after the head of a WebSocket upgrade come WebSocket frames, which
-// the caller keeps (HeadParser reports how many bytes the head used).
+// the caller keeps (HeadParser reports how many bytes the head used). A
+// server reads a plain request's body (Request::body) in ServerOpening.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,18 @@ struct HttpLimits {
   std::size_t max_line_size = 8192;
   /// The number of header fields. Over it: `HandshakeError::too_many_headers` (431).
   std::size_t max_headers = 100;
+  /// (Server) The body of a plain HTTP request (one without `Upgrade:
+  /// websocket`, answered by `on_http`), in bytes: a `Content-Length` over
+  /// it is refused with 413 Payload Too Large before any of the body is
+  /// read (`HandshakeError::head_too_large`). 0: no body at all. A body is
+  /// read whole into `Request::body` before `on_http` is called, within
+  /// `handshake_timeout` (408 past it). Only `Content-Length` bodies are
+  /// read: a request with `Transfer-Encoding` (chunked) is refused with
+  /// 411 Length Required. `Expect: 100-continue` is not answered: such a
+  /// client sends its body after its own wait (curl: 1 s). A WebSocket
+  /// upgrade request may not have a body at all (RFC 6455 §4.1: 400).
+  /// Default 64 KiB.
+  std::size_t max_body_size = 64 * 1024;
 };
 
 /// One cookie from a `Cookie` header (RFC 6265 §4.2).
@@ -60,6 +73,11 @@ struct PARLEY_EXPORT Request {
   int version_major = 1;       ///< 1 for HTTP/1.1
   int version_minor = 1;       ///< 1 for HTTP/1.1
   Headers headers;             ///< the header fields, in the order received or to be sent
+  /// (Server) The body of a plain HTTP request, read by the server before
+  /// `on_http` (a form post, say: percent-decode it with parse_query()).
+  /// Bounded by HttpLimits::max_body_size; empty for a WebSocket upgrade
+  /// and for a request without one. serialize() writes it after the head.
+  std::string body;
 
   /// The path of the target, still percent-encoded (decode it with
   /// percent_decode() if needed); "/" for an absolute-form target without one.
@@ -88,10 +106,13 @@ struct PARLEY_EXPORT Request {
   /// an unparsable field (`HandshakeError::bad_extension_header`).
   Result<std::vector<Extension>> extensions() const;
 
-  /// The head on the wire: `METHOD target HTTP/x.y\r\n`, the fields, `\r\n`.
+  /// The request on the wire: `METHOD target HTTP/x.y\r\n`, the fields,
+  /// `\r\n`, the body. When the body is not empty a `Content-Length` with
+  /// its size is written in place of any Content-Length field in `headers`.
   std::string serialize() const;
-  /// Parses one complete request head (bytes after it are ignored); an
-  /// incomplete head is `HandshakeError::malformed`.
+  /// Parses one complete request head (bytes after it, a body included,
+  /// are ignored: `body` stays empty); an incomplete head is
+  /// `HandshakeError::malformed`.
   static Result<Request> parse(std::string_view head, const HttpLimits& limits = {});
 };
 

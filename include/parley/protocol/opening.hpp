@@ -3,6 +3,8 @@
 // order, the answer out. A server's machine reads the upgrade request and
 // sequences origin → extension → subprotocol → the application's decision
 // → 101 or a refusal, each decision deferrable (the machine just waits); a
+// request without `Upgrade: websocket` has its Content-Length body read
+// first (bounded by HttpLimits::max_body_size) and goes to the application; a
 // client's machine reads the server's answer and says: open, redirect, or
 // refused (with the refusal's body, Content-Length or chunked or until
 // EOF), or failed. The runtime (parley::Connection) only moves bytes and
@@ -48,11 +50,17 @@ class PARLEY_EXPORT ServerOpening {
  public:
   /// Where the handshake stands; each stage says what the caller does next.
   enum class Stage : std::uint8_t {
-    /// The request head is incomplete: feed() more bytes.
+    /// The request is incomplete: its head, or the body of a plain request
+    /// (see `http`): feed() more bytes.
     reading,
     /// A complete request without `Upgrade: websocket` (a page, a health
-    /// check): answer it with respond(), or call upgrade() to refuse it as
-    /// a WebSocket endpoint does (426).
+    /// check, a form post), its body in `request().body`: answer it with
+    /// respond(), or call upgrade() to refuse it as a WebSocket endpoint
+    /// does (426). The body is read in `reading` when the head has a
+    /// `Content-Length`: over `max_body_size` it is refused with 413 at
+    /// once, unread; a head with `Transfer-Encoding` is refused with 411
+    /// (only Content-Length bodies are read), an invalid or conflicting
+    /// Content-Length with 400.
     http,
     /// A valid upgrade request: decide on its Origin with allow_origin()
     /// or refuse(); origin_allowed() is the allow-list's verdict.
@@ -71,14 +79,16 @@ class PARLEY_EXPORT ServerOpening {
   /// must outlive it.
   explicit ServerOpening(const ServerPolicy& policy);
 
-  /// Takes bytes from the client. While `reading`, the request head (and
-  /// on completion: the stage it leads to); afterwards, the frames a client
+  /// Takes bytes from the client. While `reading`, the request head, then a
+  /// plain request's body (and on completion: the stage it leads to);
+  /// afterwards, the frames a client
   /// sends before its answer, kept for early() — past `max_head_size` of
   /// them the request is refused with 413.
   Stage feed(std::string_view bytes);
   /// Where the handshake stands.
   Stage stage() const noexcept { return stage_; }
-  /// The request, complete from `http` on.
+  /// The request, complete from `http` on (a plain request's body in
+  /// `body`).
   Request& request() noexcept { return parser_.request(); }
   /// The request, complete from `http` on (read-only).
   const Request& request() const noexcept { return parser_.request(); }
@@ -131,11 +141,15 @@ class PARLEY_EXPORT ServerOpening {
   const Error& error() const noexcept { return error_; }
   /// (`respond`, accepted) permessage-deflate's agreed parameters, if any.
   const std::optional<DeflateParams>& deflate() const noexcept { return deflate_; }
-  /// Frames that came after the request head, in order.
+  /// Frames that came after the request head (after a plain request's
+  /// body: whatever followed it), in order.
   std::string& early() noexcept { return early_; }
 
  private:
   Stage validate();
+  Stage plain(std::string_view rest);
+  Stage read_body(std::string_view bytes);
+  Stage keep_early(std::string_view bytes);
   Stage answer(Response response, Error why);
 
   const ServerPolicy& policy_;
@@ -150,8 +164,10 @@ class PARLEY_EXPORT ServerOpening {
   std::optional<DeflateParams> deflate_;
   Response response_;
   Error error_;
+  std::size_t body_left_ = 0;  // bytes of a plain request's body still to read
   Stage stage_ = Stage::reading;
   bool accepted_ = false;
+  bool reading_body_ = false;  // (`reading`) the head is done; its body is being read
 };
 
 // ---- client side -------------------------------------------------------------
