@@ -51,7 +51,8 @@ TEST(BrokerEnvelope, HeadIsThePrefixOfTheEnvelope) {
   EXPECT_EQ(full.substr(0, head.size()), head);
   EXPECT_EQ(head.size(), kEnvelopeFixed);
   // What the Lua script builds: head .. id .. '|' .. data
-  auto e = decode_envelope(head + "5-6|x");
+  const std::string scripted = head + "5-6|x";
+  auto e = decode_envelope(scripted);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->id, "5-6");
 }
