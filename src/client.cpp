@@ -20,7 +20,7 @@ struct ClientState {
   explicit ClientState(ClientOptions o) : options(std::move(o)) {}
   ClientOptions options;
   Shared shared;
-  LoopGroup group{shared};
+  LoopGroup group{shared, options.threads};
   std::mutex mutex;  // start/stop transitions
   bool started = false;
   bool stopped = false;
@@ -69,7 +69,7 @@ Error validate_client(const ClientOptions& o) {
 Client::Client(ClientOptions options) : Client(std::make_shared<detail::ClientState>(std::move(options))) {}
 
 Client::Client(std::shared_ptr<detail::ClientState> state)
-    : ConnectionEvents(state->shared.callbacks), state_(std::move(state)) {}
+    : ConnectionEvents(state->shared.callbacks), LoopServices(state->group), state_(std::move(state)) {}
 
 Client::~Client() { stop(); }
 

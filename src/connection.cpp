@@ -161,6 +161,30 @@ const Request* Connection::request() const noexcept {
   return nullptr;
 }
 
+Timer Connection::after(std::chrono::milliseconds delay, std::function<void(Connection&)> fn) {
+  if (state_ == ConnectionState::closed) return {};
+  auto state = std::make_shared<detail::TimerState>();
+  net::Loop& loop = ctx_.loop();
+  const net::TimerId timer = loop.add_timer(delay, [state, ctx = &ctx_, id = id_, fn = std::move(fn)] {
+    if (state->done.exchange(true)) return;
+    Connection* c = ctx->find(id);
+    if (!c || c->state() == ConnectionState::closed) return;
+    try {
+      fn(*c);
+    } catch (...) {
+      c->callback_threw("Connection::after");
+    }
+  });
+  {
+    std::lock_guard lock(state->m);
+    state->loop = &loop;
+    state->handle = loop.handle();
+    state->id = timer;
+  }
+  ctx_.add_connection_timer(id_, state);
+  return Timer(std::move(state));
+}
+
 std::string_view Connection::route() const noexcept { return ctx_.callbacks().routes[route_].pattern; }
 
 const Response* Connection::handshake_response() const noexcept { return client_ ? client_->response.get() : nullptr; }
@@ -402,6 +426,7 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
   close_reported_ = true;
   last_close_ = code;
   state_ = ConnectionState::closed;
+  ctx_.cancel_connection_timers(id_);
   const Route& r = ctx_.callbacks().route(route_);
   try {
     if (r.on_close) r.on_close(*this, code, reason);

@@ -95,7 +95,33 @@ ConnectionHandle ConnectionContext::handle_for(std::uint64_t id) {
   return ConnectionHandle(loop_.handle(), weak_from_this(), id);
 }
 
+bool TimerState::cancel() {
+  if (done.exchange(true)) return false;
+  std::lock_guard l(m);
+  // On the loop's thread (a posted function runs only while the loop
+  // exists): the slot is freed now rather than when it would have fired.
+  if (loop) (void)handle.post([loop = loop, id = id] { (void)loop->cancel_timer(id); });
+  return true;
+}
+
+void ConnectionContext::add_connection_timer(std::uint64_t id, std::shared_ptr<TimerState> timer) {
+  auto& list = connection_timers_[id];
+  if (list.size() >= 8) std::erase_if(list, [](const auto& t) { return t->done.load(); });
+  list.push_back(std::move(timer));
+}
+
+void ConnectionContext::cancel_connection_timers(std::uint64_t id) {
+  if (connection_timers_.empty()) return;
+  auto it = connection_timers_.find(id);
+  if (it == connection_timers_.end()) return;
+  for (auto& t : it->second) {
+    if (!t->done.exchange(true)) (void)loop_.cancel_timer(t->id);
+  }
+  connection_timers_.erase(it);
+}
+
 void ConnectionContext::retire(Connection& c) {
+  cancel_connection_timers(c.id());
   loop_.defer([this, id = c.id()] {
     connections_.erase(id);
     if (shutting_down_) stop_when_empty();

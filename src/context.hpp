@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "id_table.hpp"
@@ -141,6 +142,18 @@ struct Shared {
 };
 
 
+/// What a Timer handle shares with the loop that runs it.
+struct TimerState {
+  std::atomic<bool> done{false};  // cancelled, or a one-shot that fired
+  std::mutex m;                   // guards the three below, set on the loop thread when armed
+  net::Loop* loop = nullptr;      // used only on its own thread (through `handle`)
+  net::LoopHandle handle;
+  net::TimerId id;
+  /// Marks the timer done; true when it was not already. Frees its slot on
+  /// the loop (from any thread; later, on the loop's thread).
+  bool cancel();
+};
+
 /// All a Connection sees of its owner, one per event loop: the settings and
 /// callbacks of its Server or Client (shared by every loop), the loop, the
 /// loop's table of connections (handles and timers find a connection by
@@ -165,8 +178,14 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   Connection* find(std::uint64_t id) noexcept { return connections_.find(id); }
   /// A handle to the connection `id` of this loop (which may not exist yet).
   ConnectionHandle handle_for(std::uint64_t id);
-  /// Destroys the connection at the end of the current iteration.
+  /// Destroys the connection at the end of the current iteration (and
+  /// cancels its timers).
   void retire(Connection& c);
+  /// Remembers a timer of connection `id` (Connection::after), cancelled
+  /// when it closes or retires. Loop thread only.
+  void add_connection_timer(std::uint64_t id, std::shared_ptr<TimerState> timer);
+  /// Cancels the timers of connection `id`.
+  void cancel_connection_timers(std::uint64_t id);
   /// True once the owner began to stop: no new connection or reconnection.
   bool shutting_down() const noexcept { return shutting_down_; }
 
@@ -199,6 +218,10 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
  private:
   bool whole_over_budget() noexcept;
 
+  // Connection::after's timers by connection id; rarely used, so kept here
+  // rather than in every Connection. Each list is pruned of finished timers
+  // when it grows.
+  std::unordered_map<std::uint64_t, std::vector<std::shared_ptr<TimerState>>> connection_timers_;
   std::size_t input_held_ = 0;
   std::size_t budget_share_ = SIZE_MAX;         // max_total_buffered / loops (SIZE_MAX: no budget)
   std::atomic<std::size_t> published_held_{0};  // held(), as other loops see it

@@ -116,6 +116,10 @@ Error LoopGroup::create(unsigned n) {
 void LoopGroup::launch() {
   std::lock_guard lock(mutex_);
   launched_ = true;
+  for (auto& [index, fn] : queued_) {
+    hubs[index]->loop().post([hub = hubs[index].get(), fn = std::move(fn)] { fn(*hub); });
+  }
+  queued_.clear();
   running_ = static_cast<unsigned>(hubs.size());
   for (auto& hub : hubs) {
     threads_.emplace_back([this, hub] {
@@ -124,6 +128,21 @@ void LoopGroup::launch() {
       if (--running_ == 0) stopped_cv_.notify_all();
     });
   }
+}
+
+bool LoopGroup::run_on(unsigned index, std::function<void(Hub&)> fn) {
+  std::shared_ptr<Hub> hub;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || index >= count_) return false;
+    if (!launched_) {
+      queued_.emplace_back(index, std::move(fn));
+      return true;
+    }
+    hub = hubs[index];
+  }
+  hub->loop().post([hub, fn = std::move(fn)] { fn(*hub); });
+  return true;
 }
 
 bool LoopGroup::launched() const {

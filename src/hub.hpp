@@ -60,7 +60,8 @@ class Hub : public ConnectionContext {
 /// together, stopped together (gracefully), joined together.
 class LoopGroup {
  public:
-  explicit LoopGroup(Shared& shared) : shared_(shared) {}
+  /// `count`: how many loops create() will make (the `threads` option).
+  LoopGroup(Shared& shared, unsigned count) : shared_(shared), count_(count) {}
   ~LoopGroup();
 
   /// Creates `n` hubs (not running yet); the loops' init errors are returned.
@@ -70,8 +71,13 @@ class LoopGroup {
     hubs.clear();
     shared_.contexts.clear();
   }
-  /// Starts one thread per hub.
+  /// Starts one thread per hub, after queueing what run_on() was given
+  /// before.
   void launch();
+  /// Runs `fn` on loop `index`'s thread (LoopServices): queued until
+  /// launch() when called before it. False when `index` is not a loop or
+  /// the group is stopping. Thread-safe.
+  bool run_on(unsigned index, std::function<void(Hub&)> fn);
   /// Shuts every hub down (close 1001, bounded by close_timeout) and waits
   /// for the threads, unless called on one of them. Idempotent.
   void stop();
@@ -85,6 +91,8 @@ class LoopGroup {
 
  private:
   Shared& shared_;
+  const unsigned count_;
+  std::vector<std::pair<unsigned, std::function<void(Hub&)>>> queued_;  // run_on() before launch()
   std::vector<std::thread> threads_;
   mutable std::mutex mutex_;
   std::condition_variable stopped_cv_;

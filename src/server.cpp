@@ -14,7 +14,7 @@ struct ServerState {
   explicit ServerState(ServerOptions o) : options(std::move(o)) {}
   ServerOptions options;
   Shared shared;
-  LoopGroup group{shared};
+  LoopGroup group{shared, options.threads};
   std::atomic<std::uint16_t> port{0};
   std::mutex mutex;  // start/stop transitions
   bool started = false;
@@ -51,7 +51,7 @@ Error validate_server(const ServerOptions& o) {
 Server::Server(ServerOptions options) : Server(std::make_shared<detail::ServerState>(std::move(options))) {}
 
 Server::Server(std::shared_ptr<detail::ServerState> state)
-    : ConnectionEvents(state->shared.callbacks), state_(std::move(state)) {}
+    : ConnectionEvents(state->shared.callbacks), LoopServices(state->group), state_(std::move(state)) {}
 
 Server::~Server() { stop(); }
 
@@ -242,37 +242,6 @@ void Server::broadcast(MessageType type, std::string_view data) {
       hub->loop().post(run);
     }
   }
-}
-
-bool Server::post(std::function<void()> fn) {
-  if (state_->group.hubs.empty()) return false;
-  state_->group.hubs.front()->loop().post(std::move(fn));
-  return true;
-}
-
-void Server::watch_readable(int fd, std::function<void(int)> fn) {
-  auto hub = state_->group.hubs.empty() ? nullptr : state_->group.hubs.front();
-  if (!hub) return;
-  hub->loop().post([hub, fd, fn = std::move(fn)]() mutable {
-    if (Error e = hub->loop().watch_readable(fd, std::move(fn)); e && hub->callbacks().error) hub->callbacks().error(nullptr, e);
-  });
-}
-
-void Server::watch_writable(int fd, std::function<void(int)> fn) {
-  auto hub = state_->group.hubs.empty() ? nullptr : state_->group.hubs.front();
-  if (!hub) return;
-  hub->loop().post([hub, fd, fn = std::move(fn)]() mutable {
-    if (Error e = hub->loop().watch_writable(fd, std::move(fn)); e && hub->callbacks().error) hub->callbacks().error(nullptr, e);
-  });
-}
-
-void Server::unwatch(int fd) {
-  auto hub = state_->group.hubs.empty() ? nullptr : state_->group.hubs.front();
-  if (!hub) return;
-  hub->loop().post([hub, fd] {
-    hub->loop().unwatch_readable(fd);
-    hub->loop().unwatch_writable(fd);
-  });
 }
 
 }  // namespace parley

@@ -18,6 +18,7 @@
 #include "parley/events.hpp"
 #include "parley/export.hpp"
 #include "parley/options.hpp"
+#include "parley/services.hpp"
 #include "parley/protocol/headers.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
@@ -74,7 +75,7 @@ struct ClientState;
 /// (before the first connect). Connections are the same `Connection` type
 /// as a server's. Callbacks run on the loop threads; `connect()`, `stop()`
 /// and ConnectionHandles are thread-safe.
-class PARLEY_EXPORT Client : public ConnectionEvents {
+class PARLEY_EXPORT Client : public ConnectionEvents, public LoopServices {
  public:
   explicit Client(ClientOptions options = {});
   /// Stops (as `stop()`).

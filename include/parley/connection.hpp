@@ -3,6 +3,7 @@
 #pragma once
 
 #include <any>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -24,6 +25,7 @@
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/headers.hpp"
 #include "parley/protocol/http.hpp"
+#include "parley/services.hpp"
 
 namespace parley {
 
@@ -219,6 +221,13 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// Drops the connection at once, without a close handshake; `on_close`
   /// fires with 1006.
   void terminate();
+  /// Runs `fn(*this)` on the connection's loop thread after `delay`
+  /// (milliseconds), unless the connection has closed by then: its timers
+  /// are cancelled when it closes. E.g. a deadline for a login message, or
+  /// a per-connection heartbeat. An exception escaping `fn` closes the
+  /// connection with 1011, as a callback's does. The Timer cancels it
+  /// sooner, from any thread.
+  Timer after(std::chrono::milliseconds delay, std::function<void(Connection&)> fn);
 
   /// Bytes queued for this connection and not yet taken by the kernel.
   std::size_t buffered_amount() const noexcept;

@@ -20,4 +20,5 @@
 #include "parley/protocol/uri.hpp"
 #include "parley/protocol/utf8.hpp"
 #include "parley/server.hpp"
+#include "parley/services.hpp"
 #include "parley/version.hpp"

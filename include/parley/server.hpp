@@ -18,6 +18,7 @@
 #include "parley/net/endpoint.hpp"
 #include "parley/net/tls.hpp"
 #include "parley/options.hpp"
+#include "parley/services.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/http.hpp"
 
@@ -99,7 +100,7 @@ struct ServerState;
 /// the connection is closed with 1011, and `on_error` gets
 /// `UsageError::callback_exception` with its what(); every other
 /// connection goes on. (What on_error itself throws is dropped.)
-class PARLEY_EXPORT Server : public ConnectionEvents {
+class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
  public:
   explicit Server(ServerOptions options = {});
   /// Stops the server (as `stop()`) if it is running.
@@ -184,15 +185,6 @@ class PARLEY_EXPORT Server : public ConnectionEvents {
   /// (connections in the middle of a fragmented send, or over their buffer
   /// limit, are skipped). Runs asynchronously on each loop.
   void broadcast(MessageType type, std::string_view data);
-  /// Runs `fn` on the first loop's thread (for timers or fds of your own).
-  bool post(std::function<void()> fn);
-  /// Calls `fn(fd)` on the first loop's thread whenever `fd` is readable
-  ///. Call after start(). Thread-safe.
-  void watch_readable(int fd, std::function<void(int fd)> fn);
-  /// As watch_readable, for writability.
-  void watch_writable(int fd, std::function<void(int fd)> fn);
-  /// Stops watching `fd` (both directions). Thread-safe.
-  void unwatch(int fd);
 
   /// Reads the TLS certificate, key and CA files again (after a renewal)
   /// and uses them for every connection accepted from now on; open
