@@ -672,12 +672,16 @@ void throughput(const RedisServer& srv, std::size_t history) {
     first_ns = Clock::now().time_since_epoch().count();
     int sent = 0;
     while (sent < total && Clock::now() < deadline) {
-      // Publish until the backlog bound refuses, then let the loop drain it.
-      while (sent < total && !b.publish("bench", MessageType::binary, payload)) ++sent;
+      // Publish up to the backlog bound, then let the loop send and drain.
+      while (sent < total && b.stats().pending_commands < o.max_pending_commands) {
+        if (b.publish("bench", MessageType::binary, payload)) break;
+        ++sent;
+      }
       (void)loop.run_once(net::Millis(1));
     }
-    while (!done && Clock::now() < deadline) (void)loop.run_once(net::Millis(5));
+    while ((!done || b.stats().pending_commands > 0) && Clock::now() < deadline) (void)loop.run_once(net::Millis(5));
     EXPECT_EQ(b.stats().published, static_cast<std::uint64_t>(total));
+    EXPECT_EQ(b.stats().lost_publishes, 0u);
   });
   const auto deadline = Clock::now() + 60s;
   while (received < total && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
