@@ -727,8 +727,10 @@ void Connection::advance_handshake() {
         break;
       }
       case Stage::origin: {
-        // The route is chosen once, before any hook sees the connection.
+        // The route and the client's address are fixed once, before any
+        // hook sees the connection.
         route_ = cb.match(h.request().path());
+        derive_client(h.request());
         if (!cb.origin) {
           decide_origin(h.origin_allowed() ? HandshakeReply::accept() : HandshakeReply::reject(403, "origin not allowed"));
           break;
@@ -814,13 +816,43 @@ void Connection::answer_handshake() {
     if (h.error()) ctx_.callbacks().report(this, h.error());
     return respond_and_close(h.take_response());
   }
-  negotiated_.reset();
+  if (negotiated_ && negotiated_->client.family != net::Endpoint::Family::none) {
+    negotiated_->subprotocol.clear();  // (the client's address stays)
+    negotiated_->extensions.clear();
+  } else {
+    negotiated_.reset();
+  }
   if (!h.subprotocol().empty()) negotiated().subprotocol = h.subprotocol();
   if (!h.extensions().empty()) negotiated().extensions = h.extensions();
   socket_->write(h.response().serialize());
   if (h.deflate()) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*h.deflate(), ctx_.settings().deflate, true));
   request_ = std::make_unique<Request>(std::move(h.request()));
   become_open(std::move(h.early()));
+}
+
+// The client as the trusted proxies describe it (ServerOptions::
+// trusted_proxies). Costs nothing when it is the peer: only another address
+// is kept, in the lazily allocated Negotiated.
+void Connection::derive_client(const Request& request) {
+  const detail::Settings& s = ctx_.settings();
+  client_https_ = static_cast<bool>(s.tls);
+  if (s.trusted_proxies.empty() || remote_.family == net::Endpoint::Family::none) return;
+  const protocol::IpAddress peer = remote_.family == net::Endpoint::Family::v4
+                                       ? protocol::IpAddress::v4({remote_.address[0], remote_.address[1],
+                                                                  remote_.address[2], remote_.address[3]})
+                                       : protocol::IpAddress::v6(remote_.address);
+  const protocol::ClientOrigin origin = protocol::client_origin(s.trusted_proxies, peer, client_https_, request.headers);
+  client_https_ = origin.https;
+  if (origin.source == protocol::OriginSource::peer || origin.address == peer) return;
+  net::Endpoint client;
+  client.family = origin.address.is_v4() ? net::Endpoint::Family::v4 : net::Endpoint::Family::v6;
+  client.address = origin.address.bytes();
+  client.port = origin.port.value_or(0);
+  negotiated().client = client;
+}
+
+const net::Endpoint& Connection::client_address() const noexcept {
+  return negotiated_ && negotiated_->client.family != net::Endpoint::Family::none ? negotiated_->client : remote_;
 }
 
 void Connection::become_open(std::string early) {

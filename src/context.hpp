@@ -19,6 +19,7 @@
 #include "parley/connection.hpp"
 #include "parley/events.hpp"
 #include "net/loop.hpp"
+#include "protocol/forwarded.hpp"
 #include "parley/net/tls.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
@@ -83,6 +84,7 @@ struct Settings {
   bool nodelay = true;
   protocol::DeflateOptions deflate;  // permessage-deflate (disabled unless enabled)
   bool keep_request = false;         // (server) keep Connection::request() after on_open
+  protocol::TrustedProxies trusted_proxies;  // (server) ServerOptions::trusted_proxies, parsed
   std::shared_ptr<net::TlsContext> tls;  // (server) set: every accepted connection speaks TLS
   net::Millis tls_handshake_timeout{0};  // (server) TlsServerOptions::handshake_timeout
   net::TlsClientOptions client_tls;      // (client) for wss:// URIs: see Shared::client_tls_context()

@@ -32,6 +32,7 @@ Settings settings_from(const ServerOptions& o) {
   s.policy.subprotocols = o.subprotocols;
   s.policy.deflate = o.deflate;
   s.keep_request = o.keep_request;
+  if (auto trusted = protocol::TrustedProxies::parse(o.trusted_proxies)) s.trusted_proxies = std::move(*trusted);
   return s;
 }
 
@@ -41,6 +42,9 @@ Error validate_server(const ServerOptions& o) {
   if (o.backlog <= 0) return invalid("backlog must be positive");
   if (o.idle_timeout.count() < 0 || o.tick_period.count() < 0 || o.tls.handshake_timeout.count() < 0) {
     return invalid("timeouts must not be negative");
+  }
+  if (auto trusted = protocol::TrustedProxies::parse(o.trusted_proxies); !trusted) {
+    return Error(trusted.error().code(), "trusted_proxies: " + trusted.error().message());
   }
   return {};
 }

@@ -242,6 +242,23 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
 
   /// The peer's address and port.
   const net::Endpoint& remote_endpoint() const noexcept { return remote_; }
+  /// (Server) The client's address as the trusted reverse proxies
+  /// (`ServerOptions::trusted_proxies`) describe it, fixed at the handshake
+  /// before `on_origin` and `on_handshake` see the connection and kept for
+  /// the connection's life: the address from `Forwarded` /
+  /// `X-Forwarded-For` when the peer is a trusted proxy, with the port the
+  /// header gave (0 when it gave none). Otherwise — no trusted proxy, no
+  /// usable header, a header naming the peer's own address, on the client
+  /// side, or before the handshake's request arrived — it is
+  /// `remote_endpoint()` itself. An Endpoint like `remote_endpoint()`, so
+  /// code that logs or keys on one takes the other unchanged; compare the
+  /// two addresses to tell a proxied connection.
+  const net::Endpoint& client_address() const noexcept;
+  /// (Server) True when the client's original request was https/wss: the
+  /// trusted proxy's `proto=` / `X-Forwarded-Proto` when it sent one, else
+  /// whether this connection speaks TLS. Fixed at the handshake, as
+  /// client_address(); false on the client side.
+  bool client_https() const noexcept { return client_https_; }
   /// This end's address and port, asked of the socket when called (an
   /// idle connection does not carry it); empty once the socket is closed.
   net::Endpoint local_endpoint() const;
@@ -312,6 +329,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void decide_origin(const HandshakeReply& reply);
   void decide_handshake(const HandshakeReply& reply);
   void answer_handshake();
+  void derive_client(const Request& request);
   void become_open(std::string early);
   void respond_and_close(Response response);
   // The handshake, client side (connection_client.cpp).
@@ -363,6 +381,9 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   struct Negotiated {
     std::string subprotocol;
     std::vector<Extension> extensions;
+    // (server) the client's address when a trusted proxy named one other
+    // than the peer's (family none otherwise): see client_address()
+    net::Endpoint client;
   };
   Negotiated& negotiated();
   std::unique_ptr<Negotiated> negotiated_;
@@ -385,6 +406,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   bool over_limit_ : 1 = false;
   bool draining_ : 1 = false;      // closed: the last bytes are being flushed before the socket closes
   bool user_closed_ : 1 = false;   // close() or terminate() was called: no reconnect
+  bool client_https_ : 1 = false;  // see client_https()
 };
 
 }  // namespace parley

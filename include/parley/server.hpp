@@ -67,6 +67,18 @@ struct ServerOptions : ConnectionOptions {
   /// of the client's offers (in the client's order) that is in this list is
   /// chosen, unless `on_select_subprotocol` decides. Default empty (none).
   std::vector<std::string> subprotocols;
+  /// Reverse proxies whose forwarding headers are believed: IP addresses
+  /// ("10.0.0.5", "::1") and CIDR networks ("10.0.0.0/8", "fd00::/8"),
+  /// IPv4 and IPv6. Only a connection whose TCP peer is in the list has
+  /// its `Forwarded` (RFC 7239), else `X-Forwarded-For` /
+  /// `X-Forwarded-Proto`, headers read: walked from the right, trusted hops
+  /// skipped, the right-most untrusted address is the client
+  /// (`Connection::client_address()`, `client_https()`); entries further
+  /// left may be forged by the client and are never read. A malformed
+  /// header is ignored (the peer stays the client). A bad entry is an Error
+  /// from start() naming it. Default empty: nobody is trusted, the TCP peer
+  /// is always the client. See docs/deployment.md.
+  std::vector<std::string> trusted_proxies;
 
   /// TLS (`wss://`): on when `tls.cert_file` is set, for every connection
   /// of the server; certificate, key, SNI certificates, client
