@@ -12,8 +12,14 @@ recipe of the Perl WebSocket distribution, Apache with `ProxyPass ...
 upgrade=websocket`. Through each: echo of text and binary, a 16 MiB
 message, close codes and reasons both ways, an idle connection alive after
 twice the proxy's 3 s timeout thanks to parley's 1 s pings (and, as the
-control, one to a parley that does not ping cut by the proxy), and
-permessage-deflate negotiated end to end.
+control, one to a parley that does not ping cut by the proxy),
+permessage-deflate negotiated end to end, and the client's address: parley
+runs with `--trust-proxy 127.0.0.1/32` and the test client connects from
+127.0.0.2, so its connection log line reads "127.0.0.2 via 127.0.0.1:PORT"
+when the proxy's X-Forwarded-For was believed; a forged left-most
+X-Forwarded-For and a forged Forwarded sent through the proxy, and a forged
+X-Forwarded-For sent to parley directly from the untrusted 127.0.0.2, are
+ignored.
 
 Every process is stopped by its PID, every wait is bounded.
 """
@@ -39,6 +45,8 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 PROXY_TIMEOUT = 3  # seconds: proxy_read_timeout / Timeout + ProxyTimeout in the templates
 PING_INTERVAL = 1  # seconds: parley serve --ping-interval, under PROXY_TIMEOUT
+CLIENT_IP = "127.0.0.2"  # the test client's source address: not the trusted 127.0.0.1
+FORGED_IP = "198.51.100.66"  # what a forged header claims
 WAIT = 10  # seconds: the bound of any single wait
 BIG = 16 * 1024 * 1024
 
@@ -94,6 +102,15 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=WAIT)
+
+
+def stop_all(processes, tmp):
+    """Stops `processes` by PID, last started first; removes `tmp` once all
+    have exited (kept, with the logs, otherwise)."""
+    for p in reversed(processes):
+        p.stop()
+    if all(p.proc.returncode is not None for p in processes):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def wait_for_port(port, process):
@@ -239,7 +256,8 @@ class Behind:
         os.chmod(cls.tmp, 0o755)
         cls.processes = []
         try:
-            cls.parley = Parley(cls.tmp, "parley", "--echo", "--deflate", "--ping-interval", str(PING_INTERVAL))
+            cls.parley = Parley(cls.tmp, "parley", "--echo", "--deflate", "--ping-interval", str(PING_INTERVAL),
+                                "--trust-proxy", "127.0.0.1/32")
             cls.processes.append(cls.parley)
             cls.quiet = Parley(cls.tmp, "quiet", "--echo", "--ping-interval", "0")
             cls.processes.append(cls.quiet)
@@ -251,10 +269,7 @@ class Behind:
 
     @classmethod
     def tearDownClass(cls):
-        for p in reversed(cls.processes):
-            p.stop()
-        if all(p.proc.returncode is not None for p in cls.processes):
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        stop_all(cls.processes, cls.tmp)
 
     def url(self, path="echo"):
         return "ws://127.0.0.1:%d%s%s" % (self.port, self.prefix, path)
@@ -354,6 +369,40 @@ class Behind:
                 await echo(control, "after")
             self.assertNotEqual(control.close_code, 1000)
         self.run_async(run())
+
+    def opened_line(self, path):
+        """parley's log line for the connection opened on `path`."""
+        m = self.parley.wait_for_log(r"(?m)^\S+ (.*) %s open" % re.escape(path))
+        self.assertTrue(m, "no open line for %s%s" % (path, self.logs()))
+        return m.group(1)
+
+    def client_seen(self, path, headers=(), direct=False):
+        """Connects from CLIENT_IP to `path` (through the proxy, or straight
+        to parley), with extra `headers`; who parley's log says it is."""
+        async def run():
+            url = ("ws://127.0.0.1:%d%s" % (self.parley.port, path) if direct
+                   else "ws://127.0.0.1:%d%s%s" % (self.port, self.prefix, path.lstrip("/")))
+            async with connected(url, extra_headers=list(headers), local_addr=(CLIENT_IP, 0)) as ws:
+                self.assertEqual(await echo(ws, "who"), "who")
+        self.run_async(run())
+        return self.opened_line(path)
+
+    def test_client_address_from_x_forwarded_for(self):
+        who = self.client_seen("/xff-plain")
+        self.assertRegex(who, r"^%s via 127\.0\.0\.1:\d+$" % re.escape(CLIENT_IP))
+
+    def test_forged_left_most_x_forwarded_for_is_ignored(self):
+        who = self.client_seen("/xff-forged", [("X-Forwarded-For", FORGED_IP)])
+        self.assertRegex(who, r"^%s via 127\.0\.0\.1:\d+$" % re.escape(CLIENT_IP))
+
+    def test_forged_forwarded_through_the_proxy_is_ignored(self):
+        who = self.client_seen("/fwd-forged", [("Forwarded", "for=%s;proto=https" % FORGED_IP)])
+        self.assertRegex(who, r"^%s via 127\.0\.0\.1:\d+$" % re.escape(CLIENT_IP))
+
+    def test_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored(self):
+        who = self.client_seen("/xff-direct", [("X-Forwarded-For", FORGED_IP), ("Forwarded", "for=" + FORGED_IP)],
+                               direct=True)
+        self.assertRegex(who, r"^%s:\d+$" % re.escape(CLIENT_IP))
 
 
 class Nginx(Behind, unittest.TestCase):

@@ -59,6 +59,11 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
   cmd->add_option("--origin", s.origins,
                   "an Origin allowed to connect, e.g. https://example.com (repeatable; others get 403) (default: any)")
       ->type_name("ORIGIN");
+  cmd->add_option("--trust-proxy", s.trusted_proxies,
+                  "a reverse proxy (IP address or CIDR network, e.g. 127.0.0.1/32, fd00::/8) whose Forwarded / "
+                  "X-Forwarded-For / X-Forwarded-Proto headers give the client's address (repeatable; the right-most "
+                  "untrusted address is the client; logged as 'CLIENT via PROXY') (default: none trusted)")
+      ->type_name("CIDR");
   cmd->add_option("--max-message-size", s.max_message_size,
                   "largest message in bytes, suffixes K, M, G (1024-based); 0 = no limit (default: 64M)")
       ->transform(bare(CLI::AsSizeValue(false)))

@@ -71,6 +71,16 @@ std::string url_host(const std::string& host) {
   return host;
 }
 
+/// Who a connection is for the log: its address and port, or behind a
+/// trusted proxy (--trust-proxy) "CLIENT via PROXY:PORT" (the client's port
+/// only when the proxy's header gave one).
+std::string who(const Connection& c) {
+  const parley::net::Endpoint& client = c.client_address();
+  const parley::net::Endpoint& peer = c.remote_endpoint();
+  if (client == peer) return peer.to_string();
+  return (client.port != 0 ? client.to_string() : client.address_string()) + " via " + peer.to_string();
+}
+
 class ServeApp {
  public:
   explicit ServeApp(const ServeSettings& s) : s_(s), server_(make_options(s)) {}
@@ -86,6 +96,7 @@ class ServeApp {
     o.ping_interval = seconds_to_ms(s.ping_interval);
     o.allowed_origins = s.origins;
     o.subprotocols = s.subprotocols;
+    o.trusted_proxies = s.trusted_proxies;
     o.deflate.enabled = s.deflate;
     o.tls.cert_file = s.tls_cert;
     o.tls.key_file = s.tls_key;
@@ -111,6 +122,10 @@ class ServeApp {
       if (e.code().category() == parley::tls_category()) {
         std::fprintf(stderr, "parley serve: %s\n", e.message().c_str());
         return exit_failure;
+      }
+      if (e.message().rfind("trusted_proxies: ", 0) == 0) {  // a bad --trust-proxy
+        std::fprintf(stderr, "parley serve: --trust-proxy: %s\n", e.message().substr(17).c_str());
+        return exit_usage;
       }
       std::fprintf(stderr, "parley serve: cannot listen on %s:%u: %s\n", url_host(server_.options().host).c_str(),
                    static_cast<unsigned>(s_.port), e.message().c_str());
@@ -206,7 +221,7 @@ class ServeApp {
       ConnInfo& info = c.metadata_as<ConnInfo>();
       info.opened = Clock::now();
       info.path = std::string(c.request()->path());  // (on_open: always there)
-      info.remote = c.remote_endpoint().to_string();
+      info.remote = who(c);
       info.fan_out = s_.mode == ServeMode::broadcast || (s_.mode == ServeMode::demo && info.path == "/chat");
       if (s_.mode == ServeMode::broadcast || info.fan_out) registry_.add(c.handle());
       if (!s_.quiet) {
@@ -235,12 +250,12 @@ class ServeApp {
         return;
       }
       if (s_.quiet) return;
-      log("%s error: %s", c->remote_endpoint().to_string().c_str(), e.message().c_str());
+      log("%s error: %s", who(*c).c_str(), e.message().c_str());
     });
 
     if (s_.verbose) {
       server_.on_frame([this](Connection& c, parley::protocol::FrameDirection d, const parley::protocol::FrameHeader& h) {
-        log("%s %s frame %s%s%s %llu B", c.remote_endpoint().to_string().c_str(),
+        log("%s %s frame %s%s%s %llu B", who(c).c_str(),
             d == parley::protocol::FrameDirection::received ? ">" : "<", opcode_name(h.opcode), h.fin ? " fin" : "",
             (h.rsv & parley::protocol::rsv1) ? " rsv1" : "", static_cast<unsigned long long>(h.payload_length));
       });
