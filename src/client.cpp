@@ -35,6 +35,8 @@ Settings settings_from(const ClientOptions& o) {
   s.max_redirects = o.max_redirects;
   s.reconnect = o.reconnect;
   s.client_tls = o.tls;
+  if (auto proxy = protocol::ProxyUrl::parse(o.proxy); !o.proxy.empty() && proxy) s.proxy = std::move(*proxy);
+  s.proxy_from_environment = o.proxy_from_environment;
   if (o.deflate.enabled) {
     s.deflate_offers.push_back(o.deflate);
     s.deflate_offers.insert(s.deflate_offers.end(), o.deflate_fallbacks.begin(), o.deflate_fallbacks.end());
@@ -52,6 +54,11 @@ Error validate_client(const ClientOptions& o) {
   auto invalid = [](const char* m) { return Error(std::make_error_code(std::errc::invalid_argument), m); };
   if (o.connect_timeout.count() <= 0 || o.handshake_timeout.count() <= 0) {
     return invalid("connect_timeout and handshake_timeout must be positive");
+  }
+  if (!o.proxy.empty()) {
+    if (auto proxy = protocol::ProxyUrl::parse(o.proxy); !proxy) {
+      return Error(proxy.error().code(), "proxy: " + proxy.error().message());
+    }
   }
   const ReconnectOptions& rc = o.reconnect;
   if (rc.enabled && (rc.initial_delay.count() < 0 || rc.max_delay < rc.initial_delay || rc.multiplier < 1.0 ||

@@ -538,6 +538,10 @@ void Connection::shed_for_budget() {
 
 void Connection::on_eof(net::TcpSocket&) {
   if (state_ == ConnectionState::handshake && role() == Role::client) {
+    if (pending_->tunnel) {  // the proxy closed before opening the tunnel
+      (void)pending_->tunnel->closed();
+      return fail_handshake(pending_->tunnel->error());
+    }
     pending_->client().eof();  // (a refusal's body may run until EOF)
     return after_response();
   }
@@ -647,7 +651,14 @@ void Connection::sweep(net::Clock::time_point now) {
                                                                    " ms"));
         return finished();
       }
-      // (A client still connecting is bounded by its connect timeout.)
+      // (A client still connecting is bounded by its connect timeout, and
+      // so is its HTTP proxy's answer to CONNECT.)
+      if (socket_ && pending_ && pending_->tunnel) {
+        if (now - started_ < s.connect_timeout) return;
+        return fail_handshake(Error(std::make_error_code(std::errc::timed_out),
+                                    "proxy " + pending_->proxy->to_string() + " did not open a tunnel within " +
+                                        std::to_string(s.connect_timeout.count()) + " ms"));
+      }
       if (socket_ && pending_ && s.handshake_timeout.count() > 0 && now - started_ >= s.handshake_timeout) {
         const std::string limit = std::to_string(s.handshake_timeout.count()) + " ms";
         if (role() == Role::client) {

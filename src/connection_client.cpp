@@ -1,6 +1,7 @@
 // The client side of a Connection: connecting, the opening handshake's
 // request and response, redirects, refusals and reconnection.
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "connection_state.hpp"
@@ -49,32 +50,102 @@ void Connection::begin_attempt() {
     return fail_handshake(h.error());
   }
   request_ = std::make_unique<Request>(h.request());
+  // An HTTP proxy: ClientOptions::proxy, else (when asked) the environment's.
+  const protocol::Uri& uri = client_->handshake.uri;
+  if (s.proxy) {
+    pending_->proxy = s.proxy;
+  } else if (s.proxy_from_environment) {
+    if (auto env = protocol::proxy_from_environment(uri, [](const char* name) { return std::getenv(name); })) {
+      auto parsed = protocol::ProxyUrl::parse(env->value);
+      if (!parsed) {
+        user_closed_ = true;  // retrying cannot help
+        return fail_handshake(Error(parsed.error().code(), env->variable + ": " + parsed.error().message()));
+      }
+      pending_->proxy = std::move(*parsed);
+    }
+  }
+  const std::string& host = pending_->proxy ? pending_->proxy->host() : uri.host();
+  const std::uint16_t port = pending_->proxy ? pending_->proxy->port() : uri.port();
   pending_->connecting = net::connect(
-      ctx_.loop(), client_->handshake.uri.host(), client_->handshake.uri.port(), s.connect_timeout,
+      ctx_.loop(), host, port, s.connect_timeout,
       [this](Result<std::unique_ptr<net::TcpSocket>> r) {
+        if (!r && pending_->proxy) {
+          return fail_handshake(Error(r.error().code(), "proxy " + pending_->proxy->to_string() + ": " + r.error().message()));
+        }
         if (!r) return fail_handshake(r.error());
         connected(std::move(*r));
       },
       s.nodelay);
 }
 
+Error Connection::start_client_tls(net::TcpSocket& socket) {
+  auto tls = ctx_.shared().client_tls_context();
+  if (!tls) {
+    user_closed_ = true;  // retrying cannot help
+    return tls.error();
+  }
+  return socket.start_tls(**tls, client_->handshake.uri.host());
+}
+
 void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
-  if (client_->handshake.uri.secure()) {
-    auto tls = ctx_.shared().client_tls_context();
-    if (!tls) {
+  const protocol::Uri& uri = client_->handshake.uri;
+  if (pending_->proxy) {
+    // CONNECT first; TLS and the handshake once the tunnel is open. The
+    // connect timeout, counted from the attempt's start, covers the answer.
+    auto connect = protocol::connect_request(*pending_->proxy, uri.host(), uri.port());
+    if (!connect) {
       user_closed_ = true;  // retrying cannot help
-      return fail_handshake(tls.error());
+      return fail_handshake(connect.error());
     }
-    if (Error e = socket->start_tls(**tls, client_->handshake.uri.host())) return fail_handshake(e);
+    const std::string target = (uri.host().find(':') != std::string::npos ? "[" + uri.host() + "]" : uri.host()) +
+                               ":" + std::to_string(uri.port());
+    pending_->tunnel = std::make_unique<protocol::ConnectReply>(pending_->proxy->to_string(), target,
+                                                                ctx_.settings().http_limits);
+    attach(std::move(socket));
+    socket_->write(*connect);
+    return;
+  }
+  if (uri.secure()) {
+    if (Error e = start_client_tls(*socket)) return fail_handshake(e);
   }
   attach(std::move(socket));
   started_ = ctx_.loop().now();  // the handshake timeout counts from here
   socket_->write(request_->serialize());
 }
 
+// The proxy answered 2xx: the tunnel is open. TLS (wss://) runs inside it,
+// verified against the target's name, then the opening handshake.
+void Connection::tunnel_open() {
+  std::string rest = std::move(pending_->tunnel->rest());
+  pending_->tunnel.reset();
+  if (client_->handshake.uri.secure()) {
+    if (!rest.empty()) {
+      return fail_handshake(Error(HandshakeError::malformed, "proxy " + pending_->proxy->to_string() +
+                                                                 " sent data through the tunnel before TLS started"));
+    }
+    if (Error e = start_client_tls(*socket_)) return fail_handshake(e);
+  }
+  started_ = ctx_.loop().now();  // the handshake timeout counts from here
+  socket_->write(request_->serialize());
+  if (rest.empty()) return;
+  pending_->client().feed(rest);  // (the server's first bytes came with the proxy's answer)
+  after_response();
+}
+
 // protocol::ClientOpening reads and judges the answer; this acts on it.
 void Connection::response_data(std::span<std::uint8_t> data) {
-  pending_->client().feed(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
+  if (pending_->tunnel) {
+    switch (pending_->tunnel->feed(bytes)) {
+      case protocol::ConnectReply::Status::reading:
+        return;
+      case protocol::ConnectReply::Status::failed:
+        return fail_handshake(pending_->tunnel->error());
+      case protocol::ConnectReply::Status::open:
+        return tunnel_open();
+    }
+  }
+  pending_->client().feed(bytes);
   after_response();
 }
 

@@ -19,6 +19,7 @@
 #include "parley/protocol/handshake.hpp"
 #include "parley/protocol/http.hpp"
 #include "parley/protocol/opening.hpp"
+#include "protocol/proxy.hpp"
 
 namespace parley {
 
@@ -37,6 +38,8 @@ struct Connection::Pending {
   // (server) which hook deferred its answer, if any
   enum class Deferred : std::uint8_t { no, origin, handshake } deferred = Deferred::no;
   net::ConnectHandle connecting;                                   // (client) the TCP connect in progress
+  std::optional<protocol::ProxyUrl> proxy;                          // (client) the HTTP proxy of this attempt
+  std::unique_ptr<protocol::ConnectReply> tunnel;                  // (client) the proxy's answer to CONNECT, awaited
   std::function<std::ptrdiff_t(char*, std::size_t)> body_stream;  // (server) an HTTP answer's body still being read
   net::TimerId stream_timer;                                       // (server) the body stream's next look
 };

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,7 @@
 #include "parley/events.hpp"
 #include "net/loop.hpp"
 #include "protocol/forwarded.hpp"
+#include "protocol/proxy.hpp"
 #include "parley/net/tls.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
@@ -91,6 +93,8 @@ struct Settings {
   // client side
   net::Millis connect_timeout{10000};
   unsigned max_redirects = 5;
+  std::optional<protocol::ProxyUrl> proxy;  // (client) ClientOptions::proxy, parsed
+  bool proxy_from_environment = false;       // (client) ClientOptions::proxy_from_environment
   ReconnectOptions reconnect;
   std::vector<protocol::DeflateOptions> deflate_offers;  // (client) every offer, in order (empty: none)
 };

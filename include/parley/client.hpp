@@ -64,6 +64,26 @@ struct ClientOptions : ConnectionOptions {
   /// `net::TlsClientOptions`. A failed verification is a TlsError saying
   /// why (expired, wrong host, unknown CA). Default: verify.
   net::TlsClientOptions tls;
+
+  /// An HTTP proxy to reach servers through, with CONNECT tunnels (RFC 9110
+  /// §9.3.6) for ws:// and wss:// alike (TLS runs inside the tunnel,
+  /// verified against the target's name, as without a proxy):
+  /// `http://[user:password@]host[:port]` (user and password
+  /// percent-encoded, sent as Basic authentication; port 1080 when none).
+  /// The connect timeout covers reaching the proxy and its answer; a
+  /// refusal (407, 403, 502, ...), a malformed answer or a proxy that is
+  /// down is an Error naming the proxy and its answer, through on_error.
+  /// `remote_endpoint()` is then the proxy's. A bad URL (or another scheme:
+  /// https://, socks5:// are not supported) is an Error from start().
+  /// Default "": none.
+  std::string proxy;
+  /// When `proxy` is "": take the proxy from the environment at each
+  /// connection attempt, as curl and Python's websockets do —
+  /// `wss_proxy`/`https_proxy` for wss://, `ws_proxy`/`http_proxy` for ws://,
+  /// then `all_proxy` (lower case before upper case; never `HTTP_PROXY`),
+  /// none when `no_proxy` matches the host (names, `.domains`, IPs, CIDRs,
+  /// `*`). Default false (the `parley` command turns it on).
+  bool proxy_from_environment = false;
 };
 
 namespace detail {

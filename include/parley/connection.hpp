@@ -335,6 +335,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   // The handshake, client side (connection_client.cpp).
   void start_client(protocol::ClientHandshake handshake);
   void connected(std::unique_ptr<net::TcpSocket> socket);
+  Error start_client_tls(net::TcpSocket& socket);
+  void tunnel_open();
   void response_data(std::span<std::uint8_t> data);
   void after_response();
   void fail_handshake(const Error& error);

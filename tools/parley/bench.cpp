@@ -122,6 +122,7 @@ class BenchApp {
     o.deflate.enabled = s_.deflate;
     o.deflate.compression_threshold = 0;  // a benchmark of compression compresses every message
     apply_client_tls(s_.tls, o);
+    apply_client_proxy(s_.proxy, o);
 
     block_stop_signals();  // SIGINT/SIGTERM end the run early (sigtimedwait below)
     sigset_t signals;

@@ -45,6 +45,12 @@ struct ClientTlsSettings {
   bool insecure = false;
 };
 
+/// The proxy flags of the client commands (connect, bench).
+struct ClientProxySettings {
+  std::string url;        ///< --proxy: ClientOptions::proxy ("" = the environment's, unless none)
+  bool none = false;      ///< --no-proxy: neither --proxy nor the environment
+};
+
 struct ConnectSettings {
   std::string url;
   std::vector<std::string> headers;  ///< "Name: value"
@@ -61,6 +67,7 @@ struct ConnectSettings {
   bool raw = false;
   bool deflate = false;  ///< offer permessage-deflate
   ClientTlsSettings tls;
+  ClientProxySettings proxy;
   bool quiet = false;
 };
 
@@ -79,6 +86,7 @@ struct BenchSettings {
   std::vector<std::string> subprotocols;
   bool deflate = false;  ///< offer permessage-deflate
   ClientTlsSettings tls;
+  ClientProxySettings proxy;
   bool json = false;
 };
 

@@ -100,6 +100,11 @@ void apply_client_tls(const ClientTlsSettings& flags, parley::ClientOptions& opt
   options.tls.key_file = flags.key;
 }
 
+void apply_client_proxy(const ClientProxySettings& flags, parley::ClientOptions& options) {
+  options.proxy = flags.none ? std::string() : flags.url;
+  options.proxy_from_environment = !flags.none && flags.url.empty();
+}
+
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());

@@ -55,6 +55,9 @@ sigset_t block_stop_signals();
 
 /// Copies the --ca/--insecure/--cert/--key flags into the client's options.
 void apply_client_tls(const ClientTlsSettings& flags, parley::ClientOptions& options);
+/// Copies the --proxy/--no-proxy flags into the client's options: the
+/// environment's proxy (curl's variables) unless --proxy or --no-proxy.
+void apply_client_proxy(const ClientProxySettings& flags, parley::ClientOptions& options);
 
 /// Writes a whole buffer to a file descriptor (retrying on EINTR and short
 /// writes); false on error.

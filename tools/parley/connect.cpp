@@ -70,6 +70,7 @@ class ConnectApp {
     o.max_message_size = s_.max_message_size;
     o.deflate.enabled = s_.deflate;
     apply_client_tls(s_.tls, o);
+    apply_client_proxy(s_.proxy, o);
 
     const sigset_t signals = block_stop_signals();
     signal_fd_ = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -100,6 +100,15 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
   q->excludes(v);
 }
 
+void add_client_proxy(CLI::App& cmd, ClientProxySettings& s) {
+  auto* proxy = cmd.add_option("--proxy", s.url,
+                               "connect through this HTTP proxy (CONNECT tunnel, ws:// and wss://): "
+                               "http://[USER:PASSWORD@]HOST[:PORT] (default: the environment's wss_proxy, ws_proxy, "
+                               "https_proxy, http_proxy or all_proxy, unless no_proxy matches the host)")
+                    ->type_name("URL");
+  cmd.add_flag("--no-proxy", s.none, "connect directly: ignore the proxy variables of the environment")->excludes(proxy);
+}
+
 void add_client_tls(CLI::App& cmd, ClientTlsSettings& s) {
   auto* ca = cmd.add_option("--ca", s.ca, "wss://: trust the CAs in this PEM file instead of the system's")->type_name("FILE");
   auto* insecure = cmd.add_flag("-k,--insecure", s.insecure,
@@ -158,6 +167,7 @@ void add_connect(CLI::App& app, ConnectSettings& s) {
   cmd->add_flag("--raw", s.raw, "print binary messages as raw bytes (no newline added) instead of hex");
   cmd->add_flag("--deflate", s.deflate, "offer permessage-deflate (RFC 7692); used when the server accepts it");
   add_client_tls(*cmd, s.tls);
+  add_client_proxy(*cmd, s.proxy);
   cmd->add_flag("-q,--quiet", s.quiet, "no status lines on stderr (errors remain)");
 }
 
@@ -202,6 +212,7 @@ void add_bench(CLI::App& app, BenchSettings& s) {
   cmd->add_option("--subprotocol", s.subprotocols, "a subprotocol to offer (repeatable)")->type_name("NAME");
   cmd->add_flag("--deflate", s.deflate, "offer permessage-deflate (RFC 7692): every message is compressed when the server accepts");
   add_client_tls(*cmd, s.tls);
+  add_client_proxy(*cmd, s.proxy);
   cmd->add_flag("--json", s.json, "print the summary as one JSON object on stdout (progress line off)");
 }
 
