@@ -99,6 +99,7 @@ Error Client::start() {
   if (st.started) return {};
   if (Error e = detail::validate_client(st.options)) return fail(e);
   st.shared.settings = detail::settings_from(st.options);
+  st.shared.callbacks.log_level = st.options.log_level;
   st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (Error e = st.group.create(st.options.threads)) {
     st.group.clear();

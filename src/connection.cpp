@@ -427,6 +427,12 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
   last_close_ = code;
   state_ = ConnectionState::closed;
   ctx_.cancel_connection_timers(id_);
+  const auto& cb = ctx_.callbacks();
+  const auto n = static_cast<std::uint16_t>(code);
+  const LogLevel level = (n == 1000 || n == 1001 || n == 1005) ? LogLevel::debug : LogLevel::info;
+  if (cb.logs(level)) {
+    cb.write_log(level, this, "closed " + std::to_string(n) + (reason.empty() ? "" : " " + protocol::printable(reason, 123, true)));
+  }
   const Route& r = ctx_.callbacks().route(route_);
   try {
     if (r.on_close) r.on_close(*this, code, reason);
@@ -683,6 +689,10 @@ void Connection::sweep(net::Clock::time_point now) {
         report_close(CloseCode::abnormal, "keep-alive ping unanswered");
         finished();
       } else if (s.idle_timeout.count() > 0 && now - last_message_ >= s.idle_timeout) {
+        if (ctx_.callbacks().logs(LogLevel::info)) {
+          ctx_.callbacks().write_log(LogLevel::info, this,
+                                     "idle for " + std::to_string(s.idle_timeout.count()) + " ms: closing with 1001");
+        }
         (void)close(CloseCode::going_away, "idle timeout");
       } else if (!ping_outstanding_ && s.ping_interval.count() > 0 && now - last_receive_ >= s.ping_interval) {
         if (engine_.ping() == Error{}) {
@@ -854,6 +864,10 @@ void Connection::derive_client(const Request& request) {
                                        : protocol::IpAddress::v6(remote_.address);
   const protocol::ClientOrigin origin = protocol::client_origin(s.trusted_proxies, peer, client_https_, request.headers);
   client_https_ = origin.https;
+  if (!origin.note.empty()) {
+    const auto& cb = ctx_.callbacks();
+    if (cb.logs(LogLevel::warning)) cb.write_log(LogLevel::warning, this, "forwarding header ignored: " + origin.note);
+  }
   if (origin.source == protocol::OriginSource::peer || origin.address == peer) return;
   net::Endpoint client;
   client.family = origin.address.is_v4() ? net::Endpoint::Family::v4 : net::Endpoint::Family::v6;
@@ -870,7 +884,9 @@ void Connection::become_open(std::string early) {
   pending_.reset();
   state_ = ConnectionState::open;
   last_receive_ = last_message_ = ctx_.loop().now();
-  const Route& r = ctx_.callbacks().route(route_);
+  const auto& cb = ctx_.callbacks();
+  if (cb.logs(LogLevel::debug)) log_open();
+  const Route& r = cb.route(route_);
   try {
     if (r.on_open) r.on_open(*this);
   } catch (...) {
@@ -884,6 +900,19 @@ void Connection::become_open(std::string early) {
   if (state_ == ConnectionState::open && !early.empty()) {
     receive(reinterpret_cast<std::uint8_t*>(early.data()), early.size());
   }
+}
+
+void Connection::log_open() const {
+  std::string line = "open";
+  if (const Request* req = request()) line += " " + protocol::printable(req->target);
+  if (!route().empty()) line += " (route " + protocol::printable(route()) + ")";
+  if (negotiated_ && !negotiated_->subprotocol.empty()) {
+    line += ", subprotocol " + protocol::printable(negotiated_->subprotocol);
+  }
+  if (negotiated_ && !negotiated_->extensions.empty()) {
+    line += ", " + protocol::printable(Extension::join(negotiated_->extensions));
+  }
+  ctx_.callbacks().write_log(LogLevel::debug, this, line);
 }
 
 void Connection::respond_and_close(Response response) {

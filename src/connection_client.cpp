@@ -197,6 +197,11 @@ void Connection::schedule_reconnect() {
     return;
   }
   const std::chrono::milliseconds delay = backoff(rc, client_->attempts);
+  if (cb.logs(LogLevel::info)) {
+    cb.write_log(LogLevel::info, this,
+                 "reconnecting in " + std::to_string(delay.count()) + " ms (attempt " +
+                     std::to_string(client_->attempts) + ")");
+  }
   state_ = ConnectionState::handshake;
   client_->redirects = 0;
   try {

@@ -18,7 +18,26 @@ std::uint16_t Callbacks::match(std::string_view path) const noexcept {
   return 0;
 }
 
+void Callbacks::write_log(LogLevel level, const Connection* c, std::string_view what) const noexcept {
+  try {
+    if (!c) return log(level, what);
+    std::string line = "#" + std::to_string(c->id());
+    if (c->remote_endpoint().port != 0) line += " " + c->remote_endpoint().to_string();
+    line += ": ";
+    line += what;
+    log(level, line);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): on_log's own failure has nowhere to go
+  }
+}
+
 void Callbacks::report(Connection* c, const Error& e) const noexcept {
+  const LogLevel level = (!c || e == UsageError::callback_exception) ? LogLevel::error : LogLevel::warning;
+  if (logs(level)) {
+    try {
+      write_log(level, c, e.message());
+    } catch (...) {  // NOLINT(bugprone-empty-catch): e.message() could not allocate
+    }
+  }
   if (!error) return;
   try {
     error(c, e);

@@ -52,14 +52,20 @@ struct Callbacks {
   std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
   std::function<Response(const Request&)> http;
   std::function<void(Connection*, const Error&)> error;
+  std::function<void(LogLevel, std::string_view)> log;
+  LogLevel log_level = LogLevel::info;  // ConnectionOptions::log_level, set at start
   std::function<void()> shutdown;
   std::function<void()> tick;
   std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;
   std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> frame;
 
-  /// Reports `e` to `error`; what on_error itself throws is dropped (there
-  /// is nowhere left to report it).
+  /// Reports `e` to `error` and logs it; what on_error itself throws is
+  /// dropped (there is nowhere left to report it).
   void report(Connection* c, const Error& e) const noexcept;
+  /// True when a message of `level` would be logged: test before formatting one.
+  bool logs(LogLevel level) const noexcept { return log && level <= log_level; }
+  /// Logs `what` (about `c` when given: prefixed "#id address: ").
+  void write_log(LogLevel level, const Connection* c, std::string_view what) const noexcept;
 };
 
 /// The text of an exception that escaped a callback named `callback`, as

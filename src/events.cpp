@@ -22,4 +22,16 @@ void ConnectionEvents::on_frame(
   callbacks_->frame = std::move(fn);
 }
 
+void ConnectionEvents::on_log(std::function<void(LogLevel, std::string_view)> fn) { callbacks_->log = std::move(fn); }
+
+std::string_view to_string(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::error: return "error";
+    case LogLevel::warning: return "warning";
+    case LogLevel::info: return "info";
+    case LogLevel::debug: return "debug";
+  }
+  return "?";
+}
+
 }  // namespace parley

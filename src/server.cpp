@@ -95,6 +95,7 @@ Error Server::start() {
     return fail(Error(std::make_error_code(std::errc::invalid_argument), "more than 65,535 routes"));
   }
   st.shared.settings = detail::settings_from(st.options);
+  st.shared.callbacks.log_level = st.options.log_level;
   st.shared.settings.engine.report_frames = static_cast<bool>(st.shared.callbacks.frame);
   if (!st.options.tls.cert_file.empty()) {
     auto tls = net::TlsContext::server(st.options.tls);
@@ -121,9 +122,7 @@ Error Server::start() {
       h->adopt(std::move(s));
     });
     if (!listener) return fail(listener.error());
-    (*listener)->set_error_callback([h](const Error& e) {
-      if (h->callbacks().error) h->callbacks().error(nullptr, e);
-    });
+    (*listener)->set_error_callback([h](const Error& e) { h->callbacks().report(nullptr, e); });
     lo.port = (*listener)->local_port();  // every thread binds the port the first one got
     hub->listener = std::move(*listener);
   }
@@ -133,6 +132,16 @@ Error Server::start() {
     h0->loop().add_periodic(st.options.tick_period, [h0] { h0->callbacks().tick(); });
   }
   st.started = true;
+  if (st.shared.callbacks.logs(LogLevel::info)) {
+    st.shared.callbacks.write_log(
+        LogLevel::info, nullptr,
+        "listening on " + (st.options.host.empty() ? std::string("*") : st.options.host) + ":" +
+            std::to_string(lo.port) + (st.shared.settings.tls ? " (TLS)" : "") + " with " +
+            std::to_string(st.options.threads) + (st.options.threads == 1 ? " loop" : " loops") +
+            (st.shared.callbacks.routes.size() > 1
+                 ? ", " + std::to_string(st.shared.callbacks.routes.size() - 1) + " route(s)"
+                 : std::string()));
+  }
   st.group.launch();
   return {};
 }

@@ -331,6 +331,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void answer_handshake();
   void derive_client(const Request& request);
   void become_open(std::string early);
+  void log_open() const;
   void respond_and_close(Response response);
   // The handshake, client side (connection_client.cpp).
   void start_client(protocol::ClientHandshake handshake);

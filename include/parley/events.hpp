@@ -21,28 +21,29 @@ struct Callbacks;
 /// `Server::route()` (the same events as `ConnectionEvents`, with the same
 /// rules: loop thread, views valid during the call only, exceptions caught).
 /// Each is optional; an unset one does the default: `on_handshake`
-/// accepts, `on_ping` pongs, the others do nothing. E.g.
+/// accepts, `on_ping` pongs, the others do nothing. Designated
+/// initializers name only what a route needs, e.g.
 ///
 ///     server.route("/chat/*", {.on_open = join, .on_text = say, .on_close = leave});
 struct Route {
   /// The upgrade request passed validation, the origin check and
   /// subprotocol selection: accept, reject or defer (as `Server::on_handshake`).
-  std::function<HandshakeReply(Connection&, const Request&)> on_handshake;
+  std::function<HandshakeReply(Connection&, const Request&)> on_handshake{};
   /// The handshake completed: the connection is open.
-  std::function<void(Connection&)> on_open;
+  std::function<void(Connection&)> on_open{};
   /// A text message, valid UTF-8.
-  std::function<void(Connection&, std::string_view)> on_text;
+  std::function<void(Connection&, std::string_view)> on_text{};
   /// A binary message.
-  std::function<void(Connection&, std::string_view)> on_binary;
+  std::function<void(Connection&, std::string_view)> on_binary{};
   /// A ping; return false to suppress the automatic pong.
-  std::function<bool(Connection&, std::string_view)> on_ping;
+  std::function<bool(Connection&, std::string_view)> on_ping{};
   /// A pong.
-  std::function<void(Connection&, std::string_view)> on_pong;
+  std::function<void(Connection&, std::string_view)> on_pong{};
   /// The connection ended (as `ConnectionEvents::on_close`); fires once per opened connection.
-  std::function<void(Connection&, CloseCode, std::string_view reason)> on_close;
+  std::function<void(Connection&, CloseCode, std::string_view reason)> on_close{};
   /// The unsent output fell back under `max_buffered_amount` after a send
   /// reported `SendStatus::backpressure`.
-  std::function<void(Connection&)> on_drain;
+  std::function<void(Connection&)> on_drain{};
 };
 
 /// The events of every connection, whichever end opened it. Set them
@@ -88,6 +89,18 @@ class PARLEY_EXPORT ConnectionEvents {
   /// logging and debugging (`parley serve --verbose`); costs one call per
   /// frame. Default: none.
   void on_frame(std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> fn);
+  /// A line for a log, of `level` or more severe than
+  /// `ConnectionOptions::log_level`: why a handshake was refused or
+  /// failed, a connection dropped or timed out, a limit was hit, TLS
+  /// failed, a reconnect is scheduled, and (debug) every connection opened
+  /// and closed. Messages about a connection start with `#<id> <address>:`;
+  /// peer bytes in them are escaped (`protocol::printable`). Everything
+  /// reported to `on_error` is logged too (error level without a
+  /// connection or for a callback's exception, warning otherwise). Runs on
+  /// the loop thread where it happened (or the thread calling start()/stop());
+  /// it must be quick and thread-safe when several loops run. What it
+  /// throws is dropped. Default: none (nothing is formatted).
+  void on_log(std::function<void(LogLevel, std::string_view message)> fn);
 
  protected:
   explicit ConnectionEvents(detail::Callbacks& callbacks) noexcept : callbacks_(&callbacks) {}

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "parley/export.hpp"
 #include "parley/protocol/deflate.hpp"
@@ -14,7 +15,27 @@
 
 namespace parley {
 
+/// Milliseconds: the unit of every timeout and period.
 using Millis = std::chrono::milliseconds;
+
+/// How much a Server or Client tells its `on_log` hook, most severe first;
+/// each level includes those above it.
+enum class LogLevel : std::uint8_t {
+  /// Something failed that the application must hear of: a listener, a
+  /// callback that threw, a function posted to a loop.
+  error,
+  /// A peer or the network misbehaved: refused or failed handshakes,
+  /// protocol errors, limits hit, TLS failures, failed connects.
+  warning,
+  /// Connections dropped or closed with other codes than 1000/1001/1005,
+  /// timeouts, reconnects, start and stop.
+  info,
+  /// Every connection opened (path, subprotocol, extensions) and closed.
+  debug,
+};
+
+/// "error", "warning", "info" or "debug".
+PARLEY_EXPORT std::string_view to_string(LogLevel level) noexcept;
 
 /// What a connection does when a send finds its buffer over
 /// `max_buffered_amount` (and what a broadcast does to a recipient it
@@ -124,6 +145,10 @@ struct ConnectionOptions {
   /// exception escaping one of your callbacks is caught there: see
   /// docs/security.md.) Default false.
   bool fatal = false;
+
+  /// The least severe messages `on_log` receives; those below are not even
+  /// formatted. Default LogLevel::info.
+  LogLevel log_level = LogLevel::info;
 };
 
 }  // namespace parley

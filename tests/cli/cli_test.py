@@ -889,7 +889,7 @@ class CliTest(unittest.TestCase):
         rc, _, err = run("connect", "wss://127.0.0.1:%d/" % expired.port, "--ca", pki("ca.pem"), "-x", "x")
         self.assertEqual(rc, 3, err)
         self.assertIn("expired", err)
-        self.assertTrue(expired.wait_for_log(r"error: TLS handshake with a client failed"), expired.text())
+        self.assertTrue(expired.wait_for_log(r"(error|warning): (#\d+ [^ ]+: )?TLS handshake with a client failed"), expired.text())
 
     def test_tls_plain_http_gets_400(self):
         pki = self.pki()

@@ -97,6 +97,10 @@ class ServeApp {
     o.allowed_origins = s.origins;
     o.subprotocols = s.subprotocols;
     o.trusted_proxies = s.trusted_proxies;
+    // The library's own log (on_log): refusals, protocol errors, limits,
+    // TLS failures; with --verbose also every open and close, timeouts and
+    // reconnects (serve prints its own line per connection otherwise).
+    o.log_level = s.verbose ? parley::LogLevel::debug : s.quiet ? parley::LogLevel::error : parley::LogLevel::warning;
     o.deflate.enabled = s.deflate;
     o.tls.cert_file = s.tls_cert;
     o.tls.key_file = s.tls_key;
@@ -217,23 +221,26 @@ class ServeApp {
       return r;
     });
 
-    server_.on_open([this](Connection& c) {
+    // Every path echoes (or broadcasts, in that mode); the demo's chat is
+    // a route of its own with the same events, fanning out.
+    auto opened = [this](Connection& c, bool fan_out) {
       ConnInfo& info = c.metadata_as<ConnInfo>();
       info.opened = Clock::now();
       info.path = std::string(c.request()->path());  // (on_open: always there)
       info.remote = who(c);
-      info.fan_out = s_.mode == ServeMode::broadcast || (s_.mode == ServeMode::demo && info.path == "/chat");
-      if (s_.mode == ServeMode::broadcast || info.fan_out) registry_.add(c.handle());
+      info.fan_out = fan_out;
+      if (fan_out) registry_.add(c.handle());
       if (!s_.quiet) {
         log("%s %s open%s%s", info.remote.c_str(), parley::protocol::printable(info.path).c_str(),
             c.subprotocol().empty() ? "" : ", subprotocol ", parley::protocol::printable(c.subprotocol(), 60).c_str());
       }
-    });
+    };
 
-    server_.on_text([this](Connection& c, std::string_view m) { message(c, MessageType::text, m); });
-    server_.on_binary([this](Connection& c, std::string_view m) { message(c, MessageType::binary, m); });
-
-    server_.on_close([this](Connection& c, CloseCode code, std::string_view reason) {
+    parley::Route any;
+    any.on_open = [opened, this](Connection& c) { opened(c, s_.mode == ServeMode::broadcast); };
+    any.on_text = [this](Connection& c, std::string_view m) { message(c, MessageType::text, m); };
+    any.on_binary = [this](Connection& c, std::string_view m) { message(c, MessageType::binary, m); };
+    any.on_close = [this](Connection& c, CloseCode code, std::string_view reason) {
       registry_.remove(c.id());
       if (s_.quiet) return;
       const ConnInfo& info = c.metadata_as<ConnInfo>();
@@ -242,15 +249,19 @@ class ServeApp {
           parley::protocol::printable(info.path).c_str(), describe_close(code, reason).c_str(), secs,
           static_cast<unsigned long long>(info.in_msgs), human_bytes(info.in_bytes).c_str(),
           static_cast<unsigned long long>(info.out_msgs), human_bytes(info.out_bytes).c_str());
-    });
+    };
+    if (s_.mode == ServeMode::demo) {
+      parley::Route chat = any;
+      chat.on_open = [opened](Connection& c) { opened(c, true); };
+      server_.route("/chat", std::move(chat));
+    }
+    server_.on_open(std::move(any.on_open));
+    server_.on_text(std::move(any.on_text));
+    server_.on_binary(std::move(any.on_binary));
+    server_.on_close(std::move(any.on_close));
 
-    server_.on_error([this](Connection* c, const parley::Error& e) {
-      if (c == nullptr) {
-        log("error: %s", e.message().c_str());
-        return;
-      }
-      if (s_.quiet) return;
-      log("%s error: %s", who(*c).c_str(), e.message().c_str());
+    server_.on_log([this](parley::LogLevel level, std::string_view m) {
+      log("%s: %.*s", parley::to_string(level).data(), static_cast<int>(m.size()), m.data());
     });
 
     if (s_.verbose) {
