@@ -75,7 +75,8 @@ struct ServerOptions : ConnectionOptions {
   /// skipped, the right-most untrusted address is the client
   /// (`Connection::client_address()`, `client_https()`); entries further
   /// left may be forged by the client and are never read. A malformed
-  /// header is ignored (the peer stays the client). A bad entry is an Error
+  /// header is ignored (the peer stays the client) and logged (`on_log`,
+  /// warning). A bad entry is an Error
   /// from start() naming it. Default empty: nobody is trusted, the TCP peer
   /// is always the client. See docs/deployment.md.
   std::vector<std::string> trusted_proxies;

@@ -27,9 +27,11 @@ struct Seen {
 
 /// A server trusting `trusted` that records client_address() in on_handshake
 /// and in on_text, then a raw client sending `headers` and one message.
-Seen run(const std::vector<std::string>& trusted, const std::vector<std::string>& headers) {
+Seen run(const std::vector<std::string>& trusted, const std::vector<std::string>& headers,
+         std::vector<std::string>* logs = nullptr) {
   ServerOptions o = loopback();
   o.trusted_proxies = trusted;
+  o.log_level = LogLevel::warning;
   TestServer srv(o, Attach::record);
   Seen seen;
   srv.server.on_handshake([&](Connection& c, const Request&) {
@@ -46,6 +48,9 @@ Seen run(const std::vector<std::string>& trusted, const std::vector<std::string>
       seen.remote = c.remote_endpoint().address_string();
       seen.done = true;
     });
+  });
+  srv.server.on_log([&](LogLevel, std::string_view m) {
+    if (logs) srv.ev.update([&] { logs->emplace_back(m); });
   });
   EXPECT_TRUE(srv.start());
   RawWsClient c;
@@ -92,9 +97,13 @@ TEST(ServerProxy, ForwardedHeaderWinsWithPortAndProto) {
   EXPECT_TRUE(s.https_in_text);
 }
 
-TEST(ServerProxy, MalformedHeaderIsIgnored) {
-  Seen s = run({"127.0.0.1"}, {"X-Forwarded-For: not-an-address"});
+TEST(ServerProxy, MalformedHeaderIsIgnoredAndLogged) {
+  std::vector<std::string> logs;
+  Seen s = run({"127.0.0.1"}, {"X-Forwarded-For: not-an-address"}, &logs);
   EXPECT_EQ(s.in_text.rfind("127.0.0.1:", 0), 0u) << s.in_text;
+  bool noted = false;
+  for (const auto& l : logs) noted = noted || l.find("forwarding header ignored") != std::string::npos;
+  EXPECT_TRUE(noted) << (logs.empty() ? std::string("no log") : logs.front());
 }
 
 TEST(ServerProxy, ForwardedSameAsPeerKeepsThePeer) {
