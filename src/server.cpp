@@ -177,6 +177,10 @@ void Server::stop() {
   // Another call is stopping it: block until done as documented (wait()
   // returns at once on a loop thread).
   if (already_stopping) return st.group.wait();
+  if (st.shared.callbacks.logs(LogLevel::info)) {
+    st.shared.callbacks.write_log(LogLevel::info, nullptr,
+                                  "stopping: closing " + std::to_string(connection_count()) + " connection(s) with 1001");
+  }
   if (const auto& shutdown = st.shared.callbacks.shutdown) {
     auto first = st.group.hubs.front();
     first->loop().post([shutdown] { shutdown(); });

@@ -97,6 +97,7 @@ struct ClientState;
 /// and ConnectionHandles are thread-safe.
 class PARLEY_EXPORT Client : public ConnectionEvents, public LoopServices {
  public:
+  /// A client with these options (checked by `start()` or the first `connect()`).
   explicit Client(ClientOptions options = {});
   /// Stops (as `stop()`).
   ~Client();

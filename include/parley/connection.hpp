@@ -55,7 +55,7 @@ enum class SendStatus : std::uint8_t {
 
 /// The outcome of a send: a status and, when dropped, the reason.
 struct SendResult {
-  SendStatus status = SendStatus::queued;
+  SendStatus status = SendStatus::queued;  ///< queued, backpressure or dropped
   Error error;  ///< empty unless `status == SendStatus::dropped`
   /// True unless the data was dropped.
   explicit operator bool() const noexcept { return status != SendStatus::dropped; }
@@ -107,8 +107,13 @@ class PARLEY_EXPORT HandshakeReply {
   /// handshake timeout still applies.
   static HandshakeReply defer();
 
+  /// The kinds of answer.
+  enum class Kind : std::uint8_t {
+    accept,  ///< `accept()`: the 101
+    reject,  ///< `reject()` or `reject_json()`: an HTTP refusal
+    defer,   ///< `defer()`: answered later through the ConnectionHandle
+  };
   /// Which answer this is.
-  enum class Kind : std::uint8_t { accept, reject, defer };
   Kind kind() const noexcept { return kind_; }
   /// The HTTP status of a rejection.
   int status() const noexcept { return status_; }

@@ -203,6 +203,7 @@ class [[nodiscard]] PARLEY_EXPORT Error {
 /// and by `Result::value()` when the Result holds an error.
 class PARLEY_EXPORT Exception : public std::system_error {
  public:
+  /// An exception carrying `e` (its code and message are what() and code()).
   explicit Exception(const Error& e) : std::system_error(e.code(), e.message()), error_(e) {}
   /// The Error this exception carries.
   const Error& error() const noexcept { return error_; }

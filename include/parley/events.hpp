@@ -103,6 +103,7 @@ class PARLEY_EXPORT ConnectionEvents {
   void on_log(std::function<void(LogLevel, std::string_view message)> fn);
 
  protected:
+  /// \private (made by Server and Client)
   explicit ConnectionEvents(detail::Callbacks& callbacks) noexcept : callbacks_(&callbacks) {}
   ~ConnectionEvents() = default;
   ConnectionEvents(const ConnectionEvents&) = delete;

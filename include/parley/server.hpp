@@ -115,6 +115,7 @@ struct ServerState;
 /// connection goes on. (What on_error itself throws is dropped.)
 class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
  public:
+  /// A server with these options (checked by `start()`); nothing is bound yet.
   explicit Server(ServerOptions options = {});
   /// Stops the server (as `stop()`) if it is running.
   ~Server();
@@ -162,9 +163,11 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// (more: `start()` fails with std::errc::invalid_argument).
   /// `Connection::route()` tells which matched.
   void route(std::string pattern, Route route);
-  /// A request without `Upgrade: websocket` (e.g. a health check or a
-  /// page). The response is sent and the connection closed. Default: 426
-  /// Upgrade Required.
+  /// A request without `Upgrade: websocket` (e.g. a health check, a page,
+  /// a form post), with its body in `Request::body` (at most
+  /// `HttpLimits::max_body_size` bytes: 413 past it, 411 for a
+  /// Transfer-Encoding). The response is sent and the connection closed.
+  /// Default: a GET is answered 426 Upgrade Required, another method 405.
   void on_http(std::function<Response(const Request&)> fn);
   /// `stop()` began, before connections are closed.
   void on_shutdown(std::function<void()> fn);

@@ -87,6 +87,7 @@ class PARLEY_EXPORT LoopServices {
   void unwatch(int fd);
 
  protected:
+  /// \private (made by Server and Client)
   explicit LoopServices(detail::LoopGroup& group) noexcept : group_(&group) {}
   ~LoopServices() = default;
   LoopServices(const LoopServices&) = delete;

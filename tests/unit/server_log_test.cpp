@@ -1,7 +1,11 @@
 // on_log on a Server and a Client: the levels, what each situation logs
 // (refused handshakes, callback exceptions, opens and closes, start,
 // reconnects), the log_level filter, and a logger that throws.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <string>
@@ -120,13 +124,17 @@ TEST(ServerLog, InfoLevelLeavesOutDebugAndAThrowingLoggerIsHarmless) {
 }
 
 TEST(ClientLog, FailedConnectsAndReconnectsAreLogged) {
-  // A port nothing listens on: bind, read the port, close.
-  std::uint16_t dead_port = 0;
-  {
-    Server probe(loopback());
-    ASSERT_FALSE(probe.start());
-    dead_port = probe.port();
-  }
+  // A port that refuses connections and stays ours: bound, never listening
+  // (a closed port could be taken by another test meanwhile).
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::uint16_t dead_port = ntohs(addr.sin_port);
   ClientOptions o;
   o.reconnect.enabled = true;
   o.reconnect.max_attempts = 2;
@@ -142,6 +150,7 @@ TEST(ClientLog, FailedConnectsAndReconnectsAreLogged) {
   ASSERT_TRUE(again) << log.dump();
   EXPECT_EQ(again->first, LogLevel::info);
   client.stop();
+  ::close(holder);
 }
 
 }  // namespace
