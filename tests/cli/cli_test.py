@@ -34,6 +34,11 @@ TIMEOUT = 20  # seconds: the bound of any single command
 # RSS bounds are not checked then, since ASan's allocator keeps freed memory
 # in quarantine (up to 256 MiB) and shadows every byte; the plain build checks them.
 SANITIZED = bool(os.environ.get("PARLEY_SANITIZE"))
+# The parley command reads proxy variables (as curl does); these tests talk
+# to loopback servers directly, whatever the machine's environment says.
+for _name in [n for n in os.environ if n.lower() in (
+        "http_proxy", "https_proxy", "ws_proxy", "wss_proxy", "all_proxy", "no_proxy")]:
+    del os.environ[_name]
 
 
 def free_port():

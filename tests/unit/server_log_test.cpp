@@ -46,10 +46,10 @@ struct Log {
 };
 
 TEST(ServerLog, DebugLevelTellsEverythingWithConnectionPrefixes) {
+  Log log;  // (outlives the server: stop() logs too)
   ServerOptions o = loopback();
   o.log_level = LogLevel::debug;
   TestServer srv(o, Attach::echo);
-  Log log;
   srv.server.on_log(log.sink());
   Route room;
   room.on_text = [](Connection&, std::string_view t) {
@@ -99,9 +99,9 @@ TEST(ServerLog, DebugLevelTellsEverythingWithConnectionPrefixes) {
 }
 
 TEST(ServerLog, InfoLevelLeavesOutDebugAndAThrowingLoggerIsHarmless) {
-  TestServer srv(Attach::echo);  // log_level: info by default
-  Log log;
+  Log log;  // (outlives the server: stop() logs too)
   std::atomic<int> calls{0};
+  TestServer srv(Attach::echo);  // log_level: info by default
   srv.server.on_log([&](LogLevel l, std::string_view s) {
     ++calls;
     log.sink()(l, s);
@@ -140,8 +140,8 @@ TEST(ClientLog, FailedConnectsAndReconnectsAreLogged) {
   o.reconnect.max_attempts = 2;
   o.reconnect.initial_delay = Millis{10};
   o.reconnect.max_delay = Millis{20};
+  Log log;  // (outlives the client)
   Client client(o);
-  Log log;
   client.on_log(log.sink());
   auto h = client.connect("ws://127.0.0.1:" + std::to_string(dead_port) + "/");
   ASSERT_TRUE(h) << h.error().message();
