@@ -40,7 +40,7 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -
   -DPARLEY_SANITIZE=address,undefined -DPARLEY_BUILD_BENCH=OFF >/dev/null
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan -j "$jobs" --timeout 600 -LE "browser|js"  # (the browser and JS suites test the JS, run once above)
+  ctest --test-dir build/asan -j "$jobs" --timeout 600 -LE "browser|js|proxy"  # (browser, JS, proxy: real programs around parley, run once above)
 
 stage "clang TSan build + threaded tests"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPARLEY_WERROR=ON \
