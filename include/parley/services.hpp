@@ -80,6 +80,8 @@ class PARLEY_EXPORT LoopServices {
   /// As `watch_readable`, for writability.
   Error watch_writable(int fd, std::function<void(int fd)> fn);
   /// Stops calling the readable function of `fd`; a no-op if there is none.
+  /// Done on loop 0 after this returns (unless called there): close the fd
+  /// only after that, e.g. from a function `post()`ed after the unwatch.
   void unwatch_readable(int fd);
   /// Stops calling the writable function of `fd`; a no-op if there is none.
   void unwatch_writable(int fd);

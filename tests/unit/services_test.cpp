@@ -77,7 +77,11 @@ void services_before_start(Owner& owner, const std::function<Error()>& start) {
   std::this_thread::sleep_for(60ms);
   EXPECT_LE(seen.count("tick"), ticks + 1) << "ticked on after cancel";  // (one may have been running)
   owner.unwatch_readable(p.fd[0]);
-  std::this_thread::sleep_for(20ms);  // (the unwatch is posted)
+  // The unwatch is done on the loop: a function posted after it tells when
+  // (and orders it before the fd is closed, as services.hpp says).
+  std::atomic<bool> unwatched{false};
+  ASSERT_TRUE(owner.post([&] { unwatched = true; }));
+  ASSERT_TRUE(eventually([&] { return unwatched.load(); }));
   ASSERT_EQ(::write(p.fd[1], "x", 1), 1);
   std::this_thread::sleep_for(60ms);
   EXPECT_EQ(seen.count("readable x"), 0u) << "unwatched fd still reported";
