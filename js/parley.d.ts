@@ -120,6 +120,11 @@ export interface ParleySocketEventMap {
   drop: ParleyDropEvent;
 }
 
+/** A listener of one ParleySocket event: a function or an object with handleEvent, as EventTarget takes. */
+export type ParleySocketListener<K extends keyof ParleySocketEventMap> =
+  | ((this: ParleySocket, ev: ParleySocketEventMap[K]) => any)
+  | { handleEvent(ev: ParleySocketEventMap[K]): any };
+
 /** The default shouldReconnect: true for 1001, 1006, 1011, 1012, 1013, 1014. */
 export function defaultShouldReconnect(close: { code: number }): boolean;
 
@@ -173,18 +178,18 @@ export class ParleySocket extends EventTarget {
   onmaximum: ((this: ParleySocket, ev: ParleyMaximumEvent) => any) | null;
   ondrop: ((this: ParleySocket, ev: ParleyDropEvent) => any) | null;
 
+  // Only the events above: ParleySocket never fires any other, so a name
+  // that is not one of them (a typo) is a type error, not a silent no-op.
   addEventListener<K extends keyof ParleySocketEventMap>(
     type: K,
-    listener: (this: ParleySocket, ev: ParleySocketEventMap[K]) => any,
+    listener: ParleySocketListener<K> | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
-  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof ParleySocketEventMap>(
     type: K,
-    listener: (this: ParleySocket, ev: ParleySocketEventMap[K]) => any,
+    listener: ParleySocketListener<K> | null,
     options?: boolean | EventListenerOptions,
   ): void;
-  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
 
 export default ParleySocket;
