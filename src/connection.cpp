@@ -76,6 +76,14 @@ bool ConnectionHandle::post(std::function<void(Connection&)> fn) const {
   });
 }
 
+bool ConnectionHandle::subscribe(std::string topic) const {
+  return post([topic = std::move(topic)](Connection& c) { (void)c.subscribe(topic); });
+}
+
+bool ConnectionHandle::unsubscribe(std::string topic) const {
+  return post([topic = std::move(topic)](Connection& c) { (void)c.unsubscribe(topic); });
+}
+
 bool ConnectionHandle::send_text(std::string text, std::function<void(const SendResult&)> done) const {
   return loop_.post([context = context_, id = id_, text = std::move(text), done = std::move(done)] {
     auto h = context.lock();
@@ -253,6 +261,19 @@ SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view
                           : engine_.send(opcode_of(type), data, compression));
 }
 
+bool Connection::subscribe(std::string_view topic) {
+  if (role() != Role::server) return false;
+  if (state_ != ConnectionState::handshake && state_ != ConnectionState::open) return false;
+  (void)ctx_.subscribe(*this, topic);
+  return true;
+}
+
+bool Connection::unsubscribe(std::string_view topic) { return ctx_.unsubscribe(id_, topic); }
+
+bool Connection::subscribed(std::string_view topic) const { return ctx_.topics().contains(id_, topic); }
+
+std::vector<std::string> Connection::topics() const { return ctx_.topics().topics_of(id_); }
+
 SendResult Connection::ping(std::string_view payload) {
   if (state_ != ConnectionState::open) return checked(Error(UsageError::not_open));
   return checked(engine_.ping(payload));
@@ -427,6 +448,7 @@ void Connection::report_close(CloseCode code, std::string_view reason) {
   last_close_ = code;
   state_ = ConnectionState::closed;
   ctx_.cancel_connection_timers(id_);
+  ctx_.unsubscribe_all(id_);
   const auto& cb = ctx_.callbacks();
   const auto n = static_cast<std::uint16_t>(code);
   const LogLevel level = (n == 1000 || n == 1001 || n == 1005) ? LogLevel::debug : LogLevel::info;

@@ -58,8 +58,10 @@ struct Connection::ClientSide {
 
 namespace parley::detail {
 
-/// A message sent to many connections, and its uncompressed frame.
+/// A message sent to many connections (every one, or a topic's
+/// subscribers), and its uncompressed frame.
 struct Broadcast {
+  std::string topic;  // (publish) the topic
   MessageType type = MessageType::text;
   std::string data;
   std::string plain;  // the frame without compression, valid for every connection

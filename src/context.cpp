@@ -141,6 +141,7 @@ void ConnectionContext::cancel_connection_timers(std::uint64_t id) {
 
 void ConnectionContext::retire(Connection& c) {
   cancel_connection_timers(c.id());
+  unsubscribe_all(c.id());
   loop_.defer([this, id = c.id()] {
     connections_.erase(id);
     if (shutting_down_) stop_when_empty();
@@ -175,6 +176,49 @@ void ConnectionContext::enforce_budget() {
     if (Connection* c = find(id)) c->shed_for_budget();
   }
   enforcing_ = false;
+}
+
+
+bool ConnectionContext::subscribe(Connection& c, std::string_view topic) {
+  if (!topics_.add(c, c.id(), topic)) return false;
+  count_subscriber(topic, +1);
+  return true;
+}
+
+bool ConnectionContext::unsubscribe(std::uint64_t id, std::string_view topic) {
+  if (!topics_.remove(id, topic)) return false;
+  count_subscriber(topic, -1);
+  return true;
+}
+
+void ConnectionContext::unsubscribe_all(std::uint64_t id) {
+  topics_.remove_all(id, [this](std::string_view topic) { count_subscriber(topic, -1); });
+}
+
+void ConnectionContext::count_subscriber(std::string_view topic, int delta) {
+  std::size_t before = 0;
+  std::size_t now = 0;
+  {
+    std::lock_guard lock(shared_.topics_mutex);
+    auto& counts = shared_.topic_counts;
+    auto it = counts.find(topic);
+    if (it == counts.end()) it = counts.emplace(std::string(topic), 0).first;
+    before = it->second;
+    now = before + static_cast<std::size_t>(delta);  // (delta -1 only for a counted subscriber)
+    if (now == 0) {
+      counts.erase(it);
+    } else {
+      it->second = now;
+    }
+  }
+  const Callbacks& cb = callbacks();
+  if (!cb.subscription) return;
+  try {
+    cb.subscription(topic, now, before);
+  } catch (...) {
+    shared_.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+    cb.report(nullptr, callback_exception("on_subscription", std::current_exception()));
+  }
 }
 
 }  // namespace parley::detail

@@ -22,6 +22,7 @@
 #include "net/loop.hpp"
 #include "protocol/forwarded.hpp"
 #include "protocol/proxy.hpp"
+#include "topics.hpp"
 #include "parley/net/tls.hpp"
 #include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
@@ -58,6 +59,8 @@ struct Callbacks {
   std::function<void()> tick;
   std::function<void(Connection&, unsigned, std::chrono::milliseconds)> reconnect;
   std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> frame;
+  /// (Server) Server::on_subscription: a topic's subscriber count changed.
+  std::function<void(std::string_view, std::size_t, std::size_t)> subscription;
 
   /// Reports `e` to `error` and logs it; what on_error itself throws is
   /// dropped (there is nowhere left to report it).
@@ -130,6 +133,11 @@ struct Shared {
   /// before they run).
   std::vector<ConnectionContext*> contexts;
 
+  /// (Server) Subscribers of each topic over every loop (topics with none
+  /// are absent), for Server::subscriber_count() and on_subscription.
+  std::mutex topics_mutex;
+  std::unordered_map<std::string, std::size_t, StringHash, std::equal_to<>> topic_counts;
+
   /// (Client) the TLS context of wss:// connections, made from
   /// `settings.client_tls` on first use, on any thread (loading the system
   /// trust store takes milliseconds: a client that never uses wss:// never
@@ -198,6 +206,15 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   void add_connection_timer(std::uint64_t id, std::shared_ptr<TimerState> timer);
   /// Cancels the timers of connection `id`.
   void cancel_connection_timers(std::uint64_t id);
+  /// This loop's topics and their subscribers (Connection::subscribe).
+  TopicTable& topics() noexcept { return topics_; }
+  /// Subscribes `c` to `topic` (counted over the loops, on_subscription
+  /// told). False when it already was.
+  bool subscribe(Connection& c, std::string_view topic);
+  /// Unsubscribes connection `id` from `topic`. False when it was not.
+  bool unsubscribe(std::uint64_t id, std::string_view topic);
+  /// Unsubscribes connection `id` from every topic (it closed).
+  void unsubscribe_all(std::uint64_t id);
   /// True once the owner began to stop: no new connection or reconnection.
   bool shutting_down() const noexcept { return shutting_down_; }
 
@@ -225,10 +242,14 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   Shared& shared_;
   net::Loop loop_;
   IdTable<Connection, ConnectionDeleter> connections_;  // owned; destroyed before the loop
+  TopicTable topics_;  // this loop's subscriptions (pointers into connections_)
   bool shutting_down_ = false;
 
  private:
   bool whole_over_budget() noexcept;
+  // Adds `delta` (+1 or -1) to `topic`'s count over the loops and tells
+  // on_subscription.
+  void count_subscriber(std::string_view topic, int delta);
 
   // Connection::after's timers by connection id; rarely used, so kept here
   // rather than in every Connection. Each list is pruned of finished timers

@@ -47,6 +47,11 @@ void Hub::broadcast(const Broadcast& message) {
   for_each_open([&](Connection& c) { c.send_broadcast(message, compressed); });
 }
 
+void Hub::publish(const Broadcast& message) {
+  CompressedFrames compressed;
+  topics_.for_each_subscriber(message.topic, [&](Connection& c) { c.send_broadcast(message, compressed); });
+}
+
 void Hub::start_sweeper() {
   const Settings& s = settings();
   net::Millis period{1000};

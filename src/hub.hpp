@@ -41,6 +41,8 @@ class Hub : public ConnectionContext {
   /// it (not mid-fragmented-send, not over its buffer limit), encoding it
   /// once per distinct stateless compression setting.
   void broadcast(const Broadcast& message);
+  /// The same for the subscribers of `message.topic` on this loop.
+  void publish(const Broadcast& message);
   /// Closes the listener, closes every connection (1001) and stops the
   /// loop once they are gone or `close_timeout` has passed.
   void shutdown();

@@ -243,22 +243,50 @@ std::vector<ConnectionHandle> Server::connections() const {
   return g->out;
 }
 
-void Server::broadcast(MessageType type, std::string_view data) {
-  // Encoded once for every connection without compression; each loop adds
-  // one compressed encoding per distinct stateless compression setting.
+namespace {
+
+// Frames `data` once, for every connection without compression (each loop
+// adds one compressed encoding per distinct stateless compression
+// setting), and hands it to every loop: at once on the caller's own loop,
+// posted to the others (so that, from any one thread, messages keep their
+// order, and a send after them does not overtake them).
+void deliver(detail::ServerState& st, std::string_view topic, MessageType type, std::string_view data,
+             void (detail::Hub::*method)(const detail::Broadcast&)) {
   auto message = std::make_shared<detail::Broadcast>();
+  message->topic.assign(topic);
   message->type = type;
   message->data.assign(data);
   protocol::append_frame(message->plain, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary,
                          data);
-  for (auto& hub : state_->group.hubs) {
-    auto run = [hub, message] { hub->broadcast(*message); };
+  for (auto& hub : st.group.hubs) {
+    auto run = [hub, message, method] { ((*hub).*method)(*message); };
     if (hub->loop().in_loop_thread()) {
       run();
     } else {
       hub->loop().post(run);
     }
   }
+}
+
+}  // namespace
+
+void Server::broadcast(MessageType type, std::string_view data) {
+  deliver(*state_, {}, type, data, &detail::Hub::broadcast);
+}
+
+void Server::publish(std::string_view topic, MessageType type, std::string_view data) {
+  deliver(*state_, topic, type, data, &detail::Hub::publish);
+}
+
+std::size_t Server::subscriber_count(std::string_view topic) const {
+  detail::Shared& sh = state_->shared;
+  std::lock_guard lock(sh.topics_mutex);
+  auto it = sh.topic_counts.find(topic);
+  return it == sh.topic_counts.end() ? 0 : it->second;
+}
+
+void Server::on_subscription(std::function<void(std::string_view topic, std::size_t now, std::size_t before)> fn) {
+  state_->shared.callbacks.subscription = std::move(fn);
 }
 
 }  // namespace parley

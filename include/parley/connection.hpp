@@ -161,6 +161,11 @@ class PARLEY_EXPORT ConnectionHandle {
   /// Runs `fn` with the connection on its loop thread, if it is still
   /// there (handshake or open or closing); `fn` is dropped otherwise.
   bool post(std::function<void(Connection&)> fn) const;
+  /// `Connection::subscribe` from any thread. A message published after
+  /// this call, from this thread, reaches the connection.
+  bool subscribe(std::string topic) const;
+  /// `Connection::unsubscribe` from any thread.
+  bool unsubscribe(std::string topic) const;
   /// Answers an origin check that `on_origin` deferred (server side), from
   /// any thread: accepting goes on to `on_handshake`. Ignored if the
   /// connection is gone or not waiting for its origin; answering `defer()`
@@ -233,6 +238,24 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// connection with 1011, as a callback's does. The Timer cancels it
   /// sooner, from any thread.
   Timer after(std::chrono::milliseconds delay, std::function<void(Connection&)> fn);
+
+  /// Subscribes this (server) connection to `topic`, any byte string:
+  /// every message `Server::publish()`es to it from now on is queued here,
+  /// until `unsubscribe` or the connection's end (just before `on_close`).
+  /// Allowed during the handshake (the hooks) and while open; messages are
+  /// delivered only while open. Returns true when
+  /// subscribed after the call (already subscribed included); false for a
+  /// closing or closed connection, or a client's (topics are a server's).
+  /// Each subscription holds the topic's name once per loop and about
+  /// 48 bytes per subscriber; the application decides which topics a peer
+  /// may join, and how many.
+  bool subscribe(std::string_view topic);
+  /// Ends the subscription to `topic`; true when there was one.
+  bool unsubscribe(std::string_view topic);
+  /// True when subscribed to `topic`.
+  bool subscribed(std::string_view topic) const;
+  /// Every topic this connection subscribes to, in the order subscribed.
+  std::vector<std::string> topics() const;
 
   /// Bytes queued for this connection and not yet taken by the kernel.
   std::size_t buffered_amount() const noexcept;

@@ -202,6 +202,33 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// limit, are skipped). Runs asynchronously on each loop.
   void broadcast(MessageType type, std::string_view data);
 
+  /// Sends one message to every subscriber of `topic`
+  /// (`Connection::subscribe`), from any thread; nothing when the server
+  /// is not running. As broadcast(): framed once, compressed at most once
+  /// per loop and distinct stateless compression setting, the same bytes
+  /// queued on each subscriber, no per-subscriber allocation. Order: the
+  /// messages published from one thread reach each subscriber in the
+  /// order published, and a `ConnectionHandle::send_*` (or, on a loop
+  /// thread, a `Connection::send_*`) made after a publish does not
+  /// overtake it. A subscriber over its `max_buffered_amount` (or the
+  /// memory budget) gets the backpressure policy: skipped (counted in
+  /// `Counters::skipped_deliveries`) or closed with 1008; the others are
+  /// not held up. Connections in the middle of a fragmented send are
+  /// skipped too (not counted). Runs asynchronously on each loop.
+  void publish(std::string_view topic, MessageType type, std::string_view data);
+  /// Subscribers of `topic` now, over all threads. Thread-safe.
+  std::size_t subscriber_count(std::string_view topic) const;
+  /// A topic's subscriber count over all threads changed (a subscribe, an
+  /// unsubscribe, a subscriber's end): `now` and `before` are the counts
+  /// just after and just before that one change (so `before == 0` is the
+  /// topic's first subscriber, `now == 0` its last leaving). Runs on the
+  /// loop thread of the connection that changed it, inside the
+  /// subscribe/unsubscribe call (or just before that connection's
+  /// `on_close`). Calls for one topic from different loops may run at the
+  /// same time, and finish in any order: read `subscriber_count()` for
+  /// the count at a later moment. Set before `start()`.
+  void on_subscription(std::function<void(std::string_view topic, std::size_t now, std::size_t before)> fn);
+
   /// Reads the TLS certificate, key and CA files again (after a renewal)
   /// and uses them for every connection accepted from now on; open
   /// connections are not disturbed. Thread-safe. Errors: the server has

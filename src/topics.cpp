@@ -1,0 +1,114 @@
+// TopicTable: one loop's subscribers by topic.
+#include "topics.hpp"
+
+#include <algorithm>
+
+namespace parley::detail {
+
+bool TopicTable::add(Connection& c, std::uint64_t id, std::string_view topic) {
+  if (contains(id, topic)) return false;
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) {
+    auto t = std::make_unique<Topic>();
+    t->name.assign(topic);
+    it = topics_.emplace(t->name, std::move(t)).first;
+  }
+  Topic& t = *it->second;
+  t.subscribers.push_back({&c, id});
+  memberships_[id].push_back({&t, t.subscribers.size() - 1});
+  return true;
+}
+
+bool TopicTable::remove(std::uint64_t id, std::string_view topic) {
+  auto m = memberships_.find(id);
+  if (m == memberships_.end()) return false;
+  auto& list = m->second;
+  auto own = std::find_if(list.begin(), list.end(), [&](const Membership& x) { return x.topic->name == topic; });
+  if (own == list.end()) return false;
+  Topic& t = *own->topic;
+  const std::size_t index = own->index;
+  list.erase(own);
+  if (list.empty()) memberships_.erase(m);
+  leave(t, index);
+  return true;
+}
+
+void TopicTable::remove_all(std::uint64_t id, const std::function<void(std::string_view)>& left) {
+  auto m = memberships_.find(id);
+  if (m == memberships_.end()) return;
+  const std::vector<Membership> list = std::move(m->second);
+  memberships_.erase(m);
+  // Names first: a topic left empty is erased by leave().
+  std::vector<std::string> names;
+  names.reserve(list.size());
+  for (const Membership& x : list) names.push_back(x.topic->name);
+  for (const Membership& x : list) leave(*x.topic, x.index);
+  for (const std::string& name : names) left(name);
+}
+
+bool TopicTable::contains(std::uint64_t id, std::string_view topic) const {
+  auto m = memberships_.find(id);
+  if (m == memberships_.end()) return false;
+  return std::any_of(m->second.begin(), m->second.end(), [&](const Membership& x) { return x.topic->name == topic; });
+}
+
+std::vector<std::string> TopicTable::topics_of(std::uint64_t id) const {
+  std::vector<std::string> out;
+  auto m = memberships_.find(id);
+  if (m == memberships_.end()) return out;
+  for (const Membership& x : m->second) out.push_back(x.topic->name);
+  return out;
+}
+
+std::size_t TopicTable::count(std::string_view topic) const {
+  auto it = topics_.find(topic);
+  return it == topics_.end() ? 0 : it->second->subscribers.size() - it->second->holes;
+}
+
+TopicTable::Membership* TopicTable::find_membership(std::uint64_t id, const Topic* topic) {
+  auto m = memberships_.find(id);
+  if (m == memberships_.end()) return nullptr;
+  for (Membership& x : m->second) {
+    if (x.topic == topic) return &x;
+  }
+  return nullptr;
+}
+
+void TopicTable::leave(Topic& t, std::size_t index) {
+  if (t.walking != 0) {
+    // A publish is walking this array: no element may move under it.
+    t.subscribers[index].connection = nullptr;
+    ++t.holes;
+    return;
+  }
+  const std::size_t last = t.subscribers.size() - 1;
+  if (index != last) {
+    t.subscribers[index] = t.subscribers[last];
+    if (Membership* moved = find_membership(t.subscribers[index].id, &t)) moved->index = index;
+  }
+  t.subscribers.pop_back();
+  erase_if_empty(t);
+}
+
+void TopicTable::compact(Topic& t) {
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < t.subscribers.size(); ++i) {
+    if (t.subscribers[i].connection == nullptr) continue;
+    if (kept != i) {
+      t.subscribers[kept] = t.subscribers[i];
+      if (Membership* moved = find_membership(t.subscribers[kept].id, &t)) moved->index = kept;
+    }
+    ++kept;
+  }
+  t.subscribers.resize(kept);
+  t.holes = 0;
+  erase_if_empty(t);
+}
+
+void TopicTable::erase_if_empty(Topic& t) {
+  if (!t.subscribers.empty() || t.walking != 0) return;
+  auto it = topics_.find(std::string_view(t.name));
+  if (it != topics_.end()) topics_.erase(it);
+}
+
+}  // namespace parley::detail
