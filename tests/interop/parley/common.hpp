@@ -1,12 +1,17 @@
 // Shared by parley's interop programs: the fixed payloads of the path
-// protocol (tests/interop/README.md) and a JSON string writer.
+// protocol (tests/interop/README.md) and JSON strings.
 #pragma once
+
+#include <parley/protocol/utf8.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
+
+// Internal and header-only (not installed): tests/interop/CMakeLists.txt puts
+// src/ on these programs' include path, as it is on the unit tests'.
+#include "protocol/http_text.hpp"
 
 namespace interop {
 
@@ -22,23 +27,14 @@ inline std::string frag_binary() {
   return s;
 }
 
-// A JSON string literal of UTF-8 `s` (non-ASCII passes through).
+// A JSON string literal of `s`: the library's own writer (the one that
+// writes reject_json bodies), with non-ASCII passed through when `s` is
+// valid UTF-8 and U+FFFD for each byte of 0x80 or above when it is not, so
+// run_interop.py always reads valid JSON.
 inline std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+  std::string out;
+  parley::protocol::text::append_json_string(out, s, parley::protocol::is_valid_utf8(s));
+  return out;
 }
 
 }  // namespace interop
