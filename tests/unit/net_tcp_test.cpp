@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "client_support.hpp"  // ClosedPort
 #include "net/tcp.hpp"
 
 using namespace parley;
@@ -457,15 +458,9 @@ TEST(NetTcp, CallbackMayDestroyAnotherSocketWithPendingEvents) {
 
 TEST(NetTcp, ConnectRefused) {
   // A bound but not listening socket holds the port: connecting is refused.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const std::uint16_t port = ntohs(a.sin_port);
+  const ClosedPort closed;
+  ASSERT_NE(closed.port, 0);
+  const std::uint16_t port = closed.port;
 
   Loop loop;
   Error err;
@@ -479,7 +474,6 @@ TEST(NetTcp, ConnectRefused) {
   EXPECT_TRUE(run_until(loop, [&] { return done; }));
   EXPECT_EQ(err.code(), std::errc::connection_refused);
   EXPECT_EQ(err.message(), "connect to 127.0.0.1:" + std::to_string(port) + " failed: Connection refused");
-  ::close(fd);
 }
 
 TEST(NetTcp, ConnectDnsFailure) {
@@ -692,15 +686,9 @@ TEST(NetTcp, ConnectTriesEachAddressInTurn) {
   auto l = listen_on(loop, "127.0.0.1", accepted);
   ASSERT_TRUE(l);
   // A port that refuses (bound, not listening), then the listener.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const std::uint16_t closed = ntohs(a.sin_port);
+  const ClosedPort refusing;
+  ASSERT_NE(refusing.port, 0);
+  const std::uint16_t closed = refusing.port;
   std::vector<Endpoint> eps;
   if (have_ipv6_loopback()) eps.push_back(*Endpoint::parse("::1", closed));
   eps.push_back(*Endpoint::parse("127.0.0.1", closed));
@@ -734,7 +722,6 @@ TEST(NetTcp, ConnectTriesEachAddressInTurn) {
   });
   EXPECT_TRUE(run_until(loop, [&] { return done; }));
   EXPECT_EQ(err.code(), std::errc::invalid_argument);
-  ::close(fd);
 }
 
 TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {

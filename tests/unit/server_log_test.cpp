@@ -1,17 +1,14 @@
 // on_log on a Server and a Client: the levels, what each situation logs
 // (refused handshakes, callback exceptions, opens and closes, start,
 // reconnects), the log_level filter, and a logger that throws.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "parley/parley.hpp"
+#include "client_support.hpp"  // ClosedPort
 #include "raw_ws_client.hpp"
 #include "server_support.hpp"
 
@@ -124,17 +121,10 @@ TEST(ServerLog, InfoLevelLeavesOutDebugAndAThrowingLoggerIsHarmless) {
 }
 
 TEST(ClientLog, FailedConnectsAndReconnectsAreLogged) {
-  // A port that refuses connections and stays ours: bound, never listening
-  // (a closed port could be taken by another test meanwhile).
-  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(holder, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::uint16_t dead_port = ntohs(addr.sin_port);
+  // A port that refuses connections and stays ours (a closed port could be
+  // taken by another test meanwhile).
+  const ClosedPort dead;
+  ASSERT_NE(dead.port, 0);
   ClientOptions o;
   o.reconnect.enabled = true;
   o.reconnect.max_attempts = 2;
@@ -143,14 +133,13 @@ TEST(ClientLog, FailedConnectsAndReconnectsAreLogged) {
   Log log;  // (outlives the client)
   Client client(o);
   client.on_log(log.sink());
-  auto h = client.connect("ws://127.0.0.1:" + std::to_string(dead_port) + "/");
+  auto h = client.connect(dead.url());
   ASSERT_TRUE(h) << h.error().message();
   ASSERT_TRUE(eventually([&] { return log.find({"gave up reconnecting"}) != nullptr; })) << log.dump();
   const auto* again = log.find({"reconnecting in", "(attempt 1)"});
   ASSERT_TRUE(again) << log.dump();
   EXPECT_EQ(again->first, LogLevel::info);
   client.stop();
-  ::close(holder);
 }
 
 }  // namespace
