@@ -778,6 +778,29 @@ class CliTest(unittest.TestCase):
         frames.until(lambda op, p: op == 0x1 and p == b"still open", limit=16)
         self.assertIsNone(s.proc.poll())
 
+    def test_chat_rooms_are_separate(self):
+        # /chat/<room> is a room (a topic) of its own; /chat and /chat/ are
+        # the default room.
+        s = self.serve()
+        members = {}
+        for path in ("/chat/red", "/chat/blue", "/chat", "/chat/"):
+            p = self.spawn("connect", s.url + path, "--wait", "-1")
+            members[path] = p
+            self.assertTrue(self.wait_until(lambda: "connected" in self.read(p.err)))
+        for path in ("/chat/red", "/chat"):
+            rc, out, err = run("connect", s.url + path, "-x", "to " + path)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out.decode(), "to " + path + "\n")
+        self.assertTrue(self.wait_until(lambda: "to /chat" in self.read(members["/chat/"].out)), {p: self.read(m.out) for p, m in members.items()})
+        self.assertTrue(self.wait_until(lambda: "to /chat/red" in self.read(members["/chat/red"].out)))
+        self.assertEqual(self.read(members["/chat/red"].out), "to /chat/red\n")
+        self.assertEqual(self.read(members["/chat"].out), "to /chat\n")
+        self.assertEqual(self.read(members["/chat/"].out), "to /chat\n")
+        self.assertEqual(self.read(members["/chat/blue"].out), "")
+        for p in members.values():
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=10), 0, self.read(p.err))
+
     def test_chat_message_to_peers_that_do_not_read(self):
         # One 60 MiB message on /chat with 10 members that read nothing: a
         # member takes a message only within its buffer limit (16 MiB), so

@@ -12,10 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 
 #include "commands.hpp"
 #include "common.hpp"
@@ -28,7 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using parley::CloseCode;
 using parley::Connection;
-using parley::ConnectionHandle;
 using parley::MessageType;
 
 /// Per-connection bookkeeping for the close log line (Connection::metadata).
@@ -36,33 +33,8 @@ struct ConnInfo {
   Clock::time_point opened;
   std::string path;
   std::string remote;
-  bool fan_out = false;  ///< messages from it are broadcast (else echoed)
+  std::string topic;  ///< its messages are published to this topic (and it subscribes); empty: echoed
   std::uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0;
-};
-
-/// The connections that receive broadcasts (all of them with --broadcast,
-/// those on /chat in the demo), reachable from any loop thread.
-class Registry {
- public:
-  void add(const ConnectionHandle& h) {
-    std::lock_guard lock(mutex_);
-    members_.emplace(h.id(), h);
-  }
-  void remove(std::uint64_t id) {
-    std::lock_guard lock(mutex_);
-    members_.erase(id);
-  }
-  std::vector<ConnectionHandle> snapshot() const {
-    std::lock_guard lock(mutex_);
-    std::vector<ConnectionHandle> out;
-    out.reserve(members_.size());
-    for (const auto& [id, h] : members_) out.push_back(h);
-    return out;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::unordered_map<std::uint64_t, ConnectionHandle> members_;
 };
 
 std::string url_host(const std::string& host) {
@@ -195,7 +167,7 @@ class ServeApp {
     std::string m;
     switch (s_.mode) {
       case ServeMode::demo:
-        m = "echo on /echo and every path but /chat, chat on /chat";
+        m = "echo on /echo and every path but /chat, chat rooms on /chat and /chat/<room>";
         break;
       case ServeMode::echo:
         m = "echo on every path";
@@ -221,15 +193,16 @@ class ServeApp {
       return r;
     });
 
-    // Every path echoes (or broadcasts, in that mode); the demo's chat is
-    // a route of its own with the same events, fanning out.
-    auto opened = [this](Connection& c, bool fan_out) {
+    // Every path echoes (or broadcasts, in that mode: one topic for all);
+    // the demo's chat rooms are a route of their own with the same events,
+    // each room a topic: /chat (the default room) and /chat/<room>.
+    auto opened = [this](Connection& c, std::string topic) {
       ConnInfo& info = c.metadata_as<ConnInfo>();
       info.opened = Clock::now();
       info.path = std::string(c.request()->path());  // (on_open: always there)
       info.remote = who(c);
-      info.fan_out = fan_out;
-      if (fan_out) registry_.add(c.handle());
+      info.topic = std::move(topic);
+      if (!info.topic.empty()) (void)c.subscribe(info.topic);
       if (!s_.quiet) {
         log("%s %s open%s%s", info.remote.c_str(), parley::protocol::printable(info.path).c_str(),
             c.subprotocol().empty() ? "" : ", subprotocol ", parley::protocol::printable(c.subprotocol(), 60).c_str());
@@ -237,23 +210,26 @@ class ServeApp {
     };
 
     parley::Route any;
-    any.on_open = [opened, this](Connection& c) { opened(c, s_.mode == ServeMode::broadcast); };
+    any.on_open = [opened, this](Connection& c) { opened(c, s_.mode == ServeMode::broadcast ? "*" : ""); };
     any.on_text = [this](Connection& c, std::string_view m) { message(c, MessageType::text, m); };
     any.on_binary = [this](Connection& c, std::string_view m) { message(c, MessageType::binary, m); };
     any.on_close = [this](Connection& c, CloseCode code, std::string_view reason) {
-      registry_.remove(c.id());
       if (s_.quiet) return;
       const ConnInfo& info = c.metadata_as<ConnInfo>();
       const double secs = std::chrono::duration<double>(Clock::now() - info.opened).count();
-      log("%s %s closed %s after %.3f s; in %llu msg / %s, out %llu msg / %s", info.remote.c_str(),
+      // (What a room sent a member is not counted per member: the library
+      // queues one shared frame.)
+      log("%s %s closed %s after %.3f s; in %llu msg / %s, %s %llu msg / %s", info.remote.c_str(),
           parley::protocol::printable(info.path).c_str(), describe_close(code, reason).c_str(), secs,
           static_cast<unsigned long long>(info.in_msgs), human_bytes(info.in_bytes).c_str(),
-          static_cast<unsigned long long>(info.out_msgs), human_bytes(info.out_bytes).c_str());
+          info.topic.empty() ? "out" : "sent to it alone", static_cast<unsigned long long>(info.out_msgs),
+          human_bytes(info.out_bytes).c_str());
     };
     if (s_.mode == ServeMode::demo) {
       parley::Route chat = any;
-      chat.on_open = [opened](Connection& c) { opened(c, true); };
-      server_.route("/chat", std::move(chat));
+      chat.on_open = [opened](Connection& c) { opened(c, chat_topic(c.request()->path())); };
+      server_.route("/chat", chat);
+      server_.route("/chat/*", std::move(chat));
     }
     server_.on_open(std::move(any.on_open));
     server_.on_text(std::move(any.on_text));
@@ -290,7 +266,9 @@ class ServeApp {
     const std::string_view path = req.path();
     if (path == "/" || path == "/index.html") return builtin_response(req, "text/html; charset=utf-8", demo_page_html);
     if (path == "/parley.js") return builtin_response(req, "text/javascript; charset=utf-8", parley_js);
-    if (s_.mode == ServeMode::demo && path != "/echo" && path != "/chat") return text_response(404, "not found");
+    if (s_.mode == ServeMode::demo && path != "/echo" && path != "/chat" && path.rfind("/chat/", 0) != 0) {
+      return text_response(404, "not found");
+    }
     parley::Response r = text_response(426, "this is a WebSocket endpoint: connect with Upgrade: websocket");
     r.headers.set("Upgrade", "websocket");
     r.headers.set("Sec-WebSocket-Version", "13");
@@ -320,29 +298,26 @@ class ServeApp {
       sent(c, type, heartbeat_reply, c.send(type, heartbeat_reply));
       return;
     }
-    if (!info.fan_out) {
+    if (info.topic.empty()) {
       sent(c, type, m, c.send(type, m));
       return;
     }
-    // One copy of the message, shared by every recipient's loop. A
-    // recipient takes it only if it stays within its buffer limit (as
-    // Server::broadcast does): one peer's message cannot make the server
-    // hold it once per slow reader past the limit.
-    auto payload = std::make_shared<const std::string>(m);
-    const std::size_t limit = server_.options().max_buffered_amount;
-    for (const ConnectionHandle& h : registry_.snapshot()) {
-      h.post([this, payload, type, limit](Connection& to) {
-        if (to.state() != parley::ConnectionState::open) return;
-        if (to.buffered_amount() + payload->size() > limit) return;
-        sent(to, type, *payload, to.send(type, *payload));
-      });
-    }
+    // Framed once and the same bytes queued on every member; a member
+    // takes it only within its buffer limit (skipped otherwise), so one
+    // peer's message cannot make the server hold it once per slow reader.
+    server_.publish(info.topic, type, m);
+  }
+
+  /// The topic of a chat room: /chat and /chat/ are the default room
+  /// "/chat", /chat/<room> is "/chat/<room>" (the path as sent).
+  static std::string chat_topic(std::string_view path) {
+    if (path == "/chat/") path = "/chat";
+    return std::string(path);
   }
 
   const ServeSettings& s_;
   parley::Server server_;
   std::filesystem::path static_root_;
-  Registry registry_;
 };
 
 }  // namespace
