@@ -864,9 +864,10 @@ void DirectWorker::on_event(DirectConn& c, std::uint32_t events, std::int64_t t)
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
     // Edge-triggered: read until a read comes back short (the socket is
-    // then empty; what arrives later is a new edge).
+    // then empty; what arrives later is a new edge). recv/send rather than
+    // read/write: the socket calls skip the file-position lock.
     for (;;) {
-      const ssize_t n = ::read(c.fd, buf_.data(), buf_.size());
+      const ssize_t n = ::recv(c.fd, buf_.data(), buf_.size(), 0);
       if (n > 0) {
         const auto len = static_cast<std::size_t>(n);
         if (c.state == DirectConn::State::handshake) on_reply(c, len, t);
@@ -904,7 +905,7 @@ void DirectWorker::on_connected(DirectConn& c, std::int64_t t) {
   c.reply.clear();
   c.state = DirectConn::State::handshake;
   // A request of a few hundred bytes fits an empty socket buffer.
-  if (::write(c.fd, c.request.data(), c.request.size()) != static_cast<ssize_t>(c.request.size())) {
+  if (::send(c.fd, c.request.data(), c.request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(c.request.size())) {
     fail(c, std::string("sending the handshake: ") + std::strerror(errno), t);
   }
 }
@@ -1022,7 +1023,7 @@ enum class Wrote : std::uint8_t { all, some, error };
 
 /// Writes `data[done..size)` once, advancing `done`.
 Wrote write_rest(int fd, const char* data, std::size_t size, std::size_t& done) noexcept {
-  const ssize_t n = ::write(fd, data + done, size - done);
+  const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL);
   if (n < 0) return errno == EAGAIN || errno == EINTR ? Wrote::some : Wrote::error;
   done += static_cast<std::size_t>(n);
   return done == size ? Wrote::all : Wrote::some;
