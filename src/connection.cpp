@@ -938,6 +938,13 @@ void Connection::log_open() const {
 }
 
 void Connection::respond_and_close(Response response) {
+  // The connection closes after this answer: say so, or an HTTP client
+  // that keeps connections alive sends its next request into a closing
+  // socket.
+  if (!response.headers.has_token("Connection", "close")) {
+    const auto given = response.headers.get("Connection");
+    response.headers.set("Connection", given ? std::string(*given) + ", close" : std::string("close"));
+  }
   socket_->write(response.serialize());
   if (!response.body_stream || !pending_) return teardown();
   // A body streamed from the application (e.g. a file): read as the peer

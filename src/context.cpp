@@ -211,6 +211,7 @@ void ConnectionContext::count_subscriber(std::string_view topic, int delta) {
       it->second = now;
     }
   }
+  if ((before == 0 || now == 0) && shared_.topic_presence) shared_.topic_presence(topic);
   const Callbacks& cb = callbacks();
   if (!cb.subscription) return;
   try {

@@ -127,7 +127,7 @@ struct Shared {
   std::atomic<std::uint64_t> callback_exceptions{0};
   Counters counters() const noexcept {
     return {budget_closes.load(std::memory_order_relaxed), skipped_deliveries.load(std::memory_order_relaxed),
-            callback_exceptions.load(std::memory_order_relaxed)};
+            callback_exceptions.load(std::memory_order_relaxed), broker_lost.load(std::memory_order_relaxed)};
   }
   /// Every loop's context, for the memory budget's total (set once,
   /// before they run).
@@ -137,6 +137,12 @@ struct Shared {
   /// are absent), for Server::subscriber_count() and on_subscription.
   std::mutex topics_mutex;
   std::unordered_map<std::string, std::size_t, StringHash, std::equal_to<>> topic_counts;
+  /// (Server with a broker) Called, outside the lock, when a topic gets its
+  /// first subscriber or loses its last one, on the loop thread of that
+  /// change; set before the loops run.
+  std::function<void(std::string_view topic)> topic_presence;
+  /// Publishes the broker lost to the other nodes (Counters).
+  std::atomic<std::uint64_t> broker_lost{0};
 
   /// (Client) the TLS context of wss:// connections, made from
   /// `settings.client_tls` on first use, on any thread (loading the system

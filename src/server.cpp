@@ -5,6 +5,11 @@
 #include <mutex>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include "broker/bridge.hpp"
+#include "broker/redis.hpp"
 #include "hub.hpp"
 
 namespace parley {
@@ -19,6 +24,10 @@ struct ServerState {
   std::mutex mutex;  // start/stop transitions
   bool started = false;
   bool stopping = false;
+  std::function<void(bool, std::string_view)> on_broker;
+  // With ServerOptions::redis: made, used and destroyed on loop 0 (after
+  // the group's declaration: destroyed before the loops).
+  std::unique_ptr<Bridge> bridge;
 };
 
 namespace {
@@ -46,6 +55,109 @@ Error validate_server(const ServerOptions& o) {
   if (auto trusted = protocol::TrustedProxies::parse(o.trusted_proxies); !trusted) {
     return Error(trusted.error().code(), "trusted_proxies: " + trusted.error().message());
   }
+  return {};
+}
+
+/// `host` as an IP literal: itself, or the first address of the name
+/// (getaddrinfo, blocking: start() is).
+Result<std::string> resolve_literal(const std::string& host) {
+  in6_addr a6;
+  in_addr a4;
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1) return host;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0 || found == nullptr) {
+    return Error(make_error_code(BrokerError::bad_option),
+                 "Redis host " + host + " does not resolve: " + (rc != 0 ? ::gai_strerror(rc) : "no address"));
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* addr = found->ai_family == AF_INET6
+                         ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(found->ai_addr)->sin6_addr)
+                         : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr);
+  ::inet_ntop(found->ai_family, addr, text, sizeof text);
+  ::freeaddrinfo(found);
+  return std::string(text);
+}
+
+// Frames `data` once, for every connection without compression (each loop
+// adds one compressed encoding per distinct stateless compression
+// setting), and hands it to every loop: at once on the caller's own loop,
+// posted to the others (so that, from any one thread, messages keep their
+// order, and a send after them does not overtake them). `to_broker`: also
+// to the other nodes, from loop 0 (in the order published).
+void deliver(ServerState& st, std::string_view topic, MessageType type, std::string_view data,
+             void (Hub::*method)(const Broadcast&), bool to_broker) {
+  auto message = std::make_shared<Broadcast>();
+  message->topic.assign(topic);
+  message->type = type;
+  message->data.assign(data);
+  protocol::append_frame(message->plain, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary,
+                         data);
+  const bool first_too = to_broker && st.shared.topic_presence;  // (set only with a broker)
+  for (auto& hub : st.group.hubs) {
+    const bool broker = first_too && hub == st.group.hubs.front();
+    auto run = [hub, message, method, broker, stp = &st] {
+      ((*hub).*method)(*message);
+      if (broker && stp->bridge) stp->bridge->publish(message->topic, message->type, message->data);
+    };
+    if (hub->loop().in_loop_thread()) {
+      run();
+    } else {
+      hub->loop().post(run);
+    }
+  }
+}
+
+std::size_t subscriber_count(Shared& sh, std::string_view topic) {
+  std::lock_guard lock(sh.topics_mutex);
+  auto it = sh.topic_counts.find(topic);
+  return it == sh.topic_counts.end() ? 0 : it->second;
+}
+
+// ServerOptions::redis: the broker made on loop 0 when the loops start,
+// told of every topic that gains its first or loses its last subscriber,
+// and handing other nodes' messages to the local subscribers.
+Error start_broker(ServerState& st) {
+  if (!kBridgeBuilt) {
+    return Error(make_error_code(BrokerError::not_built), "ServerOptions::redis is set, but parley was built without hiredis");
+  }
+  if (Error e = broker::validate(st.options.redis)) return Error(e.code(), "redis: " + e.message());
+  auto ip = resolve_literal(st.options.redis.host);
+  if (!ip) return ip.error();
+  RedisOptions options = st.options.redis;
+  options.host = std::move(*ip);
+  ServerState* stp = &st;
+  st.shared.topic_presence = [stp](std::string_view topic) {
+    (void)stp->group.run_on(0, [stp, t = std::string(topic)](Hub&) {
+      if (stp->bridge) stp->bridge->want(t, subscriber_count(stp->shared, t) > 0);
+    });
+  };
+  Bridge::Events events;
+  events.message = [stp](std::string_view topic, MessageType type, std::string_view data) {
+    deliver(*stp, topic, type, data, &Hub::publish, false);
+  };
+  events.state = [stp](bool up, std::string_view reason) {
+    const Callbacks& cb = stp->shared.callbacks;
+    const LogLevel level = up ? LogLevel::info : LogLevel::warning;
+    if (cb.logs(level)) {
+      cb.write_log(level, nullptr, up ? std::string("Redis broker up") : "Redis broker down: " + std::string(reason));
+    }
+    if (!stp->on_broker) return;
+    try {
+      stp->on_broker(up, reason);
+    } catch (...) {
+      stp->shared.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+      cb.report(nullptr, callback_exception("on_broker", std::current_exception()));
+    }
+  };
+  events.lost = [stp](std::uint64_t lost) { stp->shared.broker_lost.store(lost, std::memory_order_relaxed); };
+  (void)st.group.run_on(0, [stp, options = std::move(options), events = std::move(events)](Hub& hub) {
+    auto bridge = make_bridge(hub.loop(), options, events);
+    if (!bridge) return stp->shared.callbacks.report(nullptr, bridge.error());
+    stp->bridge = std::move(*bridge);
+  });
   return {};
 }
 
@@ -127,6 +239,9 @@ Error Server::start() {
     hub->listener = std::move(*listener);
   }
   st.port = lo.port;
+  if (!st.options.redis.host.empty()) {
+    if (Error e = detail::start_broker(st)) return fail(e);  // (last: nothing after it fails)
+  }
   if (st.options.tick_period.count() > 0 && st.shared.callbacks.tick) {
     detail::Hub* h0 = st.group.hubs.front().get();
     h0->loop().add_periodic(st.options.tick_period, [h0] { h0->callbacks().tick(); });
@@ -185,6 +300,9 @@ void Server::stop() {
     auto first = st.group.hubs.front();
     first->loop().post([shutdown] { shutdown(); });
   }
+  // The broker goes first (on its loop, before the shutdown queued next):
+  // nothing from other nodes arrives while the connections close.
+  (void)st.group.run_on(0, [stp = state_.get()](detail::Hub&) { stp->bridge.reset(); });
   st.group.stop();
 }
 
@@ -243,47 +361,19 @@ std::vector<ConnectionHandle> Server::connections() const {
   return g->out;
 }
 
-namespace {
-
-// Frames `data` once, for every connection without compression (each loop
-// adds one compressed encoding per distinct stateless compression
-// setting), and hands it to every loop: at once on the caller's own loop,
-// posted to the others (so that, from any one thread, messages keep their
-// order, and a send after them does not overtake them).
-void deliver(detail::ServerState& st, std::string_view topic, MessageType type, std::string_view data,
-             void (detail::Hub::*method)(const detail::Broadcast&)) {
-  auto message = std::make_shared<detail::Broadcast>();
-  message->topic.assign(topic);
-  message->type = type;
-  message->data.assign(data);
-  protocol::append_frame(message->plain, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary,
-                         data);
-  for (auto& hub : st.group.hubs) {
-    auto run = [hub, message, method] { ((*hub).*method)(*message); };
-    if (hub->loop().in_loop_thread()) {
-      run();
-    } else {
-      hub->loop().post(run);
-    }
-  }
-}
-
-}  // namespace
-
 void Server::broadcast(MessageType type, std::string_view data) {
-  deliver(*state_, {}, type, data, &detail::Hub::broadcast);
+  detail::deliver(*state_, {}, type, data, &detail::Hub::broadcast, false);
 }
 
 void Server::publish(std::string_view topic, MessageType type, std::string_view data) {
-  deliver(*state_, topic, type, data, &detail::Hub::publish);
+  detail::deliver(*state_, topic, type, data, &detail::Hub::publish, true);
 }
 
 std::size_t Server::subscriber_count(std::string_view topic) const {
-  detail::Shared& sh = state_->shared;
-  std::lock_guard lock(sh.topics_mutex);
-  auto it = sh.topic_counts.find(topic);
-  return it == sh.topic_counts.end() ? 0 : it->second;
+  return detail::subscriber_count(state_->shared, topic);
 }
+
+void Server::on_broker(std::function<void(bool up, std::string_view reason)> fn) { state_->on_broker = std::move(fn); }
 
 void Server::on_subscription(std::function<void(std::string_view topic, std::size_t now, std::size_t before)> fn) {
   state_->shared.callbacks.subscription = std::move(fn);

@@ -12,18 +12,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "string_hash.hpp"
+
 namespace parley {
 class Connection;
 }
 
 namespace parley::detail {
-
-/// Hashes std::string and std::string_view alike, so that maps keyed by
-/// std::string are searched with a string_view without a copy.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 
 /// Subscribers by topic and topics by connection, on one loop. A topic's
 /// subscribers are a dense array of Connection pointers (publishing walks

@@ -71,6 +71,11 @@ struct Counters {
   std::uint64_t skipped_deliveries = 0;
   /// Exceptions caught escaping the application's callbacks.
   std::uint64_t callback_exceptions = 0;
+  /// (Server with `ServerOptions::redis`) Publishes that did not reach the
+  /// other nodes: the broker was down, its backlog full, the message or
+  /// topic over its limits, or Redis did not confirm it. This node's own
+  /// subscribers got them.
+  std::uint64_t broker_lost_publishes = 0;
 };
 
 /// Where a connection is.

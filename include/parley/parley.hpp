@@ -1,6 +1,7 @@
 // parley/parley.hpp — the whole public API of parley in one include.
 #pragma once
 
+#include "parley/broker.hpp"
 #include "parley/client.hpp"
 #include "parley/close_code.hpp"
 #include "parley/connection.hpp"

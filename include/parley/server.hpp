@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/broker.hpp"
 #include "parley/close_code.hpp"
 #include "parley/connection.hpp"
 #include "parley/error.hpp"
@@ -90,6 +91,20 @@ struct ServerOptions : ConnectionOptions {
   /// certificate, plain HTTP sent to the TLS port, ...) reach `on_error`.
   /// Default off.
   net::TlsServerOptions tls;
+
+  /// Topics across servers: with `redis.host` set, this server shares its
+  /// topics with every server using the same Redis and
+  /// `redis.channel_prefix`. A publish reaches the local subscribers at
+  /// once and every other node once, through Redis (at most once: see
+  /// docs/scaling.md); a topic is subscribed on Redis only while it has
+  /// local subscribers. Redis down: local topics keep working, publishes
+  /// to other nodes are lost (counted in
+  /// `Counters::broker_lost_publishes`, never queued), reconnection with
+  /// backoff, resubscription, all told to `on_broker` and the log. A bad
+  /// option, or a host name that does not resolve, is an Error from
+  /// start(); Redis not answering is not (the server serves, and
+  /// retries). Default off.
+  RedisOptions redis;
 };
 
 namespace detail {
@@ -203,8 +218,9 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   void broadcast(MessageType type, std::string_view data);
 
   /// Sends one message to every subscriber of `topic`
-  /// (`Connection::subscribe`), from any thread; nothing when the server
-  /// is not running. As broadcast(): framed once, compressed at most once
+  /// (`Connection::subscribe`), from any thread, and with
+  /// `ServerOptions::redis` to the other nodes; nothing when the server is
+  /// not running. As broadcast(): framed once, compressed at most once
   /// per loop and distinct stateless compression setting, the same bytes
   /// queued on each subscriber, no per-subscriber allocation. Order: the
   /// messages published from one thread reach each subscriber in the
@@ -228,6 +244,12 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// same time, and finish in any order: read `subscriber_count()` for
   /// the count at a later moment. Set before `start()`.
   void on_subscription(std::function<void(std::string_view topic, std::size_t now, std::size_t before)> fn);
+  /// (With `ServerOptions::redis`) The broker's connection to Redis came
+  /// up (`up`, every wanted topic subscribed; `reason` empty) or went down
+  /// (`reason` says why); changes only, the first report being the first
+  /// up or the first failure. Also logged (warning when down, info when
+  /// up). Runs on the first loop's thread. Set before `start()`.
+  void on_broker(std::function<void(bool up, std::string_view reason)> fn);
 
   /// Reads the TLS certificate, key and CA files again (after a renewal)
   /// and uses them for every connection accepted from now on; open

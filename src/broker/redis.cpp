@@ -12,31 +12,11 @@
 #include "broker/envelope.hpp"
 #include "broker/hiredis_loop.hpp"
 #include "parley/protocol/utf8.hpp"
+#include "string_hash.hpp"
 
 namespace parley::broker {
 
-// ---- errors -------------------------------------------------------------------
-
 namespace {
-
-class BrokerCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "parley.broker"; }
-  std::string message(int c) const override {
-    switch (static_cast<BrokerError>(c)) {
-      case BrokerError::down: return "not connected to Redis";
-      case BrokerError::backlog_full: return "too many commands wait for Redis";
-      case BrokerError::payload_too_large: return "payload over max_payload";
-      case BrokerError::topic_too_long: return "topic over max_topic_size";
-      case BrokerError::bad_offset: return "not a stream id";
-      case BrokerError::history_off: return "history is off (history_length 0)";
-      case BrokerError::redis_error: return "Redis answered an error";
-      case BrokerError::bad_option: return "bad broker option";
-      case BrokerError::shut_down: return "the broker was destroyed";
-    }
-    return "broker error";
-  }
-};
 
 // XADD and PUBLISH in one step, so that the live order is the stream order
 // and every live message carries its stream id.
@@ -46,12 +26,6 @@ constexpr std::string_view kPublishScript =
     "'type', ARGV[2], 'origin', ARGV[3], 'data', ARGV[4])\n"
     "redis.call('PUBLISH', ARGV[5], ARGV[6] .. id .. '|' .. ARGV[4])\n"
     "return id\n";
-
-// Heterogeneous lookup of std::string by std::string_view.
-struct SvHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 
 std::string_view str_of(const redisReply* r) {
   return {r->str, r->len};
@@ -65,12 +39,6 @@ Error redis_error(std::string_view what) {
 }
 
 }  // namespace
-
-const std::error_category& broker_category() noexcept {
-  static const BrokerCategory c;
-  return c;
-}
-std::error_code make_error_code(BrokerError e) noexcept { return {static_cast<int>(e), broker_category()}; }
 
 // ---- the implementation ---------------------------------------------------------
 
@@ -110,7 +78,7 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
   bool ping_outstanding = false;
   net::Clock::time_point ping_sent{};
   net::TimerId connect_timer, retry_timer, ping_timer;
-  std::unordered_set<std::string, SvHash, std::equal_to<>> wanted;
+  std::unordered_set<std::string, detail::StringHash, std::equal_to<>> wanted;
   RedisBrokerStats stats;
   std::mt19937_64 rng{std::random_device{}()};
   std::string chan_buf, key_buf, env_buf;  // reused per publish
@@ -137,15 +105,7 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
     in_addr a4;
     if (inet_pton(AF_INET, opt.host.c_str(), &a4) != 1 && inet_pton(AF_INET6, opt.host.c_str(), &a6) != 1)
       return bad("host must be an IPv4 or IPv6 literal (resolve names before)");
-    if (opt.port == 0) return bad("port 0");
-    if (opt.max_payload == 0 || opt.max_payload > 512u * 1024 * 1024) return bad("max_payload must be 1 B to 512 MiB");
-    if (opt.max_topic_size == 0) return bad("max_topic_size 0");
-    if (opt.max_pending_commands == 0) return bad("max_pending_commands 0");
-    if (opt.max_pending_bytes < opt.max_payload) return bad("max_pending_bytes under max_payload");
-    if (opt.connect_timeout.count() <= 0 || opt.ping_interval.count() <= 0 || opt.ping_timeout.count() <= 0)
-      return bad("timeouts must be positive");
-    if (opt.reconnect_min_delay.count() <= 0 || opt.reconnect_max_delay < opt.reconnect_min_delay)
-      return bad("reconnect delays: 0 < min <= max");
+    if (Error e = validate(static_cast<const RedisOptions&>(opt))) return e;
     if (opt.history_max_read == 0 || opt.history_max_read > 1000000) return bad("history_max_read must be 1 to 1e6");
     return {};
   }

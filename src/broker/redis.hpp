@@ -80,68 +80,26 @@
 #include <vector>
 
 #include "net/loop.hpp"
+#include "parley/broker.hpp"
 #include "parley/connection.hpp"
 #include "parley/error.hpp"
 
 namespace parley::broker {
 
-/// Failures of the broker. Category: broker_category() ("parley.broker").
-enum class BrokerError {
-  down = 1,           ///< not connected to Redis (the publish is counted lost)
-  backlog_full,       ///< too many commands or bytes wait for Redis (the publish is counted lost)
-  payload_too_large,  ///< over max_payload
-  topic_too_long,     ///< over max_topic_size
-  bad_offset,         ///< a history offset that is not a stream id
-  history_off,        ///< history() while history_length is 0
-  redis_error,        ///< Redis answered an error (its message is in the Error's)
-  bad_option,         ///< an option out of range (start())
-  shut_down,          ///< the broker was destroyed before the answer came
-};
-/// The category of BrokerError codes.
-const std::error_category& broker_category() noexcept;
-/// Makes a std::error_code of broker_category().
-std::error_code make_error_code(BrokerError e) noexcept;
+using parley::BrokerError;
+using parley::broker_category;
+using parley::make_error_code;
 
-}  // namespace parley::broker
+/// The checks of every RedisOptions (ports, sizes, timeouts; not the host):
+/// BrokerError::bad_option naming the first bad value.
+Error validate(const RedisOptions& o);
 
-template <>
-struct std::is_error_code_enum<parley::broker::BrokerError> : std::true_type {};
-
-namespace parley::broker {
-
-/// Settings of a RedisBroker, checked by start().
-struct RedisBrokerOptions {
-  /// Redis's address: an IPv4 or IPv6 literal (no name: see above).
-  std::string host = "127.0.0.1";
-  /// Redis's TCP port.
-  std::uint16_t port = 6379;
-  /// Sent with AUTH on both connections when not empty (with `username`
-  /// too, for Redis 6 ACLs, when that is not empty).
-  std::string password;
-  /// ACL user name (Redis 6+), used only with a password.
-  std::string username;
-  /// Prepended to every channel and stream key, so that parley's do not
-  /// collide with other users of the same Redis. May be empty.
-  std::string channel_prefix = "parley:";
-  /// Largest payload published or accepted (bytes). Default 1 MiB.
-  std::size_t max_payload = 1024 * 1024;
-  /// Longest topic name (bytes). Default 1024.
-  std::size_t max_topic_size = 1024;
-  /// Most commands waiting for Redis's answer on the command connection.
-  std::size_t max_pending_commands = 10000;
-  /// Most payload bytes waiting for Redis's answer. Default 16 MiB.
-  std::size_t max_pending_bytes = 16 * 1024 * 1024;
-  /// A connection attempt not complete (both connections, AUTH, every
-  /// resubscription) within this is abandoned. Default 3 s.
-  net::Millis connect_timeout{3000};
-  /// A PING is sent this often on the command connection while connected.
-  net::Millis ping_interval{1000};
-  /// A PING unanswered this long means Redis is down. Default 3 s.
-  net::Millis ping_timeout{3000};
-  /// Smallest delay before a reconnection attempt. Default 100 ms.
-  net::Millis reconnect_min_delay{100};
-  /// Largest delay before a reconnection attempt. Default 5 s.
-  net::Millis reconnect_max_delay{5000};
+/// Settings of a RedisBroker, checked by start(): how to reach Redis
+/// (`host` must be an IP literal here), and what a Server does not expose.
+struct RedisBrokerOptions : RedisOptions {
+  /// Redis on 127.0.0.1:6379.
+  RedisBrokerOptions() { host = "127.0.0.1"; }
+  explicit RedisBrokerOptions(RedisOptions o) : RedisOptions(std::move(o)) {}
   /// 0: no history. Otherwise every publish is also appended to the topic's
   /// stream, trimmed to about this many entries (MAXLEN ~ N).
   std::size_t history_length = 0;

@@ -75,57 +75,73 @@ std::string status_line(const Response& r) {
 
 // ---- ProxyUrl ------------------------------------------------------------------
 
-Result<ProxyUrl> ProxyUrl::parse(std::string_view url) {
+Result<ServiceUrl> parse_service_url(std::string_view url, std::string_view scheme, bool scheme_optional,
+                                     std::string_view label, std::string_view supported) {
   // Never show the credentials: name the URL without them.
+  const std::string what(label);
   std::string_view rest = url;
   const std::size_t scheme_end = rest.find("://");
   if (scheme_end != std::string_view::npos) {
-    const std::string_view scheme = rest.substr(0, scheme_end);
-    if (!text::iequals(scheme, "http")) {
-      return invalid("proxy URL scheme " + printable(scheme, 20) +
-                     ":// is not supported: only http:// proxies (HTTP CONNECT)");
+    const std::string_view given = rest.substr(0, scheme_end);
+    if (!text::iequals(given, scheme)) {
+      return invalid(what + " scheme " + printable(given, 20) + ":// is not supported: " + std::string(supported));
     }
     rest.remove_prefix(scheme_end + 3);
+  } else if (!scheme_optional) {
+    return invalid(what + " " + printable(url, 100) + ": not " + std::string(scheme) + "://...");
   }
-  ProxyUrl p;
+  ServiceUrl u;
   const std::size_t slash = rest.find_first_of("/?#");
   std::string_view authority_text = rest.substr(0, slash);
   const std::size_t at = authority_text.rfind('@');
-  const std::string shown =
-      "http://" + printable(at == std::string_view::npos ? authority_text : authority_text.substr(at + 1), 100);
+  const std::string shown = std::string(scheme) + "://" +
+                            printable(at == std::string_view::npos ? authority_text : authority_text.substr(at + 1), 100);
   if (slash != std::string_view::npos && rest.substr(slash) != "/") {
-    return invalid("proxy URL " + shown + ": a path, query or fragment is not allowed (only a trailing '/')");
+    return invalid(what + " " + shown + ": a path, query or fragment is not allowed (only a trailing '/')");
   }
   if (at != std::string_view::npos) {
     const std::string_view userinfo = authority_text.substr(0, at);
     const std::size_t colon = userinfo.find(':');
-    p.username_ = percent_decode(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) p.password_ = percent_decode(userinfo.substr(colon + 1));
-    p.credentials_ = true;
+    u.username = percent_decode(userinfo.substr(0, colon));
+    if (colon != std::string_view::npos) u.password = percent_decode(userinfo.substr(colon + 1));
+    u.credentials = true;
     authority_text.remove_prefix(at + 1);
   }
   std::string_view host, port;
   bool has_port = false;
-  if (!split_host_port(authority_text, host, p.ipv6_, port, has_port)) {
-    return invalid("proxy URL " + shown + ": unbalanced '[' around an IPv6 address");
+  if (!split_host_port(authority_text, host, u.ipv6, port, has_port)) {
+    return invalid(what + " " + shown + ": unbalanced '[' around an IPv6 address");
   }
-  if (host.empty()) return invalid("proxy URL " + shown + ": no host");
-  if (p.ipv6_) {
+  if (host.empty()) return invalid(what + " " + shown + ": no host");
+  if (u.ipv6) {
     auto a = IpAddress::parse(host);
     if (!a || host.find(':') == std::string_view::npos) {
-      return invalid("proxy URL " + shown + ": not an IPv6 address in brackets");
+      return invalid(what + " " + shown + ": not an IPv6 address in brackets");
     }
   } else {
     for (char c : host) {
-      if (!is_host_char(c)) return invalid("proxy URL " + shown + ": bad character in the host name");
+      if (!is_host_char(c)) return invalid(what + " " + shown + ": bad character in the host name");
     }
   }
   if (has_port) {
     const auto n = parse_port(port);
-    if (!n) return invalid("proxy URL " + shown + ": the port must be a number from 1 to 65535");
-    p.port_ = *n;
+    if (!n) return invalid(what + " " + shown + ": the port must be a number from 1 to 65535");
+    u.port = *n;
   }
-  p.host_ = text::lower(host);
+  u.host = text::lower(host);
+  return u;
+}
+
+Result<ProxyUrl> ProxyUrl::parse(std::string_view url) {
+  auto u = parse_service_url(url, "http", true, "proxy URL", "only http:// proxies (HTTP CONNECT)");
+  if (!u) return u.error();
+  ProxyUrl p;
+  p.host_ = std::move(u->host);
+  p.username_ = std::move(u->username);
+  p.password_ = std::move(u->password);
+  p.port_ = u->port.value_or(kDefaultProxyPort);
+  p.ipv6_ = u->ipv6;
+  p.credentials_ = u->credentials;
   return p;
 }
 

@@ -22,6 +22,28 @@
 
 namespace parley::protocol {
 
+/// The parts of a `scheme://[user[:password]@]host[:port][/]` URL: a
+/// proxy's, Redis's.
+struct ServiceUrl {
+  std::string host;  ///< lower case; an IPv6 literal without brackets
+  std::string username;
+  std::string password;
+  std::optional<std::uint16_t> port;  ///< none when the URL names none
+  bool ipv6 = false;
+  bool credentials = false;  ///< the URL had `user[:password]@`
+};
+
+/// Parses such a URL: the scheme `scheme` in any case (or none, when
+/// `scheme_optional`); user and password percent-decoded (`%40` for '@',
+/// `%3A` for ':'); a host name (letters, digits, '-', '.', '_'), an IPv4
+/// address or an IPv6 literal in brackets; a port 1-65535; an optional
+/// trailing '/'. Refused, with `std::errc::invalid_argument` and a message
+/// that starts with `label` ("proxy URL") and never shows the password:
+/// another scheme (the message then ends with `supported`), an empty host,
+/// a bad port, a path, query or fragment.
+Result<ServiceUrl> parse_service_url(std::string_view url, std::string_view scheme, bool scheme_optional,
+                                     std::string_view label, std::string_view supported);
+
 /// The port of a proxy URL that names none: 1080, as curl assumes for
 /// every proxy but https:// ones (curl(1), --proxy; CURLOPT_PROXYPORT).
 inline constexpr std::uint16_t kDefaultProxyPort = 1080;

@@ -321,6 +321,9 @@ TEST(ServerHttp, OnHttpAnswersPlainRequests) {
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "healthy");
+  // The server closes after the answer, and says so (a keep-alive client
+  // would otherwise send its next request into the closing socket).
+  EXPECT_EQ(r.headers.get("Connection").value_or(""), "close");
   EXPECT_TRUE(c.read_until_eof());
   {
     std::lock_guard l(m);

@@ -1,0 +1,62 @@
+// make_bridge on Redis: a RedisBroker on the Server's loop 0.
+#include <memory>
+
+#include "broker/bridge.hpp"
+#include "broker/redis.hpp"
+
+namespace parley::detail {
+
+const bool kBridgeBuilt = true;
+namespace {
+
+class RedisBridge final : public Bridge {
+ public:
+  RedisBridge(net::Loop& loop, const RedisOptions& options, Events events) : events_(std::move(events)) {
+    broker::RedisBroker::Callbacks cb;
+    cb.on_message = [this](const broker::BrokerMessage& m) {
+      if (events_.message) events_.message(m.topic, m.type, m.payload);
+    };
+    cb.on_state = [this](bool up, std::string_view reason) {
+      tell_lost();  // publishes in flight when it went down are lost
+      if (events_.state) events_.state(up, reason);
+    };
+    broker_ = std::make_unique<broker::RedisBroker>(loop, broker::RedisBrokerOptions(options), std::move(cb));
+  }
+
+  Error start() { return broker_->start(); }
+
+  void want(std::string_view topic, bool wanted) override {
+    if (!wanted) return broker_->unsubscribe(topic);
+    // A topic over max_topic_size stays local (refused, counted nowhere
+    // else: it is the application's choice of name).
+    (void)broker_->subscribe(topic);
+  }
+
+  void publish(std::string_view topic, MessageType type, std::string_view data) override {
+    auto done = [this](const Error& e, std::string_view) {
+      if (e) tell_lost();
+    };
+    if (broker_->publish(topic, type, data, done)) tell_lost();
+  }
+
+ private:
+  void tell_lost() {
+    const std::uint64_t lost = broker_->stats().lost_publishes;
+    if (lost != told_lost_ && events_.lost) events_.lost(lost);
+    told_lost_ = lost;
+  }
+
+  Events events_;
+  std::unique_ptr<broker::RedisBroker> broker_;
+  std::uint64_t told_lost_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Bridge>> make_bridge(net::Loop& loop, const RedisOptions& options, Bridge::Events events) {
+  auto bridge = std::make_unique<RedisBridge>(loop, options, std::move(events));
+  if (Error e = bridge->start()) return e;
+  return std::unique_ptr<Bridge>(std::move(bridge));
+}
+
+}  // namespace parley::detail
