@@ -801,6 +801,73 @@ class CliTest(unittest.TestCase):
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(timeout=10), 0, self.read(p.err))
 
+    def start_redis(self):
+        """A redis-server of this test's own on a free loopback port (no
+        persistence), stopped by PID at cleanup; its port."""
+        if shutil.which("redis-server") is None:
+            self.fail("redis-server is not installed (scripts/install-deps.sh installs it)")
+        port = free_port()
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", self.tmp, "--daemonize", "no"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def stop():
+            proc.terminate()
+            try:
+                proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=TIMEOUT)
+        self.addCleanup(stop)
+
+        def answers():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"PING\r\n")
+                    return c.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+        self.assertTrue(self.wait_until(answers), "redis-server did not start")
+        return port
+
+    def test_redis_rooms_span_servers(self):
+        port = self.start_redis()
+        url = "redis://127.0.0.1:%d" % port
+        a, b = self.serve("--redis", url), self.serve("--redis", url, "-t", "2")
+        for s in (a, b):
+            self.assertTrue(s.wait_for_log(r"Redis broker up"), s.text())
+            self.assertIn("shared through Redis", s.text())
+        member = self.spawn("connect", b.url + "/chat/lobby", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(member.err)))
+        other_room = self.spawn("connect", b.url + "/chat/elsewhere", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(other_room.err)))
+        # Rooms are subscribed on Redis as members join: retry until the
+        # message sent on the other server arrives (bounded), then once more
+        # to see it arrives exactly once.
+        def crossed():
+            run("connect", a.url + "/chat/lobby", "-x", "ping across")
+            return self.wait_until(lambda: "ping across" in self.read(member.out), timeout=1)
+        self.assertTrue(self.wait_until(crossed, timeout=15), b.text())
+        before = self.read(member.out).count("\n")
+        rc, out, err = run("connect", a.url + "/chat/lobby", "-x", "hello from a")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"hello from a\n")  # the sender's own server: at once
+        self.assertTrue(self.wait_until(lambda: "hello from a" in self.read(member.out)))
+        time.sleep(0.2)
+        self.assertEqual(self.read(member.out).count("\n"), before + 1, self.read(member.out))
+        self.assertEqual(self.read(other_room.out), "")
+        for p in (member, other_room):
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=10), 0, self.read(p.err))
+
+    def test_redis_bad_url(self):
+        for url, text in (("http://x", "only redis://"), ("redis://x:99999", "port"),
+                          ("redis://no-such-host.invalid", "does not resolve")):
+            rc, out, err = run("serve", "--port", "0", "--redis", url)
+            self.assertEqual(rc, 2, err)
+            self.assertIn("--redis", err)
+            self.assertIn(text, err)
+
     def test_chat_message_to_peers_that_do_not_read(self):
         # One 60 MiB message on /chat with 10 members that read nothing: a
         # member takes a message only within its buffer limit (16 MiB), so

@@ -38,11 +38,13 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
   cmd->footer(
       "Run a WebSocket server. With no arguments it listens on 127.0.0.1:8080 and serves a demo:\n"
       "  GET /       a chat page (plain HTTP)\n"
-      "  /chat       WebSocket: each message is sent to every /chat connection\n"
+      "  /chat       WebSocket: a chat room; each message is sent to every member\n"
+      "  /chat/ROOM  WebSocket: another room\n"
       "  /echo       WebSocket: each message is sent back (so is any other path)\n"
       "At startup it prints 'listening on ws://HOST:PORT/' (wss:// with --tls-cert) on stderr.\n"
       "SIGINT/SIGTERM stop it gracefully (close 1001 to every connection); a second signal\n"
-      "stops it at once. SIGHUP reloads the --tls-cert certificate and key.\n");
+      "stops it at once. SIGHUP reloads the --tls-cert certificate and key.\n"
+      "With --redis, the rooms (and --broadcast) span every server started with the same Redis.\n");
   cmd->add_option("--host", s.host, "IP address to listen on; \"::\" or \"0.0.0.0\" for all interfaces (default: 127.0.0.1)");
   cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)")->type_name("PORT");
   cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->type_name("N")->check(bare(CLI::Range(1u, 1024u)));
@@ -64,6 +66,10 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
                   "X-Forwarded-For / X-Forwarded-Proto headers give the client's address (repeatable; the right-most "
                   "untrusted address is the client; logged as 'CLIENT via PROXY') (default: none trusted)")
       ->type_name("CIDR");
+  cmd->add_option("--redis", s.redis,
+                  "share chat rooms (and --broadcast) with every parley serve using this Redis: "
+                  "redis://[[USER]:PASSWORD@]HOST[:PORT] (default: this server only)")
+      ->type_name("URL");
   cmd->add_option("--max-message-size", s.max_message_size,
                   "largest message in bytes, suffixes K, M, G (1024-based); 0 = no limit (default: 64M)")
       ->transform(bare(CLI::AsSizeValue(false)))

@@ -55,10 +55,11 @@ std::string who(const Connection& c) {
 
 class ServeApp {
  public:
-  explicit ServeApp(const ServeSettings& s) : s_(s), server_(make_options(s)) {}
+  explicit ServeApp(const ServeSettings& s, parley::RedisOptions redis) : s_(s), server_(make_options(s, std::move(redis))) {}
 
-  static parley::ServerOptions make_options(const ServeSettings& s) {
+  static parley::ServerOptions make_options(const ServeSettings& s, parley::RedisOptions redis) {
     parley::ServerOptions o;
+    o.redis = std::move(redis);
     o.host = s.host == "localhost" ? "127.0.0.1" : s.host;
     o.port = s.port;
     o.threads = s.threads;
@@ -98,6 +99,10 @@ class ServeApp {
       if (e.code().category() == parley::tls_category()) {
         std::fprintf(stderr, "parley serve: %s\n", e.message().c_str());
         return exit_failure;
+      }
+      if (e.code().category() == parley::broker_category()) {  // --redis: a name that does not resolve, ...
+        std::fprintf(stderr, "parley serve: --redis: %s\n", e.message().c_str());
+        return exit_usage;
       }
       if (e.message().rfind("trusted_proxies: ", 0) == 0) {  // a bad --trust-proxy
         std::fprintf(stderr, "parley serve: --trust-proxy: %s\n", e.message().substr(17).c_str());
@@ -168,12 +173,14 @@ class ServeApp {
     switch (s_.mode) {
       case ServeMode::demo:
         m = "echo on /echo and every path but /chat, chat rooms on /chat and /chat/<room>";
+        if (!s_.redis.empty()) m += " shared through Redis";
         break;
       case ServeMode::echo:
         m = "echo on every path";
         break;
       case ServeMode::broadcast:
         m = "broadcast on every path";
+        if (!s_.redis.empty()) m += ", shared through Redis";
         break;
     }
     if (!static_root_.empty()) {
@@ -222,7 +229,7 @@ class ServeApp {
       log("%s %s closed %s after %.3f s; in %llu msg / %s, %s %llu msg / %s", info.remote.c_str(),
           parley::protocol::printable(info.path).c_str(), describe_close(code, reason).c_str(), secs,
           static_cast<unsigned long long>(info.in_msgs), human_bytes(info.in_bytes).c_str(),
-          info.topic.empty() ? "out" : "sent to it alone", static_cast<unsigned long long>(info.out_msgs),
+          info.topic.empty() ? "out" : "out besides the room's", static_cast<unsigned long long>(info.out_msgs),
           human_bytes(info.out_bytes).c_str());
     };
     if (s_.mode == ServeMode::demo) {
@@ -236,6 +243,13 @@ class ServeApp {
     server_.on_binary(std::move(any.on_binary));
     server_.on_close(std::move(any.on_close));
 
+    // The library logs Redis going down (a warning); coming up is info,
+    // shown here at every level but --quiet.
+    if (!s_.redis.empty() && !s_.verbose && !s_.quiet) {
+      server_.on_broker([this](bool up, std::string_view) {
+        if (up) log("Redis broker up: rooms are shared");
+      });
+    }
     server_.on_log([this](parley::LogLevel level, std::string_view m) {
       log("%s: %.*s", parley::to_string(level).data(), static_cast<int>(m.size()), m.data());
     });
@@ -323,7 +337,16 @@ class ServeApp {
 }  // namespace
 
 int run_serve(const ServeSettings& settings) {
-  ServeApp app(settings);
+  parley::RedisOptions redis;
+  if (!settings.redis.empty()) {
+    auto parsed = parley::RedisOptions::from_url(settings.redis);
+    if (!parsed) {
+      std::fprintf(stderr, "parley serve: --redis: %s\n", parsed.error().message().c_str());
+      return exit_usage;
+    }
+    redis = std::move(*parsed);
+  }
+  ServeApp app(settings, std::move(redis));
   return app.run();
 }
 
