@@ -81,8 +81,8 @@ echo "uptime after: $(uptime)"
 echo
 echo "medians of $runs runs (${seconds} s of publishing each, window $window):"
 echo
-echo "| server | subscribers | message | deliveries/s | server CPU s per 1M deliveries | generator CPU (one core) | missed | runs |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | subscribers | message | deliveries/s | server CPU s per 1M deliveries | generator CPU (one core) | missed (all runs) | runs | highest 1-min load |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 [ -f "$tmp/results" ] || exit 0
 # median SERVER N SIZE KEY
 median() {
@@ -98,10 +98,12 @@ for c in $cases; do
     [ "$got" -gt 0 ] || continue
     missed=$(awk -v s="$s" -v n="subscribers=$n" -v z="size=$size" \
       '$1 == s && $2 == n && $3 == z { for (i = 2; i <= NF; ++i) if ($i ~ /^missed=/) t += substr($i, 8) } END { print t + 0 }' "$tmp/results")
+    worst=$(awk -v s="$s" -v n="subscribers=$n" -v z="size=$size" \
+      '$1 == s && $2 == n && $3 == z { split($NF, l, "[=/]"); if (l[2] > m) m = l[2] } END { print m + 0 }' "$tmp/results")
     label=$([ "$size" -ge 1024 ] && echo "$((size / 1024)) KiB" || echo "$size B")
-    printf '| %s | %s | %s | %.0f | %.3f | %.0f %% | %s | %s |\n' \
+    printf '| %s | %s | %s | %.0f | %.3f | %.0f %% | %s | %s | %s |\n' \
       "$([ "$s" = parley ] && echo 'parley serve' || echo 'Node ws')" "$n" "$label" \
       "$(median "$s" "$n" "$size" per_second)" "$(median "$s" "$n" "$size" server_cpu_per_million)" \
-      "$(awk -v g="$(median "$s" "$n" "$size" generator_share)" 'BEGIN { print g * 100 }')" "$missed" "$got"
+      "$(awk -v g="$(median "$s" "$n" "$size" generator_share)" 'BEGIN { print g * 100 }')" "$missed" "$got" "$worst"
   done
 done
