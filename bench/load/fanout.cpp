@@ -91,6 +91,7 @@ const char usage[] =
     "  -w             messages in flight: sent, the publisher's own copy not yet back (default 64)\n"
     "  -r             messages per second, 0 = as fast as the window allows (default 0)\n"
     "  --max-backlog  bytes published but not yet read by the subscribers, at most (default 64M)\n"
+    "  (byte counts take a K, M or G suffix)\n"
     "  --server-pid   the server's process, for its CPU time (/proc/PID/stat); 0 = not measured\n"
     "  --time-limit   the whole run, connecting included (default 120 s)\n"
     "  --drain        after the last publish, how long to wait for a delivery before giving up (default 3 s)\n"
@@ -108,7 +109,14 @@ bool parse_args(int argc, char** argv, Settings& s) {
     char* end = nullptr;
     const char* v = argv[++i];
     errno = 0;
-    const double d = std::strtod(v, &end);
+    double d = std::strtod(v, &end);
+    if (end != v && *end != '\0' && end[1] == '\0') {  // a K, M or G suffix (1024-based)
+      const char* units = "KMG";
+      const char* u = std::strchr(units, *end);
+      if (u == nullptr) return false;
+      for (const char* k = units; k <= u; ++k) d *= 1024;
+      ++end;
+    }
     if (end == v || *end != '\0' || errno != 0 || d < 0) return false;
     const auto u = static_cast<std::uint64_t>(d);
     if (a == "-n") s.subscribers = static_cast<unsigned>(u);
@@ -518,8 +526,14 @@ int Fanout::run() {
   while (error_.empty() && !over_time() && opened_ < s_.subscribers + 1) poll(10);
   const double connect_s = seconds_since(t0);
   if (error_.empty() && opened_ < s_.subscribers + 1) error_ = "not every connection was open within the time limit";
-  std::printf("connections: %u subscribers + 1 publisher open in %.2f s\n", opened_ - (opened_ > s_.subscribers), connect_s);
+  std::printf("connections: %u of %u open in %.2f s (%u subscribers and the publisher)\n", opened_, s_.subscribers + 1,
+              connect_s, s_.subscribers);
   std::fflush(stdout);
+  if (!error_.empty()) {  // nothing to measure
+    close_all();
+    std::printf("error: %s (%llu connection(s) failed)\n", error_.c_str(), static_cast<unsigned long long>(errors_));
+    return 1;
+  }
 
   // 2. Publish, counting deliveries; then wait for the stragglers.
   const double server0 = s_.server_pid > 0 ? process_cpu(s_.server_pid) : -1;
