@@ -214,7 +214,8 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// Sends one message to every open connection, from any thread. The
   /// frame is encoded once and the same bytes queued on each connection
   /// (connections in the middle of a fragmented send, or over their buffer
-  /// limit, are skipped). Runs asynchronously on each loop.
+  /// limit, are skipped). Queued on the caller's own loop at once (when
+  /// called on one), posted to the others.
   void broadcast(MessageType type, std::string_view data);
 
   /// Sends one message to every subscriber of `topic`
@@ -230,7 +231,8 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// memory budget) gets the backpressure policy: skipped (counted in
   /// `Counters::skipped_deliveries`) or closed with 1008; the others are
   /// not held up. Connections in the middle of a fragmented send are
-  /// skipped too (not counted). Runs asynchronously on each loop.
+  /// skipped too (not counted). Queued on the caller's own loop at once
+  /// (when called on one), posted to the others.
   void publish(std::string_view topic, MessageType type, std::string_view data);
   /// Subscribers of `topic` now, over all threads. Thread-safe.
   std::size_t subscriber_count(std::string_view topic) const;
