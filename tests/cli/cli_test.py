@@ -907,6 +907,14 @@ class CliTest(unittest.TestCase):
             self.assertGreater(r["latency_us"][q], 0)
         self.assertLessEqual(r["latency_us"]["p50"], r["latency_us"]["p99"])
         self.assertLessEqual(r["latency_us"]["p99"], r["latency_us"]["max"])
+        # Plain ws:// goes through the direct engine, which reports its own cost.
+        self.assertGreaterEqual(r["received"], r["messages"])
+        g = r["generator"]
+        self.assertEqual(g["engine"], "direct")
+        self.assertGreater(g["cpu_us_per_msg"], 0)
+        self.assertGreaterEqual(g["cpu_share"], 0)
+        self.assertGreaterEqual(g["cores"], 1)
+        self.assertIn(g["is_limit"], (True, False))
 
     def test_deflate_both_ways(self):
         s = self.serve("--echo", "--deflate", "--quiet")
@@ -933,6 +941,25 @@ class CliTest(unittest.TestCase):
         self.assertRegex(text, r"rate\s+\d+ msg/s")
         self.assertRegex(text, r"errors\s+0")
         self.assertIn("p99.9", text)
+        self.assertRegex(text, r"generator\s+\d+ % of \d+ cores?, [\d.]+ us CPU per message \(user [\d.]+, sys [\d.]+\)")
+
+    def test_bench_direct_engine_large_frames_and_pings(self):
+        # Frames over 64 KiB (written from the template, read in many pieces)
+        # while the server pings every 0.2 s: the direct engine answers the
+        # pings and verifies every echo; the Client engine gives the same.
+        s = self.serve("--echo", "--quiet", "--ping-interval", "0.2")
+        rc, out, err = run("bench", s.url + "/", "-c", "2", "-p", "2", "-s", "300K", "-d", "1", "--json", timeout=60)
+        self.assertEqual(rc, 0, err)
+        r = json.loads(out)
+        self.assertEqual((r["errors"], r["reconnects"], r["generator"]["engine"]), (0, 0, "direct"))
+        self.assertGreater(r["messages"], 0)
+        env = dict(os.environ, PARLEY_BENCH_CLIENT="1")
+        p = subprocess.run([PARLEY, "bench", s.url + "/", "-c", "2", "-p", "2", "-s", "1K", "-n", "200", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = json.loads(p.stdout)
+        self.assertEqual((r["errors"], r["generator"]["engine"]), (0, "client"))
 
     def test_bench_detects_wrong_echo(self):
         # A chat server sends each message to every connection: not an echo.
@@ -1006,6 +1033,7 @@ class CliTest(unittest.TestCase):
         r = json.loads(out)
         self.assertEqual(r["messages"], 2000)
         self.assertEqual(r["errors"], 0)
+        self.assertEqual(r["generator"]["engine"], "client")  # wss:// goes through parley::Client
 
     def test_tls_client_certificates(self):
         pki = self.pki()
