@@ -17,14 +17,14 @@
 # tables (Markdown). Reports; never fails on a number.
 #
 #   bench/redis_figures.sh [BUILD_DIR] [SECONDS] [RUNS] [RATE] [WINDOW]
-#   (defaults: build/cluster 3 3 500 256; CASES="1x16 1x1024 100x16
+#   (defaults: build/cluster 3 3 500 1024; CASES="1x16 1x1024 100x16
 #   100x1024" and BROADCAST=1 in the environment)
 set -euo pipefail
 build=${1:-build/cluster}
 seconds=${2:-3}
 runs=${3:-3}
 rate=${4:-500}
-window=${5:-256}
+window=${5:-1024}
 cases=${CASES:-1x16 1x1024 100x16 100x1024}
 here=$(cd "$(dirname "$0")" && pwd)
 parley=$build/tools/parley/parley
