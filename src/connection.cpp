@@ -2,10 +2,12 @@
 #include "parley/connection.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "connection_state.hpp"
 #include "context.hpp"
 #include "parley/protocol/handshake.hpp"
+#include "parley/protocol/mask.hpp"
 #include "parley/protocol/printable.hpp"
 #include "parley/protocol/utf8.hpp"
 #include "protocol/http_text.hpp"
@@ -258,7 +260,31 @@ SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view
     return checked(Error(UsageError::buffer_full, "the memory budget (max_total_buffered) is exhausted"));
   }
   return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin, compression)
-                          : engine_.send(opcode_of(type), data, compression));
+                          : send_whole(opcode_of(type), data, compression));
+}
+
+Error Connection::send_whole(protocol::Opcode type, std::string_view data, protocol::Compression compression) {
+  auto header = engine_.plain_header(type, data.size(), compression);
+  if (!header) return header.error();
+  if (!*header) return engine_.send(type, data, compression);  // compressed: through the engine
+  // One copy, straight into the socket's queue (none when a large frame
+  // goes out at once): what the engine queued before goes first.
+  flush_engine();
+  const protocol::FrameHeader& h = **header;
+  std::uint8_t head[protocol::max_frame_header_size];
+  const std::size_t hs = protocol::write_frame_header(head, h);
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
+  if (!h.masked) {
+    (void)socket_->write({head, hs}, {bytes, data.size()});
+    return {};
+  }
+  const std::span<std::uint8_t> room = socket_->prepare(hs + data.size());
+  if (room.empty()) return {};  // a closed socket (as write() would drop it; reported from the loop)
+  std::memcpy(room.data(), head, hs);
+  if (!data.empty()) std::memcpy(room.data() + hs, bytes, data.size());
+  protocol::apply_mask(room.data() + hs, data.size(), h.mask);
+  socket_->commit(hs + data.size());
+  return {};
 }
 
 bool Connection::subscribe(std::string_view topic) {

@@ -383,6 +383,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   SendResult send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment,
                                     protocol::Compression compression);
   void flush_engine();
+  Error send_whole(protocol::Opcode type, std::string_view data, protocol::Compression compression);
   void report_close(CloseCode code, std::string_view reason);
   void teardown();
   void sweep(net::Clock::time_point now);

@@ -97,6 +97,7 @@ Loop::~Loop() {
   watchers_.clear();
   dead_watchers_.clear();
   for (std::uint8_t* b : free_blocks_) delete[] b;
+  delete[] spare_;
   if (wakefd_ >= 0) ::close(wakefd_);
   if (epfd_ >= 0) ::close(epfd_);
 }
@@ -279,14 +280,21 @@ void Loop::caught() {
   on_exception_(std::current_exception());
 }
 
-std::uint8_t* Loop::take_buffer(std::uint32_t cap) {
-  output_held_ += cap;
+std::uint8_t* Loop::take_buffer(std::uint32_t& cap) {
   if (cap == kBlockSize && !free_blocks_.empty()) {
+    output_held_ += cap;
     std::uint8_t* b = free_blocks_.back();
     free_blocks_.pop_back();
     if (free_blocks_.size() < min_free_blocks_) min_free_blocks_ = free_blocks_.size();
     return b;
   }
+  if (cap > kBlockSize && spare_ != nullptr && spare_cap_ >= cap) {
+    cap = spare_cap_;
+    output_held_ += cap;
+    spare_taken_ = true;
+    return std::exchange(spare_, nullptr);
+  }
+  output_held_ += cap;
   return new std::uint8_t[cap];
 }
 
@@ -294,6 +302,12 @@ void Loop::trim_blocks() noexcept {
   // The bottom `min_free_blocks_` blocks of the stack were not taken once
   // since the last trim.
   for (std::size_t i = 0; i < min_free_blocks_; ++i) delete[] free_blocks_[i];
+  if (!spare_taken_) {
+    delete[] spare_;
+    spare_ = nullptr;
+    spare_cap_ = 0;
+  }
+  spare_taken_ = false;
   free_blocks_.erase(free_blocks_.begin(), free_blocks_.begin() + static_cast<std::ptrdiff_t>(min_free_blocks_));
   min_free_blocks_ = free_blocks_.size();
   blocks_trimmed_ = now_;
@@ -304,6 +318,10 @@ void Loop::give_buffer(std::uint8_t* block, std::uint32_t cap) noexcept {
   if (cap == kBlockSize && free_blocks_.size() < kMaxFreeBlocks) {
     if (free_blocks_.capacity() < kMaxFreeBlocks) free_blocks_.reserve(kMaxFreeBlocks);
     free_blocks_.push_back(block);
+  } else if (cap > kBlockSize && cap <= kMaxSpareSize && (spare_ == nullptr || cap > spare_cap_)) {
+    delete[] spare_;  // (the smaller one)
+    spare_ = block;
+    spare_cap_ = cap;
   } else {
     delete[] block;
   }

@@ -244,9 +244,10 @@ class PARLEY_EXPORT Loop {
   // Corking: sockets with output to flush at the end of this iteration.
   void schedule_flush(std::uint64_t token) { flush_list_.push_back(token); }
   std::uint8_t* rbuf() noexcept { return rbuf_.get(); }
-  // Output buffers of `cap` bytes: pooled blocks when cap is kBlockSize
-  // (no malloc per write), counted in output_held_.
-  std::uint8_t* take_buffer(std::uint32_t cap);
+  // Output buffers of at least `cap` bytes (`cap` is set to the size
+  // given): pooled blocks when cap is kBlockSize (no malloc per write),
+  // the spare large buffer when it is big enough; counted in output_held_.
+  std::uint8_t* take_buffer(std::uint32_t& cap);
   void give_buffer(std::uint8_t* buffer, std::uint32_t cap) noexcept;
   // In a catch block: hands the exception to on_exception_, or rethrows.
   void caught();
@@ -291,6 +292,9 @@ class PARLEY_EXPORT Loop {
   std::vector<std::uint8_t*> free_blocks_;  // a stack: the bottom ones are the least needed
   std::size_t min_free_blocks_ = 0;         // fewest free since the last trim: that many were not needed
   Clock::time_point blocks_trimmed_{};
+  std::uint8_t* spare_ = nullptr;  // the spare large output buffer (kMaxSpareSize), or none
+  std::uint32_t spare_cap_ = 0;
+  bool spare_taken_ = false;       // taken since the last trim
 
   std::vector<TimerSlot> timers_;
   std::vector<std::uint32_t> free_timers_;
@@ -317,6 +321,12 @@ class PARLEY_EXPORT Loop {
   static constexpr std::uint32_t kBlockSize = 16 * 1024;
   /// At most this many free blocks are kept (1 MiB); more are freed.
   static constexpr std::size_t kMaxFreeBlocks = 64;
+  /// The largest output buffer given back that is over kBlockSize and at
+  /// most this size is kept as the loop's spare, for the next socket that
+  /// needs a buffer that large (a stream of large messages then does not
+  /// allocate and fault in fresh pages for each); it is freed with the
+  /// free blocks when no socket took it for kBlockTrimPeriod. 16 MiB.
+  static constexpr std::uint32_t kMaxSpareSize = 16 * 1024 * 1024;
   /// Free blocks that no socket took during a whole period of this length
   /// are freed (so after one to two periods, checked at the end of an
   /// iteration: a loop that sleeps without timers keeps them), so that a

@@ -189,14 +189,15 @@ bool ByteQueue::reserve(Loop& loop, std::size_t n) {
     tail = static_cast<std::uint32_t>(len);
     return true;
   }
-  std::size_t grown_cap = static_cast<std::size_t>(cap) * 2;
-  if (grown_cap < len + n) grown_cap = len + n;
-  if (grown_cap > std::numeric_limits<std::uint32_t>::max()) grown_cap = std::numeric_limits<std::uint32_t>::max();
-  auto* grown = loop.take_buffer(static_cast<std::uint32_t>(grown_cap));
+  std::size_t wanted = static_cast<std::size_t>(cap) * 2;
+  if (wanted < len + n) wanted = len + n;
+  if (wanted > std::numeric_limits<std::uint32_t>::max()) wanted = std::numeric_limits<std::uint32_t>::max();
+  auto grown_cap = static_cast<std::uint32_t>(wanted);
+  auto* grown = loop.take_buffer(grown_cap);  // (may be larger)
   std::memcpy(grown, buf + head, len);
   loop.give_buffer(buf, cap);
   buf = grown;
-  cap = static_cast<std::uint32_t>(grown_cap);
+  cap = grown_cap;
   head = 0;
   tail = static_cast<std::uint32_t>(len);
   return true;

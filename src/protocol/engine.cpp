@@ -3,9 +3,11 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "parley/protocol/close_payload.hpp"
 
@@ -19,6 +21,60 @@ std::string_view view(const FrameParser::Chunk& c) noexcept {
 // (Engine::kKeepCapacity: inflating grows the reassembly buffer 16 KiB at
 // a time; it was kept, 13-21 KB per idle connection, until the limit was
 // lowered from 64 KiB.)
+
+// The thread's spare reassembly buffers (Engine::kSpareCapacity in all).
+struct Spares {
+  std::vector<std::string> buffers;
+  std::size_t bytes = 0;
+};
+Spares& spares() noexcept {
+  thread_local Spares s;
+  return s;
+}
+
+// Gives `m` (a reassembly buffer, empty) the spare that best holds `size`
+// bytes: the smallest large enough, else the largest; without one, room
+// for `size` (up to 1 MiB), so that it grows in few steps.
+void take_spare(std::string& m, std::size_t size) {
+  Spares& s = spares();
+  std::size_t best = s.buffers.size();
+  for (std::size_t i = 0; i < s.buffers.size(); ++i) {
+    const std::size_t cap = s.buffers[i].capacity();
+    if (best == s.buffers.size()) {
+      best = i;
+      continue;
+    }
+    const std::size_t had = s.buffers[best].capacity();
+    if (cap >= size ? (had < size || cap < had) : (had < size && cap > had)) best = i;
+  }
+  if (best != s.buffers.size() && s.buffers[best].capacity() > m.capacity()) {
+    s.bytes -= s.buffers[best].capacity();
+    m.swap(s.buffers[best]);
+    s.buffers[best].swap(s.buffers.back());
+    s.buffers.pop_back();
+  }
+  // (At most 1 MiB ahead of the data: the length is only announced.)
+  if (m.capacity() < size) m.reserve(std::min<std::size_t>(size, 1u << 20));
+}
+
+// Takes back a reassembly buffer (cleared) that grew past kKeepCapacity:
+// kept among the spares while they stay within kSpareCapacity (the
+// smallest dropped first), freed otherwise. `m` is left without memory.
+void give_spare(std::string& m) {
+  Spares& s = spares();
+  if (m.capacity() <= Engine::kSpareCapacity) {
+    s.bytes += m.capacity();
+    s.buffers.emplace_back().swap(m);
+    while (s.bytes > Engine::kSpareCapacity) {
+      auto smallest = std::min_element(s.buffers.begin(), s.buffers.end(),
+                                       [](const std::string& a, const std::string& b) { return a.capacity() < b.capacity(); });
+      s.bytes -= smallest->capacity();
+      smallest->swap(s.buffers.back());
+      s.buffers.pop_back();
+    }
+  }
+  std::string().swap(m);
+}
 
 }  // namespace
 
@@ -158,6 +214,7 @@ void Engine::on_data(const FrameParser::Chunk& c) {
     deliver(piece);  // the common case: a whole message in one chunk, never copied
   } else {
     std::string& message = partial().message;
+    if (message.empty() && c.frame_start && h.payload_length > kKeepCapacity) take_spare(message, h.payload_length);
     message.append(piece);
     if (last) deliver(message);
   }
@@ -179,8 +236,9 @@ void Engine::deliver(std::string_view message) {
   handler_.on_message(type, message);
   // (The handler may have reset the engine.)
   if (partial_) {
-    partial_->message.clear();
-    if (partial_->message.capacity() > kKeepCapacity) std::string().swap(partial_->message);
+    std::string& m = partial_->message;
+    m.clear();
+    if (m.capacity() > kKeepCapacity) give_spare(m);
   }
 }
 
@@ -307,10 +365,30 @@ Error Engine::send(Opcode type, std::string_view payload, Compression compressio
   return encode(type, payload, compression, out_);
 }
 
-Error Engine::encode(Opcode type, std::string_view payload, Compression compression, std::string& out) {
+Error Engine::check_whole_send(Opcode type) const noexcept {
   if (state_ != EngineState::open) return UsageError::not_open;
   if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
   if (sending_type_ != Opcode::continuation) return UsageError::bad_fragment_sequence;
+  return {};
+}
+
+Result<std::optional<FrameHeader>> Engine::plain_header(Opcode type, std::size_t size, Compression compression) {
+  if (Error e = check_whole_send(type)) return e;
+  if (compress_next(size, compression)) return std::optional<FrameHeader>{};
+  FrameHeader h;
+  h.fin = true;
+  h.opcode = type;
+  h.payload_length = size;
+  if (options_.role == Role::client) {
+    h.masked = true;
+    random_mask_key(h.mask);
+  }
+  if (options_.report_frames) handler_.on_frame(FrameDirection::sent, h);
+  return std::optional<FrameHeader>{h};
+}
+
+Error Engine::encode(Opcode type, std::string_view payload, Compression compression, std::string& out) {
+  if (Error e = check_whole_send(type)) return e;
   if (compress_next(payload.size(), compression)) {
     Scratch scratch;
     std::string& packed = scratch.get();

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "parley/protocol/deflate.hpp"
 #include "parley/protocol/engine.hpp"
+#include "parley/protocol/mask.hpp"
 
 using namespace parley;
 using namespace parley::protocol;
@@ -580,4 +582,78 @@ TEST(Engine, NothingCanBeSentAfterACloseFrameFromOnFrame) {
   };
   check(feed(cframe(Opcode::close, close_payload(1000))));  // the echo of the peer's close
   check(feed(cframe(Opcode::text, "\xff")));                // a failure's close
+}
+
+TEST(Engine, PlainHeaderIsTheOneCopySendOfAnUncompressedMessage) {
+  for (Role role : {Role::server, Role::client}) {
+    Recorder rec;
+    EngineOptions o;
+    o.role = role;
+    o.report_frames = true;
+    Engine e(o, rec);
+    auto h = e.plain_header(Opcode::binary, 70000);
+    ASSERT_TRUE(h);
+    ASSERT_TRUE(h->has_value());
+    EXPECT_EQ((*h)->opcode, Opcode::binary);
+    EXPECT_TRUE((*h)->fin);
+    EXPECT_EQ((*h)->payload_length, 70000u);
+    EXPECT_EQ((*h)->masked, role == Role::client);
+    EXPECT_TRUE(e.output().empty());  // the caller writes the frame
+    // The frame a caller makes from it parses back to the payload.
+    std::string payload(70000, 'z');
+    std::string wire(max_frame_header_size, '\0');
+    wire.resize(write_frame_header(reinterpret_cast<std::uint8_t*>(wire.data()), **h));
+    const std::size_t hs = wire.size();
+    wire += payload;
+    if ((*h)->masked) apply_mask(reinterpret_cast<std::uint8_t*>(wire.data()) + hs, payload.size(), (*h)->mask);
+    std::size_t used = 0;
+    auto parsed = Frame::parse(wire, {role == Role::server ? Role::client : Role::server, 0, 0}, used);
+    ASSERT_TRUE(parsed && parsed->has_value());
+    EXPECT_EQ((*parsed)->payload, payload);
+    EXPECT_EQ(used, wire.size());
+    // Usage errors as send()'s; a fragmented send in progress refuses it.
+    EXPECT_EQ(e.plain_header(Opcode::ping, 1).error(), UsageError::bad_opcode);
+    ASSERT_FALSE(e.send_fragment(Opcode::text, "a", false));
+    EXPECT_EQ(e.plain_header(Opcode::text, 1).error(), UsageError::bad_fragment_sequence);
+    ASSERT_FALSE(e.send_fragment(Opcode::text, "b", true));
+    ASSERT_FALSE(e.close(CloseCode::normal, {}, t0));
+    EXPECT_EQ(e.plain_header(Opcode::text, 1).error(), UsageError::not_open);
+  }
+}
+
+TEST(Engine, PlainHeaderDefersToSendWhenTheMessageIsCompressed) {
+  Recorder rec;
+  Engine e({}, rec);
+  DeflateOptions d;
+  d.enabled = true;
+  e.set_deflate(std::make_unique<MessageDeflate>(DeflateParams{}, d, true));
+  auto big = e.plain_header(Opcode::text, 5000);  // over the compression threshold
+  ASSERT_TRUE(big);
+  EXPECT_FALSE(big->has_value());
+  auto small = e.plain_header(Opcode::text, 10);
+  ASSERT_TRUE(small);
+  EXPECT_TRUE(small->has_value());
+  auto never = e.plain_header(Opcode::text, 5000, Compression::never);
+  ASSERT_TRUE(never);
+  EXPECT_TRUE(never->has_value());
+}
+
+TEST(Engine, LargeMessagesInPiecesReuseTheThreadsSpareBuffer) {
+  // A 1 MiB message arriving in 64 KiB reads, twice: the second is
+  // reassembled in the buffer the first one left to the thread.
+  Fixture f;
+  const std::string payload(1 << 20, 'q');
+  std::vector<const char*> buffers;
+  for (int round = 0; round < 2; ++round) {
+    std::string wire = cframe(Opcode::binary, payload);
+    for (std::size_t at = 0; at < wire.size(); at += 65536) {
+      const std::size_t n = std::min<std::size_t>(65536, wire.size() - at);
+      f.engine.receive(reinterpret_cast<std::uint8_t*>(wire.data() + at), n);
+    }
+    ASSERT_EQ(f.rec.events.size(), static_cast<std::size_t>(round + 1));
+    EXPECT_EQ(f.rec.events.back().data, payload);
+    buffers.push_back(f.rec.message_pointers.back());
+    EXPECT_EQ(f.engine.input_held(), 0u);
+  }
+  EXPECT_EQ(buffers[0], buffers[1]);
 }

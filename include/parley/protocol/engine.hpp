@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -140,6 +141,17 @@ class PARLEY_EXPORT Engine {
   /// connection with the same settings: a broadcast encodes once. No
   /// `on_frame` report is made for it: whoever queues the bytes reports.
   Error encode(Opcode type, std::string_view payload, Compression compression, std::string& out);
+  /// The one-copy send of a whole message that is not to be compressed:
+  /// the frame header (masked with a fresh key in the client role) for a
+  /// payload of `size` bytes, for the caller to write the header and the
+  /// payload straight into its output (masking its copy of the payload
+  /// with `header.mask` when `header.masked`), with no engine buffer in
+  /// between. The engine's state afterwards is as after `send`, and
+  /// `on_frame` is reported. Returns no header when the message is to be
+  /// compressed (then use `send`); errors as `send`. Whatever the engine
+  /// queued before (`output()`) must be written first.
+  Result<std::optional<FrameHeader>> plain_header(Opcode type, std::size_t size,
+                                                  Compression compression = Compression::automatic);
   /// Queues one fragment of a message that is streamed in parts: the first
   /// call's `type` (text or binary) starts the message, later calls continue
   /// it (their `type` must be the same), and `fin = true` ends it. Control
@@ -223,8 +235,19 @@ class PARLEY_EXPORT Engine {
 
   /// A buffer (output or reassembly) larger than this many bytes is freed
   /// once its message is done, so an idle connection keeps no memory from
-  /// a large or a compressed message. 4 KiB.
+  /// a large or a compressed message. 4 KiB. (A reassembly buffer of up to
+  /// kSpareCapacity is handed to the thread's spare instead: see there.)
   static constexpr std::size_t kKeepCapacity = 4 * 1024;
+  /// Each thread keeps spare reassembly buffers, up to this many bytes in
+  /// all: those connections let go after a message over kKeepCapacity
+  /// (the smallest dropped first past the bound), taken by the next
+  /// connections of the thread that receive a frame over kKeepCapacity in
+  /// pieces (one that fits its announced length, if any). A stream of large messages
+  /// then neither regrows its buffer nor faults in fresh pages for each
+  /// (the allocator gives large freed blocks back to the kernel). At most
+  /// this much memory per thread (one per event loop), whatever the number
+  /// of connections. 16 MiB.
+  static constexpr std::size_t kSpareCapacity = 16 * 1024 * 1024;
   /// Turns permessage-deflate on (after the handshake negotiated it):
   /// RSV1 marks compressed messages from then on. Messages are compressed
   /// as `send`'s `compression` says; received ones are inflated, bounded by
@@ -244,6 +267,7 @@ class PARLEY_EXPORT Engine {
   void append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv = 0);
   void frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const;
   bool compress_next(std::size_t size, Compression compression) const noexcept;
+  Error check_whole_send(Opcode type) const noexcept;
 
   EngineOptions options_;
   EngineHandler& handler_;
