@@ -79,10 +79,20 @@ bool ConnectionHandle::post(std::function<void(Connection&)> fn) const {
 }
 
 bool ConnectionHandle::subscribe(std::string topic) const {
+  // On the connection's own loop at once, so that a publish made next from
+  // this thread (which is queued at once on this loop) reaches it.
+  if (auto ctx = context_.lock(); ctx && ctx->loop().in_loop_thread()) {
+    if (Connection* c = ctx->find(id_)) (void)c->subscribe(topic);
+    return true;
+  }
   return post([topic = std::move(topic)](Connection& c) { (void)c.subscribe(topic); });
 }
 
 bool ConnectionHandle::unsubscribe(std::string topic) const {
+  if (auto ctx = context_.lock(); ctx && ctx->loop().in_loop_thread()) {
+    if (Connection* c = ctx->find(id_)) (void)c->unsubscribe(topic);
+    return true;
+  }
   return post([topic = std::move(topic)](Connection& c) { (void)c.unsubscribe(topic); });
 }
 
@@ -151,6 +161,7 @@ void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
 
 Connection::~Connection() {
   ctx_.add_input_held(-static_cast<std::ptrdiff_t>(input_counted_));
+  ctx_.forget_subscriptions(id_);  // (dropped at a stop's deadline: counts only, no callbacks)
   if (client_ && client_->retry_timer) ctx_.loop().cancel_timer(client_->retry_timer);
   if (socket_) socket_->set_handler(nullptr);
   ctx_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
@@ -276,14 +287,17 @@ Error Connection::send_whole(protocol::Opcode type, std::string_view data, proto
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
   if (!h.masked) {
     (void)socket_->write({head, hs}, {bytes, data.size()});
-    return {};
+  } else {
+    const std::span<std::uint8_t> room = socket_->prepare(hs + data.size());
+    if (room.empty()) return {};  // a closed socket (as write() would drop it; reported from the loop)
+    std::memcpy(room.data(), head, hs);
+    if (!data.empty()) std::memcpy(room.data() + hs, bytes, data.size());
+    protocol::apply_mask(room.data() + hs, data.size(), h.mask);
+    socket_->commit(hs + data.size());
   }
-  const std::span<std::uint8_t> room = socket_->prepare(hs + data.size());
-  if (room.empty()) return {};  // a closed socket (as write() would drop it; reported from the loop)
-  std::memcpy(room.data(), head, hs);
-  if (!data.empty()) std::memcpy(room.data() + hs, bytes, data.size());
-  protocol::apply_mask(room.data() + hs, data.size(), h.mask);
-  socket_->commit(hs + data.size());
+  // Reported once written: a handler that closes (or throws, which
+  // closes) puts its close frame after this one.
+  if (ctx_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, h);
   return {};
 }
 
@@ -653,6 +667,7 @@ void Connection::teardown() {
   // passes (sweep), whichever is first.
   if (state_ == ConnectionState::open || state_ == ConnectionState::closing) state_ = ConnectionState::closed;
   if (state_ == ConnectionState::handshake) state_ = ConnectionState::closed;
+  ctx_.unsubscribe_all(id_);  // (a subscription made in a handshake hook that was then refused)
   pending_.reset();
   if (!socket_ || !socket_->is_open() || socket_->eof_seen()) return finished();
   if (!draining_) {

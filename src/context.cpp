@@ -195,7 +195,11 @@ void ConnectionContext::unsubscribe_all(std::uint64_t id) {
   topics_.remove_all(id, [this](std::string_view topic) { count_subscriber(topic, -1); });
 }
 
-void ConnectionContext::count_subscriber(std::string_view topic, int delta) {
+void ConnectionContext::forget_subscriptions(std::uint64_t id) {
+  topics_.remove_all(id, [this](std::string_view topic) { count_subscriber(topic, -1, false); });
+}
+
+void ConnectionContext::count_subscriber(std::string_view topic, int delta, bool tell) {
   std::size_t before = 0;
   std::size_t now = 0;
   {
@@ -211,6 +215,7 @@ void ConnectionContext::count_subscriber(std::string_view topic, int delta) {
       it->second = now;
     }
   }
+  if (!tell) return;
   if ((before == 0 || now == 0) && shared_.topic_presence) shared_.topic_presence(topic);
   const Callbacks& cb = callbacks();
   if (!cb.subscription) return;

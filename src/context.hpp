@@ -221,6 +221,9 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   bool unsubscribe(std::uint64_t id, std::string_view topic);
   /// Unsubscribes connection `id` from every topic (it closed).
   void unsubscribe_all(std::uint64_t id);
+  /// The same without telling anyone (on_subscription, the broker): for a
+  /// connection destroyed without an end (a stop's deadline).
+  void forget_subscriptions(std::uint64_t id);
   /// True once the owner began to stop: no new connection or reconnection.
   bool shutting_down() const noexcept { return shutting_down_; }
 
@@ -253,9 +256,9 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
 
  private:
   bool whole_over_budget() noexcept;
-  // Adds `delta` (+1 or -1) to `topic`'s count over the loops and tells
-  // on_subscription.
-  void count_subscriber(std::string_view topic, int delta);
+  // Adds `delta` (+1 or -1) to `topic`'s count over the loops and, when
+  // `tell`, tells on_subscription and the broker.
+  void count_subscriber(std::string_view topic, int delta, bool tell = true);
 
   // Connection::after's timers by connection id; rarely used, so kept here
   // rather than in every Connection. Each list is pruned of finished timers

@@ -65,7 +65,7 @@ std::size_t TopicTable::count(std::string_view topic) const {
   return it == topics_.end() ? 0 : it->second->subscribers.size() - it->second->holes;
 }
 
-TopicTable::Membership* TopicTable::find_membership(std::uint64_t id, const Topic* topic) {
+TopicTable::Membership* TopicTable::find_membership(std::uint64_t id, const Topic* topic) noexcept {
   auto m = memberships_.find(id);
   if (m == memberships_.end()) return nullptr;
   for (Membership& x : m->second) {
@@ -90,7 +90,7 @@ void TopicTable::leave(Topic& t, std::size_t index) {
   erase_if_empty(t);
 }
 
-void TopicTable::compact(Topic& t) {
+void TopicTable::compact(Topic& t) noexcept {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < t.subscribers.size(); ++i) {
     if (t.subscribers[i].connection == nullptr) continue;
@@ -105,7 +105,7 @@ void TopicTable::compact(Topic& t) {
   erase_if_empty(t);
 }
 
-void TopicTable::erase_if_empty(Topic& t) {
+void TopicTable::erase_if_empty(Topic& t) noexcept {
   if (!t.subscribers.empty() || t.walking != 0) return;
   auto it = topics_.find(std::string_view(t.name));
   if (it != topics_.end()) topics_.erase(it);

@@ -57,12 +57,19 @@ class TopicTable {
     auto it = topics_.find(topic);
     if (it == topics_.end()) return;
     Topic& t = *it->second;
+    // Ends the walk even when `f` throws (the loop goes on after that).
+    struct Walk {
+      TopicTable& table;
+      Topic& topic;
+      ~Walk() {
+        if (--topic.walking == 0 && topic.holes != 0) table.compact(topic);
+      }
+    } walk{*this, t};
     ++t.walking;
     const std::size_t n = t.subscribers.size();
     for (std::size_t i = 0; i < n; ++i) {
       if (Connection* c = t.subscribers[i].connection) f(*c);
     }
-    if (--t.walking == 0 && t.holes != 0) compact(t);
   }
 
  private:
@@ -82,10 +89,10 @@ class TopicTable {
     std::size_t index;  // in topic->subscribers
   };
 
-  Membership* find_membership(std::uint64_t id, const Topic* topic);
+  Membership* find_membership(std::uint64_t id, const Topic* topic) noexcept;
   void leave(Topic& t, std::size_t index);
-  void compact(Topic& t);
-  void erase_if_empty(Topic& t);
+  void compact(Topic& t) noexcept;
+  void erase_if_empty(Topic& t) noexcept;
 
   std::unordered_map<std::string, std::unique_ptr<Topic>, StringHash, std::equal_to<>> topics_;
   // A connection's subscriptions, by its id (most connections have none,

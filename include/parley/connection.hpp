@@ -166,8 +166,9 @@ class PARLEY_EXPORT ConnectionHandle {
   /// Runs `fn` with the connection on its loop thread, if it is still
   /// there (handshake or open or closing); `fn` is dropped otherwise.
   bool post(std::function<void(Connection&)> fn) const;
-  /// `Connection::subscribe` from any thread. A message published after
-  /// this call, from this thread, reaches the connection.
+  /// `Connection::subscribe` from any thread (at once when called on the
+  /// connection's own loop thread). A message published after this call,
+  /// from this thread, reaches the connection.
   bool subscribe(std::string topic) const;
   /// `Connection::unsubscribe` from any thread.
   bool unsubscribe(std::string topic) const;
@@ -246,7 +247,8 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
 
   /// Subscribes this (server) connection to `topic`, any byte string:
   /// every message `Server::publish()`es to it from now on is queued here,
-  /// until `unsubscribe` or the connection's end (just before `on_close`).
+  /// until `unsubscribe` or the connection's end (just before `on_close`;
+  /// a connection refused during its handshake, when it is refused).
   /// Allowed during the handshake (the hooks) and while open; messages are
   /// delivered only while open. Returns true when
   /// subscribed after the call (already subscribed included); false for a

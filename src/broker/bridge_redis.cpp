@@ -36,12 +36,17 @@ class RedisBridge final : public Bridge {
     auto done = [this](const Error& e, std::string_view) {
       if (e) tell_lost();
     };
-    if (broker_->publish(topic, type, data, done)) tell_lost();
+    if (Error e = broker_->publish(topic, type, data, done)) {
+      // (The broker counts what it could not send; a message or topic over
+      // its limits is refused before that, and counted here.)
+      if (e.code() == BrokerError::payload_too_large || e.code() == BrokerError::topic_too_long) ++refused_;
+      tell_lost();
+    }
   }
 
  private:
   void tell_lost() {
-    const std::uint64_t lost = broker_->stats().lost_publishes;
+    const std::uint64_t lost = broker_->stats().lost_publishes + refused_;
     if (lost != told_lost_ && events_.lost) events_.lost(lost);
     told_lost_ = lost;
   }
@@ -49,6 +54,7 @@ class RedisBridge final : public Bridge {
   Events events_;
   std::unique_ptr<broker::RedisBroker> broker_;
   std::uint64_t told_lost_ = 0;
+  std::uint64_t refused_ = 0;  // publishes over max_payload or max_topic_size
 };
 
 }  // namespace

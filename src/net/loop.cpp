@@ -288,7 +288,9 @@ std::uint8_t* Loop::take_buffer(std::uint32_t& cap) {
     if (free_blocks_.size() < min_free_blocks_) min_free_blocks_ = free_blocks_.size();
     return b;
   }
-  if (cap > kBlockSize && spare_ != nullptr && spare_cap_ >= cap) {
+  // The spare only when it is not much larger than asked: what it holds
+  // counts in output_held_ (the memory budget) whole.
+  if (cap > kBlockSize && spare_ != nullptr && spare_cap_ >= cap && spare_cap_ / 2 <= cap) {
     cap = spare_cap_;
     output_held_ += cap;
     spare_taken_ = true;

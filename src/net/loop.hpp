@@ -323,7 +323,7 @@ class PARLEY_EXPORT Loop {
   static constexpr std::size_t kMaxFreeBlocks = 64;
   /// The largest output buffer given back that is over kBlockSize and at
   /// most this size is kept as the loop's spare, for the next socket that
-  /// needs a buffer that large (a stream of large messages then does not
+  /// needs a buffer that large, and at least half of it (a stream of large messages then does not
   /// allocate and fault in fresh pages for each); it is freed with the
   /// free blocks when no socket took it for kBlockTrimPeriod. 16 MiB.
   static constexpr std::uint32_t kMaxSpareSize = 16 * 1024 * 1024;

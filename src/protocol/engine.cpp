@@ -383,7 +383,6 @@ Result<std::optional<FrameHeader>> Engine::plain_header(Opcode type, std::size_t
     h.masked = true;
     random_mask_key(h.mask);
   }
-  if (options_.report_frames) handler_.on_frame(FrameDirection::sent, h);
   return std::optional<FrameHeader>{h};
 }
 

@@ -88,7 +88,10 @@ Result<ServiceUrl> parse_service_url(std::string_view url, std::string_view sche
     }
     rest.remove_prefix(scheme_end + 3);
   } else if (!scheme_optional) {
-    return invalid(what + " " + printable(url, 100) + ": not " + std::string(scheme) + "://...");
+    // (Shown without what precedes an '@': it may be a password.)
+    const std::size_t at = url.rfind('@');
+    return invalid(what + " " + printable(at == std::string_view::npos ? url : url.substr(at + 1), 100) + ": not " +
+                   std::string(scheme) + "://...");
   }
   ServiceUrl u;
   const std::size_t slash = rest.find_first_of("/?#");

@@ -146,8 +146,10 @@ class PARLEY_EXPORT Engine {
   /// payload of `size` bytes, for the caller to write the header and the
   /// payload straight into its output (masking its copy of the payload
   /// with `header.mask` when `header.masked`), with no engine buffer in
-  /// between. The engine's state afterwards is as after `send`, and
-  /// `on_frame` is reported. Returns no header when the message is to be
+  /// between. The engine's state afterwards is as after `send`; no
+  /// `on_frame` report is made (the caller reports the frame once it is
+  /// written, so that a handler that closes sees it in order). Returns no
+  /// header when the message is to be
   /// compressed (then use `send`); errors as `send`. Whatever the engine
   /// queued before (`output()`) must be written first.
   Result<std::optional<FrameHeader>> plain_header(Opcode type, std::size_t size,
@@ -227,10 +229,16 @@ class PARLEY_EXPORT Engine {
   /// True between the first frame of a message and its last.
   bool receiving_message() const noexcept { return message_type_ != Opcode::continuation; }
   /// Bytes held for input: a message split across reads or fragments, or
-  /// being inflated, counted from its first byte (the bytes received or
-  /// inflated so far; the buffer's unused capacity is not touched memory).
+  /// being inflated, counted from its first byte: the bytes received or
+  /// inflated so far, or the buffer's whole capacity when it is over
+  /// kKeepCapacity (a spare buffer taken, or room reserved for the frame's
+  /// announced length).
   std::size_t input_held() const noexcept {
-    return partial_ ? partial_->message.size() + partial_->control.size() : 0;
+    if (!partial_) return 0;
+    const std::string& m = partial_->message;
+    // A large buffer counts whole (a spare taken, or room reserved ahead of
+    // the data): it is memory held for the peer.
+    return (m.capacity() > kKeepCapacity ? m.capacity() : m.size()) + partial_->control.size();
   }
 
   /// A buffer (output or reassembly) larger than this many bytes is freed
