@@ -283,9 +283,11 @@ TEST(ServerRedisOptions, BadOptionsAndUrls) {
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code(), make_error_code(BrokerError::bad_option)) << bad;
   }
-  auto r = RedisOptions::from_url("redis://user:hunter2@x:notaport");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message().find("hunter2"), std::string::npos) << "a password in an error message";
+  for (const char* secret : {"redis://user:hunter2@x:notaport", "user:hunter2@x", "ftp://:hunter2@x"}) {
+    auto r = RedisOptions::from_url(secret);
+    ASSERT_FALSE(r) << secret;
+    EXPECT_EQ(r.error().message().find("hunter2"), std::string::npos) << "a password in an error message";
+  }
 }
 
 }  // namespace

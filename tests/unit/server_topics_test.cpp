@@ -213,6 +213,28 @@ TEST(ServerTopics, HandlesSubscribeFromAnyThreadAndAPublishIsNotOvertaken) {
   EXPECT_TRUE(eventually([&] { return srv.server.subscriber_count("news") == 0; }));
 }
 
+TEST(ServerTopics, AHandleSubscribesAtOnceOnItsOwnLoop) {
+  // One loop: in A's callback, B (same loop) is subscribed through its
+  // handle and a message published at once: B gets it.
+  TestServer srv(loopback(), Attach::record);
+  srv.server.on_text([&](Connection&, std::string_view t) {
+    ConnectionHandle b = srv.ev.handle_at(1);
+    ASSERT_TRUE(b.subscribe("late"));
+    srv.server.publish("late", MessageType::text, "right away: " + std::string(t));
+    ASSERT_TRUE(b.unsubscribe("late"));
+    srv.server.publish("late", MessageType::text, "not for b");
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient a, b;
+  ASSERT_TRUE(open_ws(a, srv.port()));
+  ASSERT_TRUE(srv.ev.wait_opened(1));
+  ASSERT_TRUE(open_ws(b, srv.port()));
+  ASSERT_TRUE(srv.ev.wait_opened(2));
+  ASSERT_TRUE(a.send_text("go"));
+  EXPECT_EQ(read_texts(b, 1), std::vector<std::string>{"right away: go"});
+  EXPECT_TRUE(nothing_arrives(b));
+}
+
 TEST(ServerTopics, LeavingAndJoiningDuringAPublishIsSafe) {
   // on_frame runs inside the publish's walk of the topic (a frame queued
   // for a subscriber): there every subscriber leaves, and subscribes to
