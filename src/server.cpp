@@ -21,6 +21,10 @@ struct ServerState {
   Shared shared;
   LoopGroup group{shared, options.threads};
   std::atomic<std::uint16_t> port{0};
+  // Set (release) once start() has made the loops, just before it launches
+  // them: from then on the hubs and the broker hook do not change, and
+  // publish()/broadcast() from any thread may read them (acquire).
+  std::atomic<bool> running{false};
   std::mutex mutex;  // start/stop transitions
   bool started = false;
   bool stopping = false;
@@ -89,6 +93,7 @@ Result<std::string> resolve_literal(const std::string& host) {
 // to the other nodes, from loop 0 (in the order published).
 void deliver(ServerState& st, std::string_view topic, MessageType type, std::string_view data,
              void (Hub::*method)(const Broadcast&), bool to_broker) {
+  if (!st.running.load(std::memory_order_acquire)) return;  // not started (or start() still running)
   auto message = std::make_shared<Broadcast>();
   message->topic.assign(topic);
   message->type = type;
@@ -257,6 +262,7 @@ Error Server::start() {
                  ? ", " + std::to_string(st.shared.callbacks.routes.size() - 1) + " route(s)"
                  : std::string()));
   }
+  st.running.store(true, std::memory_order_release);  // (posts made before the loops run wait for them)
   st.group.launch();
   return {};
 }

@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -417,6 +418,24 @@ TEST(ServerTopics, ASlowSubscriberIsClosedUnderTheClosePolicy) {
   EXPECT_EQ(t.srv.ev.close_at(0).code, 1006);
   EXPECT_EQ(t.srv.server.counters().skipped_deliveries, 1u);
   EXPECT_EQ(t.srv.server.subscriber_count("firehose"), 1u);
+}
+
+TEST(ServerTopics, PublishingWhileTheServerStartsIsSafe) {
+  // publish() and broadcast() from another thread while start() runs:
+  // nothing until the loops exist, then delivered (TSan checks the rest).
+  TestServer srv(two_loops(), Attach::record);
+  std::atomic<bool> done{false};
+  std::thread publisher([&] {
+    while (!done) {
+      srv.server.publish("t", MessageType::text, "x");
+      srv.server.broadcast(MessageType::text, "y");
+    }
+  });
+  const bool started = static_cast<bool>(srv.start());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  done = true;
+  publisher.join();
+  EXPECT_TRUE(started);
 }
 
 TEST(ServerTopics, AClientConnectionCannotSubscribe) {
