@@ -88,6 +88,10 @@ bool ConnectionHandle::subscribe(std::string topic) const {
   return post([topic = std::move(topic)](Connection& c) { (void)c.subscribe(topic); });
 }
 
+bool ConnectionHandle::subscribe(std::string topic, std::string since) const {
+  return post([topic = std::move(topic), since = std::move(since)](Connection& c) { (void)c.subscribe(topic, since); });
+}
+
 bool ConnectionHandle::unsubscribe(std::string topic) const {
   if (auto ctx = context_.lock(); ctx && ctx->loop().in_loop_thread()) {
     if (Connection* c = ctx->find(id_)) (void)c->unsubscribe(topic);
@@ -305,6 +309,26 @@ bool Connection::subscribe(std::string_view topic) {
   if (role() != Role::server) return false;
   if (state_ != ConnectionState::handshake && state_ != ConnectionState::open) return false;
   (void)ctx_.subscribe(*this, topic);
+  return true;
+}
+
+bool Connection::subscribe(std::string_view topic, std::string_view since) {
+  if (role() != Role::server) return false;
+  if (state_ != ConnectionState::handshake && state_ != ConnectionState::open) return false;
+  if (ctx_.topics().contains(id_, topic)) return true;
+  const std::uint64_t token = ctx_.shared().next_token.fetch_add(1, std::memory_order_relaxed);
+  (void)ctx_.subscribe(*this, topic, token);
+  if (const auto& recover = ctx_.shared().recover) {
+    recover(ctx_, id_, token, topic, since);
+  } else {
+    // Told on the next turn of the loop, as a recovery with history is.
+    ctx_.loop().post([ctx = ctx_.weak_from_this(), id = id_, token, t = std::string(topic), s = std::string(since)] {
+      if (auto c = ctx.lock()) {
+        c->finish_recovery(id, token, t, s, {}, RecoveryOutcome::unavailable,
+                           "no history (RedisOptions::history_length is 0)");
+      }
+    });
+  }
   return true;
 }
 

@@ -179,10 +179,43 @@ void ConnectionContext::enforce_budget() {
 }
 
 
-bool ConnectionContext::subscribe(Connection& c, std::string_view topic) {
-  if (!topics_.add(c, c.id(), topic)) return false;
+bool ConnectionContext::subscribe(Connection& c, std::string_view topic, std::uint64_t pending) {
+  if (!topics_.add(c, c.id(), topic, pending)) return false;
   count_subscriber(topic, +1);
   return true;
+}
+
+void ConnectionContext::finish_recovery(std::uint64_t id, std::uint64_t token, std::string topic, std::string since,
+                                        std::vector<std::shared_ptr<const Broadcast>> replay, RecoveryOutcome outcome,
+                                        std::string reason) {
+  Connection* c = find(id);
+  if (c == nullptr || !topics_.is_pending(id, topic, token)) return;  // gone, left, or subscribed again
+  if (c->state() == ConnectionState::handshake) {
+    // (A hook subscribed, and the handshake is not answered yet: it ends
+    // within handshake_timeout, open or refused.)
+    (void)loop_.add_timer(net::Millis{10}, [self = weak_from_this(), id, token, topic = std::move(topic),
+                                            since = std::move(since), replay = std::move(replay), outcome,
+                                            reason = std::move(reason)]() mutable {
+      if (auto ctx = self.lock()) {
+        ctx->finish_recovery(id, token, std::move(topic), std::move(since), std::move(replay), outcome,
+                             std::move(reason));
+      }
+    });
+    return;
+  }
+  for (const auto& message : replay) {
+    CompressedFrames compressed;
+    c->send_broadcast(*message, compressed);
+  }
+  // (A replayed message may have closed it: backpressure policy close.)
+  if (find(id) != c || !topics_.make_live(*c, id, topic, token)) return;
+  const Callbacks& cb = callbacks();
+  if (!cb.recovery) return;
+  try {
+    cb.recovery(*c, Recovery{topic, since, outcome, outcome == RecoveryOutcome::recovered ? replay.size() : 0, reason});
+  } catch (...) {
+    c->callback_threw("on_recovery");
+  }
 }
 
 bool ConnectionContext::unsubscribe(std::uint64_t id, std::string_view topic) {

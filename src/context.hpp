@@ -61,6 +61,8 @@ struct Callbacks {
   std::function<void(Connection&, protocol::FrameDirection, const protocol::FrameHeader&)> frame;
   /// (Server) Server::on_subscription: a topic's subscriber count changed.
   std::function<void(std::string_view, std::size_t, std::size_t)> subscription;
+  /// (Server) Server::on_recovery: a recovery ended.
+  std::function<void(Connection&, const Recovery&)> recovery;
 
   /// Reports `e` to `error` and logs it; what on_error itself throws is
   /// dropped (there is nowhere left to report it).
@@ -141,6 +143,15 @@ struct Shared {
   /// first subscriber or loses its last one, on the loop thread of that
   /// change; set before the loops run.
   std::function<void(std::string_view topic)> topic_presence;
+  /// (Server with history) Asks loop 0 for the recovery of connection
+  /// `id` of `ctx`, subscribed to `topic` with the pending token `token`
+  /// (Connection::subscribe(topic, since)); the answer comes back as
+  /// ctx.finish_recovery(). Set before the loops run; unset without history.
+  std::function<void(ConnectionContext& ctx, std::uint64_t id, std::uint64_t token, std::string_view topic,
+                     std::string_view since)>
+      recover;
+  /// Tokens of pending subscriptions (TopicTable::add).
+  std::atomic<std::uint64_t> next_token{1};
   /// Publishes the broker lost to the other nodes (Counters).
   std::atomic<std::uint64_t> broker_lost{0};
 
@@ -215,8 +226,16 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   /// This loop's topics and their subscribers (Connection::subscribe).
   TopicTable& topics() noexcept { return topics_; }
   /// Subscribes `c` to `topic` (counted over the loops, on_subscription
-  /// told). False when it already was.
-  bool subscribe(Connection& c, std::string_view topic);
+  /// told), pending (TopicTable::add) with a non-zero `pending`. False
+  /// when it already was.
+  bool subscribe(Connection& c, std::string_view topic, std::uint64_t pending = 0);
+  /// Ends the recovery of connection `id`'s pending subscription `token`
+  /// to `topic`, if it is still there: queues `replay` on it, makes the
+  /// subscription live and tells Server::on_recovery. A connection still
+  /// in its handshake is waited for.
+  void finish_recovery(std::uint64_t id, std::uint64_t token, std::string topic, std::string since,
+                       std::vector<std::shared_ptr<const Broadcast>> replay, RecoveryOutcome outcome,
+                       std::string reason);
   /// Unsubscribes connection `id` from `topic`. False when it was not.
   bool unsubscribe(std::uint64_t id, std::string_view topic);
   /// Unsubscribes connection `id` from every topic (it closed).

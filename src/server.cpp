@@ -10,7 +10,9 @@
 
 #include "broker/bridge.hpp"
 #include "broker/redis.hpp"
+#include "history.hpp"
 #include "hub.hpp"
+#include "parley/protocol/utf8.hpp"
 
 namespace parley {
 namespace detail {
@@ -29,8 +31,11 @@ struct ServerState {
   bool started = false;
   bool stopping = false;
   std::function<void(bool, std::string_view)> on_broker;
+  std::function<std::string(const TopicMessage&)> on_topic_message;
   // With ServerOptions::redis: made, used and destroyed on loop 0 (after
-  // the group's declaration: destroyed before the loops).
+  // the group's declaration: destroyed before the loops). The history (with
+  // history_length > 0) is told by the bridge, so it outlives it.
+  std::unique_ptr<TopicHistory> history;
   std::unique_ptr<Bridge> bridge;
 };
 
@@ -94,6 +99,13 @@ Result<std::string> resolve_literal(const std::string& host) {
 void deliver(ServerState& st, std::string_view topic, MessageType type, std::string_view data,
              void (Hub::*method)(const Broadcast&), bool to_broker) {
   if (!st.running.load(std::memory_order_acquire)) return;  // not started (or start() still running)
+  if (to_broker && st.options.redis.history_length > 0 && !st.options.redis.host.empty()) {
+    // Through Redis, for the stream's order (history.hpp).
+    (void)st.group.run_on(0, [stp = &st, t = std::string(topic), type, d = std::string(data)](Hub&) {
+      if (stp->history) stp->history->publish(t, type, d);
+    });
+    return;
+  }
   auto message = std::make_shared<Broadcast>();
   message->topic.assign(topic);
   message->type = type;
@@ -105,7 +117,7 @@ void deliver(ServerState& st, std::string_view topic, MessageType type, std::str
     const bool broker = first_too && hub == st.group.hubs.front();
     auto run = [hub, message, method, broker, stp = &st] {
       ((*hub).*method)(*message);
-      if (broker && stp->bridge) stp->bridge->publish(message->topic, message->type, message->data);
+      if (broker && stp->bridge) stp->bridge->publish(message->topic, message->type, message->data, {});
     };
     if (hub->loop().in_loop_thread()) {
       run();
@@ -119,6 +131,36 @@ std::size_t subscriber_count(Shared& sh, std::string_view topic) {
   std::lock_guard lock(sh.topics_mutex);
   auto it = sh.topic_counts.find(topic);
   return it == sh.topic_counts.end() ? 0 : it->second;
+}
+
+// A message of a topic with history as its subscribers get it: formatted
+// by on_topic_message (with its offset), framed. Null when the hook threw
+// or made invalid UTF-8 of a text message (reported; the message dropped).
+std::shared_ptr<const Broadcast> frame_topic_message(ServerState& st, std::string_view topic, std::string_view offset,
+                                                     MessageType type, std::string_view data) {
+  auto message = std::make_shared<Broadcast>();
+  message->topic.assign(topic);
+  message->type = type;
+  if (st.on_topic_message) {
+    const Callbacks& cb = st.shared.callbacks;
+    try {
+      message->data = st.on_topic_message(TopicMessage{topic, offset, type, data});
+    } catch (...) {
+      st.shared.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
+      cb.report(nullptr, callback_exception("on_topic_message", std::current_exception()));
+      return nullptr;
+    }
+    if (type == MessageType::text && !protocol::is_valid_utf8(message->data)) {
+      cb.report(nullptr, Error(make_error_code(UsageError::invalid_utf8),
+                               "on_topic_message made invalid UTF-8 for a text message: dropped"));
+      return nullptr;
+    }
+  } else {
+    message->data.assign(data);
+  }
+  protocol::append_frame(message->plain, type == MessageType::text ? protocol::Opcode::text : protocol::Opcode::binary,
+                         message->data);
+  return message;
 }
 
 // ServerOptions::redis: the broker made on loop 0 when the loops start,
@@ -136,14 +178,40 @@ Error start_broker(ServerState& st) {
   ServerState* stp = &st;
   st.shared.topic_presence = [stp](std::string_view topic) {
     (void)stp->group.run_on(0, [stp, t = std::string(topic)](Hub&) {
-      if (stp->bridge) stp->bridge->want(t, subscriber_count(stp->shared, t) > 0);
+      const bool wanted = subscriber_count(stp->shared, t) > 0;
+      if (stp->history) stp->history->want(t, wanted);
+      if (stp->bridge) stp->bridge->want(t, wanted);
     });
   };
   Bridge::Events events;
-  events.message = [stp](std::string_view topic, MessageType type, std::string_view data) {
-    deliver(*stp, topic, type, data, &Hub::publish, false);
-  };
+  if (options.history_length > 0) {
+    st.shared.recover = [stp](ConnectionContext& ctx, std::uint64_t id, std::uint64_t token, std::string_view topic,
+                              std::string_view since) {
+      (void)stp->group.run_on(0, [stp, ctx = ctx.weak_from_this(), id, token, t = std::string(topic),
+                                  s = std::string(since)](Hub&) mutable {
+        if (stp->history) return stp->history->recover(std::move(ctx), id, token, std::move(t), std::move(s));
+        if (auto c = ctx.lock()) {
+          c->finish_recovery(id, token, std::move(t), std::move(s), {}, RecoveryOutcome::unavailable,
+                             "the Redis broker did not start");
+        }
+      });
+    };
+    events.message = [stp](std::string_view topic, MessageType type, std::string_view data, std::string_view offset) {
+      if (stp->history) stp->history->on_message(topic, type, data, offset);
+    };
+    events.subscribed = [stp](std::string_view topic) {
+      if (stp->history) stp->history->on_subscribed(topic);
+    };
+    events.marker = [stp](std::string_view topic, std::uint64_t marker) {
+      if (stp->history) stp->history->on_marker(topic, marker);
+    };
+  } else {
+    events.message = [stp](std::string_view topic, MessageType type, std::string_view data, std::string_view) {
+      deliver(*stp, topic, type, data, &Hub::publish, false);
+    };
+  }
   events.state = [stp](bool up, std::string_view reason) {
+    if (stp->history) stp->history->on_state(up);
     const Callbacks& cb = stp->shared.callbacks;
     const LogLevel level = up ? LogLevel::info : LogLevel::warning;
     if (cb.logs(level)) {
@@ -162,6 +230,22 @@ Error start_broker(ServerState& st) {
     auto bridge = make_bridge(hub.loop(), options, events);
     if (!bridge) return stp->shared.callbacks.report(nullptr, bridge.error());
     stp->bridge = std::move(*bridge);
+    if (options.history_length > 0) {
+      TopicHistory::Hooks hooks;
+      hooks.make = [stp](std::string_view topic, std::string_view offset, MessageType type, std::string_view data) {
+        return frame_topic_message(*stp, topic, offset, type, data);
+      };
+      hooks.deliver = [stp](const std::shared_ptr<const Broadcast>& message) {
+        for (auto& h : stp->group.hubs) {
+          if (h->loop().in_loop_thread()) {
+            h->publish(*message);
+          } else {
+            h->loop().post([h, message] { h->publish(*message); });
+          }
+        }
+      };
+      stp->history = std::make_unique<TopicHistory>(*stp->bridge, stp->options.redis, std::move(hooks));
+    }
   });
   return {};
 }
@@ -308,7 +392,10 @@ void Server::stop() {
   }
   // The broker goes first (on its loop, before the shutdown queued next):
   // nothing from other nodes arrives while the connections close.
-  (void)st.group.run_on(0, [stp = state_.get()](detail::Hub&) { stp->bridge.reset(); });
+  (void)st.group.run_on(0, [stp = state_.get()](detail::Hub&) {
+    stp->bridge.reset();
+    stp->history.reset();
+  });
   st.group.stop();
 }
 
@@ -380,6 +467,14 @@ std::size_t Server::subscriber_count(std::string_view topic) const {
 }
 
 void Server::on_broker(std::function<void(bool up, std::string_view reason)> fn) { state_->on_broker = std::move(fn); }
+
+void Server::on_topic_message(std::function<std::string(const TopicMessage&)> fn) {
+  state_->on_topic_message = std::move(fn);
+}
+
+void Server::on_recovery(std::function<void(Connection&, const Recovery&)> fn) {
+  state_->shared.callbacks.recovery = std::move(fn);
+}
 
 void Server::on_subscription(std::function<void(std::string_view topic, std::size_t now, std::size_t before)> fn) {
   state_->shared.callbacks.subscription = std::move(fn);

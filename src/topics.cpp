@@ -5,7 +5,7 @@
 
 namespace parley::detail {
 
-bool TopicTable::add(Connection& c, std::uint64_t id, std::string_view topic) {
+bool TopicTable::add(Connection& c, std::uint64_t id, std::string_view topic, std::uint64_t pending) {
   if (contains(id, topic)) return false;
   auto it = topics_.find(topic);
   if (it == topics_.end()) {
@@ -14,9 +14,29 @@ bool TopicTable::add(Connection& c, std::uint64_t id, std::string_view topic) {
     it = topics_.emplace(t->name, std::move(t)).first;
   }
   Topic& t = *it->second;
+  if (pending != 0) {
+    ++t.pending;
+    memberships_[id].push_back({&t, 0, pending});
+    return true;
+  }
   t.subscribers.push_back({&c, id});
   memberships_[id].push_back({&t, t.subscribers.size() - 1});
   return true;
+}
+
+bool TopicTable::make_live(Connection& c, std::uint64_t id, std::string_view topic, std::uint64_t pending) {
+  auto m = memberships_.find(id);
+  if (m == memberships_.end() || pending == 0) return false;
+  for (Membership& x : m->second) {
+    if (x.pending != pending || x.topic->name != topic) continue;
+    Topic& t = *x.topic;
+    --t.pending;
+    x.pending = 0;
+    t.subscribers.push_back({&c, id});
+    x.index = t.subscribers.size() - 1;
+    return true;
+  }
+  return false;
 }
 
 bool TopicTable::remove(std::uint64_t id, std::string_view topic) {
@@ -25,11 +45,10 @@ bool TopicTable::remove(std::uint64_t id, std::string_view topic) {
   auto& list = m->second;
   auto own = std::find_if(list.begin(), list.end(), [&](const Membership& x) { return x.topic->name == topic; });
   if (own == list.end()) return false;
-  Topic& t = *own->topic;
-  const std::size_t index = own->index;
+  const Membership gone = *own;
   list.erase(own);
   if (list.empty()) memberships_.erase(m);
-  leave(t, index);
+  leave(gone);
   return true;
 }
 
@@ -42,8 +61,15 @@ void TopicTable::remove_all(std::uint64_t id, const std::function<void(std::stri
   std::vector<std::string> names;
   names.reserve(list.size());
   for (const Membership& x : list) names.push_back(x.topic->name);
-  for (const Membership& x : list) leave(*x.topic, x.index);
+  for (const Membership& x : list) leave(x);
   for (const std::string& name : names) left(name);
+}
+
+bool TopicTable::is_pending(std::uint64_t id, std::string_view topic, std::uint64_t pending) const {
+  auto m = memberships_.find(id);
+  if (m == memberships_.end() || pending == 0) return false;
+  return std::any_of(m->second.begin(), m->second.end(),
+                     [&](const Membership& x) { return x.pending == pending && x.topic->name == topic; });
 }
 
 bool TopicTable::contains(std::uint64_t id, std::string_view topic) const {
@@ -62,7 +88,7 @@ std::vector<std::string> TopicTable::topics_of(std::uint64_t id) const {
 
 std::size_t TopicTable::count(std::string_view topic) const {
   auto it = topics_.find(topic);
-  return it == topics_.end() ? 0 : it->second->subscribers.size() - it->second->holes;
+  return it == topics_.end() ? 0 : it->second->subscribers.size() - it->second->holes + it->second->pending;
 }
 
 TopicTable::Membership* TopicTable::find_membership(std::uint64_t id, const Topic* topic) noexcept {
@@ -74,7 +100,13 @@ TopicTable::Membership* TopicTable::find_membership(std::uint64_t id, const Topi
   return nullptr;
 }
 
-void TopicTable::leave(Topic& t, std::size_t index) {
+void TopicTable::leave(const Membership& gone) {
+  Topic& t = *gone.topic;
+  if (gone.pending != 0) {
+    --t.pending;
+    return erase_if_empty(t);
+  }
+  const std::size_t index = gone.index;
   if (t.walking != 0) {
     // A publish is walking this array: no element may move under it.
     t.subscribers[index].connection = nullptr;
@@ -106,7 +138,7 @@ void TopicTable::compact(Topic& t) noexcept {
 }
 
 void TopicTable::erase_if_empty(Topic& t) noexcept {
-  if (!t.subscribers.empty() || t.walking != 0) return;
+  if (!t.subscribers.empty() || t.pending != 0 || t.walking != 0) return;
   auto it = topics_.find(std::string_view(t.name));
   if (it != topics_.end()) topics_.erase(it);
 }

@@ -35,12 +35,20 @@ class TopicTable {
   TopicTable& operator=(const TopicTable&) = delete;
 
   /// Subscribes `c` (id `id`) to `topic`. False when it already was.
-  bool add(Connection& c, std::uint64_t id, std::string_view topic);
+  /// With `pending` non-zero the subscription waits (a recovery replays
+  /// first): it counts everywhere but publishing walks skip it until
+  /// make_live() with the same `pending` token.
+  bool add(Connection& c, std::uint64_t id, std::string_view topic, std::uint64_t pending = 0);
+  /// Makes the pending subscription of `id` to `topic` made with `pending`
+  /// live. False when there is no such one (left, or subscribed again).
+  bool make_live(Connection& c, std::uint64_t id, std::string_view topic, std::uint64_t pending);
   /// Unsubscribes connection `id`. False when it was not subscribed.
   bool remove(std::uint64_t id, std::string_view topic);
   /// Unsubscribes connection `id` from everything; `left(topic)` is called
   /// for each topic it left.
   void remove_all(std::uint64_t id, const std::function<void(std::string_view)>& left);
+  /// True when connection `id`'s subscription to `topic` is pending with `pending`.
+  bool is_pending(std::uint64_t id, std::string_view topic, std::uint64_t pending) const;
   /// True when connection `id` subscribes to `topic`.
   bool contains(std::uint64_t id, std::string_view topic) const;
   /// The topics of connection `id`, in the order subscribed.
@@ -81,16 +89,18 @@ class TopicTable {
   struct Topic {
     std::string name;
     std::vector<Subscriber> subscribers;
+    std::size_t pending = 0;  // pending subscriptions (not in `subscribers`)
     unsigned walking = 0;   // nested walks in progress
     std::size_t holes = 0;  // emptied slots waiting for the walk to end
   };
   struct Membership {
     Topic* topic;
-    std::size_t index;  // in topic->subscribers
+    std::size_t index;          // in topic->subscribers (when live)
+    std::uint64_t pending = 0;  // non-zero: a pending subscription's token
   };
 
   Membership* find_membership(std::uint64_t id, const Topic* topic) noexcept;
-  void leave(Topic& t, std::size_t index);
+  void leave(const Membership& gone);
   void compact(Topic& t) noexcept;
   void erase_if_empty(Topic& t) noexcept;
 

@@ -87,6 +87,23 @@ struct RedisOptions {
   /// Default 5,000 ms.
   Millis reconnect_max_delay{5000};
 
+  /// Per-topic history, for recovery (`Connection::subscribe(topic,
+  /// since)`): 0 (the default) keeps none. Otherwise every publish is also
+  /// appended to the topic's Redis Stream (`<channel_prefix>h:<topic>`),
+  /// trimmed to about this many entries (`XADD MAXLEN ~`: Redis may keep a
+  /// few more), and every message gets an offset (its stream id, see
+  /// `Server::on_topic_message`). Redis holds about (entry size + 100 B) ×
+  /// this per topic. With history on, a publish reaches even this node's
+  /// subscribers through Redis (so that every node delivers in the
+  /// stream's order), one round trip later; see docs/scaling.md.
+  std::size_t history_length = 0;
+  /// Most messages one recovery replays (messages). A subscriber that
+  /// missed more is told it has a gap (RecoveryOutcome::gap) rather than
+  /// replayed a partial history. 1 to 1,000,000; default 1,000. One
+  /// recovery holds at most this many messages of at most `max_payload`
+  /// bytes while it runs, and at most `max_pending_commands` run at once.
+  std::size_t history_max_replay = 1000;
+
   /// Options from a URL: `redis://[[username]:password@]host[:port][/]`
   /// (host: a name, an IPv4 literal or a bracketed IPv6 one; user and
   /// password percent-decoded); the other fields keep their defaults.

@@ -61,6 +61,33 @@ struct SendResult {
   explicit operator bool() const noexcept { return status != SendStatus::dropped; }
 };
 
+/// How a recovery (`Connection::subscribe(topic, since)`) ended.
+enum class RecoveryOutcome : std::uint8_t {
+  /// Every message of the topic after `since` was replayed (perhaps none),
+  /// in order, and live messages follow without a gap or a repeat.
+  recovered,
+  /// What followed `since` can no longer be told: trimmed from the history
+  /// (`RedisOptions::history_length`), more than `history_max_replay`
+  /// messages, the history lost (Redis restarted without persistence), or
+  /// `since` is not an offset of this topic. Nothing was replayed; live
+  /// messages follow. The client should reload its state.
+  gap,
+  /// No history could be asked: history is off (no `ServerOptions::redis`,
+  /// or `history_length` 0), Redis is down or failed, the topic is over
+  /// `max_topic_size`, or too many requests are waiting for Redis. Nothing
+  /// was replayed; live messages follow.
+  unavailable,
+};
+
+/// What `Server::on_recovery` is told.
+struct Recovery {
+  std::string_view topic;    ///< the topic subscribed
+  std::string_view since;    ///< the offset given to subscribe()
+  RecoveryOutcome outcome;   ///< recovered, gap or unavailable
+  std::size_t replayed = 0;  ///< messages replayed (recovered only)
+  std::string_view reason;   ///< why not recovered, for logs (empty when recovered)
+};
+
 /// What the limits of a Server or Client did since it was made (see
 /// `Server::counters()`, `Client::counters()`).
 struct Counters {
@@ -170,6 +197,8 @@ class PARLEY_EXPORT ConnectionHandle {
   /// connection's own loop thread). A message published after this call,
   /// from this thread, reaches the connection.
   bool subscribe(std::string topic) const;
+  /// `Connection::subscribe(topic, since)` (a recovery) from any thread.
+  bool subscribe(std::string topic, std::string since) const;
   /// `Connection::unsubscribe` from any thread.
   bool unsubscribe(std::string topic) const;
   /// Answers an origin check that `on_origin` deferred (server side), from
@@ -257,6 +286,21 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// 48 bytes per subscriber; the application decides which topics a peer
   /// may join, and how many.
   bool subscribe(std::string_view topic);
+  /// Subscribes to `topic` and first replays the messages published to it
+  /// after the offset `since` (the last one this client saw, as given to
+  /// `Server::on_topic_message`): every missed message once, in order,
+  /// then the live ones, none twice; or, when that cannot be done, tells
+  /// so (`RecoveryOutcome::gap` or `unavailable`). Needs
+  /// `RedisOptions::history_length` > 0. `since` "0" replays the whole
+  /// retained history. The subscription counts at once, but messages reach
+  /// the connection only from the moment `Server::on_recovery` runs for
+  /// it (on its loop thread, after the replayed messages were queued and
+  /// before any later one: a notice sent from there arrives in order); a
+  /// recovery takes one or two Redis round trips. Returns as subscribe();
+  /// already subscribed: true, and nothing is replayed. With the
+  /// `skip` backpressure policy a slow subscriber can still miss messages:
+  /// use `close`, and let the client come back with its offset.
+  bool subscribe(std::string_view topic, std::string_view since);
   /// Ends the subscription to `topic`; true when there was one.
   bool unsubscribe(std::string_view topic);
   /// True when subscribed to `topic`.

@@ -56,7 +56,7 @@ enum class UsageError {
   bad_close_code,             ///< a close code that may not be sent (1005, 1006, 1015, < 1000, ...)
   close_reason_too_long,      ///< a close reason over 123 bytes
   control_too_long,           ///< a ping or pong payload over 125 bytes
-  invalid_utf8,               ///< a close reason that is not UTF-8
+  invalid_utf8,               ///< text that must be UTF-8 and is not (a close reason, an on_topic_message result)
   buffer_full,                ///< the connection's unsent output is over `max_buffered_amount`
   callback_exception,         ///< a callback of the application threw (its what() is in the message): the
                               ///< connection was closed with 1011, or its handshake answered 500

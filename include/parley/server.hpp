@@ -107,6 +107,14 @@ struct ServerOptions : ConnectionOptions {
   RedisOptions redis;
 };
 
+/// A message of a topic with history, as `Server::on_topic_message` sees it.
+struct TopicMessage {
+  std::string_view topic;   ///< the topic
+  std::string_view offset;  ///< its offset (Redis Stream id, "<ms>-<seq>"); empty when it has none
+  MessageType type;         ///< text or binary, as published
+  std::string_view data;    ///< the message as published
+};
+
 namespace detail {
 struct ServerState;
 }  // namespace detail
@@ -232,7 +240,12 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// `Counters::skipped_deliveries`) or closed with 1008; the others are
   /// not held up. Connections in the middle of a fragmented send are
   /// skipped too (not counted). Queued on the caller's own loop at once
-  /// (when called on one), posted to the others.
+  /// (when called on one), posted to the others. With a history
+  /// (`RedisOptions::history_length` > 0) a message reaches this node's
+  /// subscribers too through Redis, with its offset, one round trip later
+  /// (at once, without an offset, while Redis is down): every node then
+  /// delivers in the same order, and a send made after a publish may
+  /// arrive first.
   void publish(std::string_view topic, MessageType type, std::string_view data);
   /// Subscribers of `topic` now, over all threads. Thread-safe.
   std::size_t subscriber_count(std::string_view topic) const;
@@ -252,6 +265,24 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// up or the first failure. Also logged (warning when down, info when
   /// up). Runs on the first loop's thread. Set before `start()`.
   void on_broker(std::function<void(bool up, std::string_view reason)> fn);
+  /// (With `RedisOptions::history_length` > 0) Makes the payload that
+  /// subscribers receive for each message of a topic with history, from
+  /// the message and its offset, so that clients learn the offsets to
+  /// recover from (`Connection::subscribe(topic, since)`). E.g. JSON
+  /// `{"offset":..., "data":...}`. Unset: subscribers receive the message
+  /// as published. Called once per message on each server, replayed ones
+  /// included, on the first loop's thread; `offset` is empty for a message
+  /// that did not go through Redis (it was down: the message reached only
+  /// this server's subscribers, and cannot be recovered). The message
+  /// keeps its type: return valid UTF-8 for a text one. An exception
+  /// escaping it drops that message on this server (reported to on_error,
+  /// counted in callback_exceptions). Set before `start()`.
+  void on_topic_message(std::function<std::string(const TopicMessage&)> fn);
+  /// A recovery asked with `Connection::subscribe(topic, since)` ended:
+  /// the replayed messages are queued, and live ones follow from now on.
+  /// Runs on the connection's loop thread; an exception escaping it closes
+  /// the connection with 1011. Set before `start()`.
+  void on_recovery(std::function<void(Connection&, const Recovery&)> fn);
 
   /// Reads the TLS certificate, key and CA files again (after a renewal)
   /// and uses them for every connection accepted from now on; open

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string_view>
 
+#include "broker/redis.hpp"
 #include "net/loop.hpp"
 #include "parley/broker.hpp"
 #include "parley/connection.hpp"
@@ -21,8 +22,17 @@ class Bridge {
  public:
   /// What the broker tells the Server, on that loop's thread.
   struct Events {
-    /// A message another node published to a topic wanted here.
-    std::function<void(std::string_view topic, MessageType type, std::string_view data)> message;
+    /// A message another node published to a topic wanted here (with
+    /// history: any node, this one included, in the stream's order), and
+    /// its offset ("" without history).
+    std::function<void(std::string_view topic, MessageType type, std::string_view data, std::string_view offset)>
+        message;
+    /// Messages of `topic` flow from now on (after want(), and again after
+    /// each reconnection).
+    std::function<void(std::string_view topic)> subscribed;
+    /// The marker of history(topic, since, marker, ...) came: see
+    /// RedisBroker::Callbacks::on_marker.
+    std::function<void(std::string_view topic, std::uint64_t marker)> marker;
     /// The broker went down (`reason` says why) or came back up (every
     /// wanted topic subscribed again; `reason` empty). Changes only.
     std::function<void(bool up, std::string_view reason)> state;
@@ -35,8 +45,18 @@ class Bridge {
   /// subscribe to the other nodes' messages for it, or stop. Idempotent.
   virtual void want(std::string_view topic, bool wanted) = 0;
   /// Sends a message published here to the other nodes (at most once; a
-  /// failure is counted through Events::lost, never retried).
-  virtual void publish(std::string_view topic, MessageType type, std::string_view data) = 0;
+  /// failure is counted through Events::lost, never retried). `lost`, when
+  /// given, is called (at once, or later) if it did not reach Redis.
+  virtual void publish(std::string_view topic, MessageType type, std::string_view data,
+                       std::function<void()> lost) = 0;
+  /// Counts a publish that was not even offered to Redis as lost.
+  virtual void count_lost() = 0;
+  /// Reads `topic`'s history after `since`, marked in the live order with
+  /// `marker` (RedisBroker::history). `answer` is always called later.
+  virtual void history(std::string_view topic, std::string_view since, std::uint64_t marker,
+                       std::function<void(broker::HistoryAnswer)> answer) = 0;
+  /// True while connected with every wanted topic subscribed.
+  virtual bool up() const = 0;
 };
 
 /// False when parley was built without hiredis (make_bridge then refuses).

@@ -65,6 +65,7 @@ Error validate(const RedisOptions& o) {
   if (o.reconnect_min_delay.count() <= 0 || o.reconnect_max_delay < o.reconnect_min_delay) {
     return bad("reconnect delays: 0 < min <= max");
   }
+  if (o.history_max_replay == 0 || o.history_max_replay > 1000000) return bad("history_max_replay must be 1 to 1e6");
   return {};
 }
 

@@ -50,6 +50,13 @@ void encode_envelope(std::string& out, MessageType type, std::uint64_t origin, s
   out.append(payload);
 }
 
+void encode_marker(std::string& out, std::uint64_t origin, std::string_view token) {
+  out.append("P1M");
+  put_origin(out, origin);
+  out.push_back('|');
+  out.append(token);
+}
+
 std::optional<Envelope> decode_envelope(std::string_view bytes) noexcept {
   if (bytes.size() < kEnvelopeFixed + 1 || bytes[0] != 'P' || bytes[1] != '1') return std::nullopt;
   Envelope e;
@@ -57,6 +64,8 @@ std::optional<Envelope> decode_envelope(std::string_view bytes) noexcept {
     e.type = MessageType::text;
   } else if (bytes[2] == 'B') {
     e.type = MessageType::binary;
+  } else if (bytes[2] == 'M') {
+    e.marker = true;
   } else {
     return std::nullopt;
   }
@@ -70,7 +79,7 @@ std::optional<Envelope> decode_envelope(std::string_view bytes) noexcept {
   while (bar < limit && bytes[bar] != '|') ++bar;
   if (bar == limit) return std::nullopt;
   e.id = bytes.substr(kEnvelopeFixed, bar - kEnvelopeFixed);
-  if (!e.id.empty() && !is_stream_id(e.id)) return std::nullopt;
+  if (!e.id.empty() && (e.marker || !is_stream_id(e.id))) return std::nullopt;
   e.payload = bytes.substr(bar + 1);
   if (e.type == MessageType::text && !protocol::is_valid_utf8(e.payload)) return std::nullopt;
   return e;

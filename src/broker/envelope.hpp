@@ -6,7 +6,9 @@
 //   "P1" TYPE ORIGIN ID "|" PAYLOAD
 //
 //   "P1"    magic and format version (2 bytes)
-//   TYPE    'T' (text: PAYLOAD is UTF-8) or 'B' (binary)   (1 byte)
+//   TYPE    'T' (text: PAYLOAD is UTF-8), 'B' (binary) or 'M' (a marker:
+//           no message, PAYLOAD is a history read's token, see redis.hpp)
+//                                                            (1 byte)
 //   ORIGIN  the publishing node's id, 16 lowercase hex digits (16 bytes)
 //   ID      the message's Redis Stream id when the topic keeps a history
 //           ("<ms>-<seq>", decimal, each part 1 to 20 digits, no sign, at
@@ -45,7 +47,8 @@ struct Envelope {
   MessageType type = MessageType::binary;  ///< text or binary
   std::uint64_t origin = 0;                ///< the publishing node
   std::string_view id;                     ///< stream id, or empty without history
-  std::string_view payload;                ///< the message
+  std::string_view payload;                ///< the message (a marker's token)
+  bool marker = false;                     ///< TYPE 'M': a history read's place in the live order
 };
 
 /// Appends the encoded envelope to `out` (which is not cleared). `id` must
@@ -55,6 +58,8 @@ void encode_envelope(std::string& out, MessageType type, std::uint64_t origin, s
 /// The header alone, without ID and "|": what a Lua script completes with
 /// the id it gets from XADD and the payload.
 void encode_envelope_head(std::string& out, MessageType type, std::uint64_t origin);
+/// Appends a marker envelope (no id) carrying `token` as its payload.
+void encode_marker(std::string& out, std::uint64_t origin, std::string_view token);
 /// Decodes `bytes`; nullopt when they are not a valid envelope.
 std::optional<Envelope> decode_envelope(std::string_view bytes) noexcept;
 

@@ -27,6 +27,14 @@ constexpr std::string_view kPublishScript =
     "redis.call('PUBLISH', ARGV[5], ARGV[6] .. id .. '|' .. ARGV[4])\n"
     "return id\n";
 
+// XRANGE and a PUBLISH of a marker in one step: the marker's place among
+// the live messages is the read's place in the stream.
+// KEYS[1] stream; ARGV: start, count, channel, marker envelope.
+constexpr std::string_view kMarkedReadScript =
+    "local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+    "return r\n";
+
 std::string_view str_of(const redisReply* r) {
   return {r->str, r->len};
 }
@@ -106,7 +114,6 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
     if (inet_pton(AF_INET, opt.host.c_str(), &a4) != 1 && inet_pton(AF_INET6, opt.host.c_str(), &a6) != 1)
       return bad("host must be an IPv4 or IPv6 literal (resolve names before)");
     if (Error e = validate(static_cast<const RedisOptions&>(opt))) return e;
-    if (opt.history_max_read == 0 || opt.history_max_read > 1000000) return bad("history_max_read must be 1 to 1e6");
     return {};
   }
 
@@ -397,7 +404,18 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
       ++stats.malformed;
       return;
     }
-    if (env->origin == node) {
+    if (env->marker) {
+      // (Another node's read is none of this node's business.)
+      if (env->origin != node || env->payload.empty() || env->payload.size() > 19) return;
+      std::uint64_t token = 0;
+      for (char ch : env->payload) {
+        if (ch < '0' || ch > '9') return;
+        token = token * 10 + static_cast<std::uint64_t>(ch - '0');
+      }
+      if (cb.on_marker) cb.on_marker(topic, token);
+      return;
+    }
+    if (env->origin == node && !opt.echo_own) {
       ++stats.own_dropped;
       return;
     }
@@ -523,7 +541,8 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
     });
   }
 
-  void history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer) {
+  void history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer,
+               std::uint64_t marker) {
     if (!answer) return;
     if (opt.history_length == 0) return answer_later(std::move(answer), Error(make_error_code(BrokerError::history_off)));
     if (topic.size() > opt.max_topic_size)
@@ -541,11 +560,24 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
     key_buf.assign(opt.channel_prefix).append("h:").append(topic);
     // Inclusive from `since`: finding `since` itself proves nothing after it was trimmed.
     const std::string start = from_start ? std::string("-") : std::to_string(sid.ms) + "-" + std::to_string(sid.seq);
-    const std::string count = std::to_string(opt.history_max_read + (from_start ? 1 : 2));
-    const char* argv[6] = {"XRANGE", key_buf.data(), start.data(), "+", "COUNT", count.data()};
-    const std::size_t len[6] = {6, key_buf.size(), start.size(), 1, 5, count.size()};
+    const std::string count = std::to_string(opt.history_max_replay + (from_start ? 1 : 2));
     auto* req = new HistoryReq{this, sid, from_start, std::move(answer)};
-    if (redisAsyncCommandArgv(cmd.ac, &Impl::on_xrange, req, 6, argv, len) != REDIS_OK) {
+    int status;
+    if (marker == 0) {
+      const char* argv[6] = {"XRANGE", key_buf.data(), start.data(), "+", "COUNT", count.data()};
+      const std::size_t len[6] = {6, key_buf.size(), start.size(), 1, 5, count.size()};
+      status = redisAsyncCommandArgv(cmd.ac, &Impl::on_xrange, req, 6, argv, len);
+    } else {
+      chan_buf.assign(opt.channel_prefix).append(topic);
+      env_buf.clear();
+      encode_marker(env_buf, node, std::to_string(marker));
+      const char* argv[8] = {"EVAL",       kMarkedReadScript.data(), "1",           key_buf.data(),
+                             start.data(), count.data(),             chan_buf.data(), env_buf.data()};
+      const std::size_t len[8] = {4, kMarkedReadScript.size(), 1, key_buf.size(), start.size(), count.size(),
+                                  chan_buf.size(), env_buf.size()};
+      status = redisAsyncCommandArgv(cmd.ac, &Impl::on_xrange, req, 8, argv, len);
+    }
+    if (status != REDIS_OK) {
       auto a = std::move(req->answer);
       delete req;
       return answer_later(std::move(a), Error(make_error_code(BrokerError::down)));
@@ -621,7 +653,7 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
         ++stats.malformed_history;
         continue;
       }
-      if (a.entries.size() == opt.history_max_read) {
+      if (a.entries.size() == opt.history_max_replay) {
         a.truncated = true;
         break;
       }
@@ -686,8 +718,9 @@ Error RedisBroker::publish(std::string_view topic, MessageType type, std::string
   return impl_->publish(topic, type, payload, std::move(done));
 }
 
-void RedisBroker::history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer) {
-  impl_->history(topic, since, std::move(answer));
+void RedisBroker::history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer,
+                          std::uint64_t marker) {
+  impl_->history(topic, since, std::move(answer), marker);
 }
 
 bool RedisBroker::up() const noexcept { return impl_->phase == Impl::Phase::up && !impl_->fail_scheduled; }

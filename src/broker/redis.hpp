@@ -45,7 +45,7 @@
 //   PUBLISH <prefix><topic> <envelope with the new entry's id>
 // so every live message carries its stream id: the offset a client keeps.
 // history(topic, since, cb) answers the entries after `since` (exclusive),
-// in order, at most history_max_read of them (`truncated` when there are
+// in order, at most history_max_replay of them (`truncated` when there are
 // more: ask again from the last id). `gap` is true when what follows
 // `since` cannot be told completely: `since` is not in the stream any more
 // (trimmed by MAXLEN, or the stream was lost, e.g. Redis restarted without
@@ -95,16 +95,17 @@ using parley::make_error_code;
 Error validate(const RedisOptions& o);
 
 /// Settings of a RedisBroker, checked by start(): how to reach Redis
-/// (`host` must be an IP literal here), and what a Server does not expose.
+/// (`host` must be an IP literal here), the history (history_length,
+/// history_max_replay: the most entries one history() answer holds), and
+/// what a Server does not expose.
 struct RedisBrokerOptions : RedisOptions {
   /// Redis on 127.0.0.1:6379.
   RedisBrokerOptions() { host = "127.0.0.1"; }
   explicit RedisBrokerOptions(RedisOptions o) : RedisOptions(std::move(o)) {}
-  /// 0: no history. Otherwise every publish is also appended to the topic's
-  /// stream, trimmed to about this many entries (MAXLEN ~ N).
-  std::size_t history_length = 0;
-  /// Most entries one history() answer holds. Default 1000.
-  std::size_t history_max_read = 1000;
+  /// Hand this node's own messages coming back from Redis to on_message
+  /// too (a Server with history delivers everything in the stream's
+  /// order). Default false: they are dropped (counted in own_dropped).
+  bool echo_own = false;
   /// This node's id; 0 (the default) draws a random one.
   std::uint64_t node_id = 0;
 };
@@ -173,6 +174,11 @@ class RedisBroker {
     /// subscribe(), and again after each reconnection): from now on its
     /// messages arrive, so a history read started now misses nothing.
     std::function<void(std::string_view topic)> on_subscribed;
+    /// The marker of history(topic, since, answer, token) came back on
+    /// the subscriber connection: every message of `topic` on_message gave
+    /// before it is in the stream up to that read, every later one was
+    /// added after the read. Only this node's markers are reported.
+    std::function<void(std::string_view topic, std::uint64_t token)> on_marker;
   };
 
   /// Nothing is connected before start().
@@ -206,7 +212,13 @@ class RedisBroker {
   /// Reads the topic's history after `since` (see the top of the file).
   /// `answer` is always called, later (never from inside history()), unless
   /// the broker is destroyed first.
-  void history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer);
+  /// With `marker` non-zero, the read also publishes a marker on the
+  /// topic's channel in the same step (a Lua script), reported through
+  /// on_marker(topic, marker) when the topic is wanted: the read's place in
+  /// the live order, so that a caller can join history and live messages
+  /// without missing or repeating one.
+  void history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer,
+               std::uint64_t marker = 0);
 
   /// True while connected with every wanted topic subscribed.
   bool up() const noexcept;

@@ -101,6 +101,23 @@ TEST(BrokerEnvelope, EveryPrefixOfAValidEnvelopeDecodesOrNot) {
   }
 }
 
+TEST(BrokerEnvelope, MarkersCarryATokenAndNoId) {
+  std::string out;
+  encode_marker(out, 0x0123456789abcdefULL, "42");
+  EXPECT_EQ(out, "P1M0123456789abcdef|42");
+  const auto e = decode_envelope(out);
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(e->marker);
+  EXPECT_EQ(e->origin, 0x0123456789abcdefULL);
+  EXPECT_EQ(e->payload, "42");
+  EXPECT_TRUE(e->id.empty());
+  // A marker never has an id; a message is never a marker.
+  EXPECT_FALSE(decode_envelope("P1M0123456789abcdef1-1|42"));
+  std::string message;
+  encode_envelope(message, MessageType::text, 1, "1-1", "42");
+  EXPECT_FALSE(decode_envelope(message)->marker);
+}
+
 TEST(BrokerEnvelope, StreamIds) {
   auto a = parse_stream_id("1700000000000-0");
   ASSERT_TRUE(a);

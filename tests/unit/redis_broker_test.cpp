@@ -360,7 +360,7 @@ TEST_F(NetRedisBroker, HistoryReadsAfterAnOffsetAndTellsGaps) {
 TEST_F(NetRedisBroker, HistoryAnswersAreBoundedAndTruncated) {
   RedisBrokerOptions o;
   o.history_length = 1000;
-  o.history_max_read = 7;
+  o.history_max_replay = 7;
   Node a(srv.port(), o);
   ASSERT_FALSE(a.broker->start());
   ASSERT_TRUE(pump({&a}, [&] { return a.is_up(); }));

@@ -9,8 +9,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <set>
 #include <string>
 #include <vector>
@@ -252,6 +255,197 @@ TEST_F(ServerRedis, RedisDownAtStartTheServerServesAndConnectsLater) {
   ASSERT_TRUE(redis.start(/*same_port=*/true));
   EXPECT_TRUE(log.wait_up());
   EXPECT_TRUE(wait_redis_subscribers(redis, "t", 1));
+}
+
+// A node whose topics keep a history: messages reach clients as
+// "<offset>|<message>"; `?topics=a,b&since=OFFSET` recovers; the end of a
+// recovery is told to the client, in order, as "recovery:<outcome>:<n>".
+struct HistoryNode {
+  BrokerLog broker;
+  TestServer srv;
+  std::atomic<int> recoveries{0};
+
+  HistoryNode(const RedisServer& redis, std::size_t length, std::size_t max_replay = 1000)
+      : srv(options(redis, length, max_replay), Attach::record) {
+    srv.server.on_open([this](Connection& c) {
+      const std::string list(c.request()->query_param("topics").value_or(""));
+      const std::optional<std::string> since = c.request()->query_param("since");
+      for (std::size_t start = 0; start < list.size();) {
+        const std::size_t end = std::min(list.find(',', start), list.size());
+        const std::string topic = list.substr(start, end - start);
+        EXPECT_TRUE(since ? c.subscribe(topic, *since) : c.subscribe(topic));
+        start = end + 1;
+      }
+      srv.ev.update([&] { srv.ev.opened.push_back(c.handle()); });
+    });
+    srv.server.on_topic_message([](const TopicMessage& m) { return std::string(m.offset) + "|" + std::string(m.data); });
+    srv.server.on_recovery([this](Connection& c, const Recovery& r) {
+      static constexpr const char* kNames[] = {"recovered", "gap", "unavailable"};
+      (void)c.send_text("recovery:" + std::string(kNames[static_cast<int>(r.outcome)]) + ":" +
+                        std::to_string(r.replayed));
+      ++recoveries;
+    });
+    srv.server.on_broker([this](bool up, std::string_view why) {
+      broker.update([&] { broker.states.emplace_back(up, std::string(why)); });
+    });
+  }
+  static ServerOptions options(const RedisServer& redis, std::size_t length, std::size_t max_replay) {
+    ServerOptions o = Node::options(redis);
+    o.redis.history_length = length;
+    o.redis.history_max_replay = max_replay;
+    return o;
+  }
+  ::testing::AssertionResult start() {
+    if (auto ok = srv.start(); !ok) return ok;
+    if (!broker.wait_up()) return ::testing::AssertionFailure() << "the broker did not come up";
+    return ::testing::AssertionSuccess();
+  }
+};
+
+// "<offset>|<message>" split, with the offset parsed for comparisons.
+struct Offered {
+  std::string offset;
+  std::pair<std::uint64_t, std::uint64_t> id;
+  std::string message;
+};
+std::optional<Offered> split_offered(const std::string& s) {
+  const std::size_t bar = s.find('|');
+  const std::size_t dash = s.find('-');
+  if (bar == std::string::npos || dash == std::string::npos || dash > bar) return std::nullopt;
+  return Offered{s.substr(0, bar), {std::stoull(s.substr(0, dash)), std::stoull(s.substr(dash + 1, bar - dash - 1))},
+                 s.substr(bar + 1)};
+}
+
+// Reads until `until(text)` is true for a message, or nothing more comes.
+std::vector<std::string> read_until(RawWsClient& c, const std::function<bool(const std::string&)>& until) {
+  std::vector<std::string> out;
+  for (int i = 0; i < 100000; ++i) {
+    ReadResult r = c.read_frame(test::Ms(5000));
+    if (!r.is_frame() || r.frame.opcode != kText) break;
+    out.push_back(r.frame.payload);
+    if (until(out.back())) break;
+  }
+  return out;
+}
+
+TEST_F(ServerRedis, HistoryRecoveryMissesNothingAndRepeatsNothing) {
+  HistoryNode a(redis, 1000), b(redis, 1000);
+  ASSERT_TRUE(a.start());
+  ASSERT_TRUE(b.start());
+  // Every message, with its offset, as a live subscriber of node A sees it.
+  RawWsClient watcher, x;
+  ASSERT_TRUE(open_ws(watcher, a.srv.port(), "/?topics=room"));
+  ASSERT_TRUE(open_ws(x, b.srv.port(), "/?topics=room"));
+  ASSERT_TRUE(wait_redis_subscribers(redis, "room", 2));
+  auto publish = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      a.srv.server.publish("room", MessageType::text, "a" + std::to_string(i));
+      b.srv.server.publish("room", MessageType::text, "b" + std::to_string(i));
+    }
+  };
+  publish(0, 10);
+  const std::vector<std::string> first = read_texts(x, 20);
+  ASSERT_EQ(first.size(), 20u);
+  const std::string last = split_offered(first.back())->offset;
+  x.close();
+  publish(10, 20);  // missed by x
+  // (Once the watcher has them, they are in the stream.)
+  std::vector<std::string> all = read_texts(watcher, 40);
+  ASSERT_EQ(all.size(), 40u);
+  // x comes back on the other node while both keep publishing.
+  std::thread publisher([&] {
+    for (int i = 20; i < 80; ++i) {
+      publish(i, i + 1);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  RawWsClient back;
+  ASSERT_TRUE(open_ws(back, a.srv.port(), "/?topics=room&since=" + last));
+  publisher.join();
+  std::vector<std::string> got = read_texts(back, 141);  // 140 and the notice
+  // Every message after `last` once, in the stream's order (what the
+  // watcher saw), the notice somewhere in between.
+  for (std::string& m : read_texts(watcher, 120)) all.push_back(std::move(m));
+  ASSERT_EQ(all.size(), 160u);
+  std::vector<std::string> expected;
+  bool after = false;
+  for (const std::string& m : all) {
+    if (after) expected.push_back(m);
+    if (split_offered(m)->offset == last) after = true;
+  }
+  ASSERT_EQ(expected.size(), 140u);
+  std::vector<std::string> messages;
+  std::size_t notices = 0, replayed_before_notice = 0;
+  std::string notice;
+  for (const std::string& m : got) {
+    if (m.starts_with("recovery:")) {
+      ++notices;
+      notice = m;
+      replayed_before_notice = messages.size();
+    } else {
+      messages.push_back(m);
+    }
+  }
+  EXPECT_EQ(notices, 1u);
+  EXPECT_EQ(notice, "recovery:recovered:" + std::to_string(replayed_before_notice));
+  EXPECT_GE(replayed_before_notice, 20u);  // at least what was published while away
+  EXPECT_EQ(messages, expected);
+  EXPECT_FALSE(back.read_frame(test::Ms(100)).is_frame()) << "more than expected";
+  // Offsets strictly increase for the watcher (own and other nodes' messages alike).
+  for (std::size_t i = 1; i < all.size(); ++i) EXPECT_LT(split_offered(all[i - 1])->id, split_offered(all[i])->id);
+}
+
+TEST_F(ServerRedis, HistoryRecoveryToldPlainlyWhenItCannotBeDone) {
+  // About 5 entries kept (MAXLEN ~ trims whole stream nodes of 100), at
+  // most 30 replayed.
+  HistoryNode a(redis, 5, 30);
+  ASSERT_TRUE(a.start());
+  RawWsClient watcher;
+  ASSERT_TRUE(open_ws(watcher, a.srv.port(), "/?topics=t"));
+  ASSERT_TRUE(wait_redis_subscribers(redis, "t", 1));
+  for (int i = 0; i < 300; ++i) a.srv.server.publish("t", MessageType::text, std::to_string(i));
+  const std::vector<std::string> all = read_texts(watcher, 300);
+  ASSERT_EQ(all.size(), 300u);
+  auto offset_of = [&](std::size_t i) { return split_offered(all[i])->offset; };
+  auto recover = [&](const std::string& since) {
+    RawWsClient c;
+    EXPECT_TRUE(open_ws(c, a.srv.port(), "/?topics=t&since=" + since));
+    return read_until(c, [](const std::string& m) { return m.starts_with("recovery:"); });
+  };
+  // Trimmed long ago.
+  EXPECT_EQ(recover(offset_of(0)), std::vector<std::string>{"recovery:gap:0"});
+  // Never an offset of this topic, or not an offset at all.
+  EXPECT_EQ(recover("1-1"), std::vector<std::string>{"recovery:gap:0"});
+  EXPECT_EQ(recover("soon"), std::vector<std::string>{"recovery:gap:0"});
+  // Still there, but more missed than history_max_replay.
+  EXPECT_EQ(recover(offset_of(299 - 40)), std::vector<std::string>{"recovery:gap:0"});
+  // Within both: replayed.
+  std::vector<std::string> tail(all.end() - 10, all.end());
+  tail.push_back("recovery:recovered:10");
+  EXPECT_EQ(recover(offset_of(289)), tail);
+  // Nothing missed.
+  EXPECT_EQ(recover(offset_of(299)), std::vector<std::string>{"recovery:recovered:0"});
+}
+
+TEST_F(ServerRedis, HistoryWithRedisDownLocalMessagesHaveNoOffsetAndRecoveryIsUnavailable) {
+  HistoryNode a(redis, 100);
+  ASSERT_TRUE(a.start());
+  RawWsClient watcher;
+  ASSERT_TRUE(open_ws(watcher, a.srv.port(), "/?topics=t"));
+  ASSERT_TRUE(wait_redis_subscribers(redis, "t", 1));
+  a.srv.server.publish("t", MessageType::text, "up");
+  const std::vector<std::string> before = read_texts(watcher, 1);
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_TRUE(split_offered(before[0]));
+  redis.stop(SIGKILL);
+  ASSERT_TRUE(a.broker.wait_down());
+  a.srv.server.publish("t", MessageType::text, "down");
+  EXPECT_EQ(read_texts(watcher, 1), std::vector<std::string>{"|down"});
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, a.srv.port(), "/?topics=t&since=" + split_offered(before[0])->offset));
+  EXPECT_EQ(read_until(c, [](const std::string& m) { return m.starts_with("recovery:"); }),
+            std::vector<std::string>{"recovery:unavailable:0"});
+  EXPECT_GE(a.srv.server.counters().broker_lost_publishes, 1u);
 }
 
 TEST(ServerRedisOptions, BadOptionsAndUrls) {

@@ -438,6 +438,51 @@ TEST(ServerTopics, PublishingWhileTheServerStartsIsSafe) {
   EXPECT_TRUE(started);
 }
 
+TEST(ServerTopics, ARecoveryWithoutHistoryIsToldUnavailableAndGoesLive) {
+  // No Redis: subscribe(topic, since) subscribes (counted at once), tells
+  // on_recovery "unavailable" on the connection's loop, and only from then
+  // is the connection sent the topic's messages, the notice first.
+  TestServer srv(two_loops(), Attach::record);
+  struct Told : Recorder {
+    std::vector<std::string> list;  // "topic since outcome replayed"
+  } told;
+  srv.server.on_open([&](Connection& c) {
+    EXPECT_TRUE(c.subscribe("news", "1700000000000-0"));
+    EXPECT_TRUE(c.subscribed("news"));
+    EXPECT_EQ(c.topics(), std::vector<std::string>{"news"});
+    EXPECT_TRUE(c.subscribe("news", "0"));  // already subscribed: nothing more
+    srv.ev.update([&] { srv.ev.opened.push_back(c.handle()); });
+  });
+  srv.server.on_recovery([&](Connection& c, const Recovery& r) {
+    EXPECT_FALSE(r.reason.empty());
+    const std::string line = std::string(r.topic) + " " + std::string(r.since) + " " +
+                             (r.outcome == RecoveryOutcome::unavailable ? "unavailable" : "other") + " " +
+                             std::to_string(r.replayed);
+    EXPECT_TRUE(c.send_text("told " + line));
+    told.update([&] { told.list.push_back(line); });
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient a;
+  ASSERT_TRUE(open_ws(a, srv.port()));
+  ASSERT_TRUE(srv.ev.wait_opened(1));
+  EXPECT_EQ(srv.server.subscriber_count("news"), 1u);
+  ASSERT_TRUE(told.wait([&] { return told.list.size() == 1; }));
+  srv.server.publish("news", MessageType::text, "live");
+  EXPECT_EQ(read_texts(a, 2), (std::vector<std::string>{"told news 1700000000000-0 unavailable 0", "live"}));
+  // From another thread, through a handle.
+  ConnectionHandle h = srv.ev.handle_at(0);
+  ASSERT_TRUE(h.subscribe("other", "5-5"));
+  EXPECT_EQ(read_texts(a, 1), std::vector<std::string>{"told other 5-5 unavailable 0"});
+  // Leaving while pending cancels the recovery: nothing told, not counted.
+  EXPECT_TRUE(h.post([](Connection& c) {
+    EXPECT_TRUE(c.subscribe("third", "1-1"));
+    EXPECT_TRUE(c.unsubscribe("third"));
+  }));
+  EXPECT_TRUE(nothing_arrives(a));
+  EXPECT_EQ(srv.server.subscriber_count("third"), 0u);
+  EXPECT_EQ(told.read([&] { return told.list.size(); }), 2u);
+}
+
 TEST(ServerTopics, AClientConnectionCannotSubscribe) {
   TestServer srv(Attach::echo);
   ASSERT_TRUE(srv.start());
