@@ -860,6 +860,49 @@ class CliTest(unittest.TestCase):
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(timeout=10), 0, self.read(p.err))
 
+    def test_redis_history_recovers_what_a_client_missed(self):
+        port = self.start_redis()
+        url = "redis://127.0.0.1:%d" % port
+        a, b = self.serve("--redis", url, "--history", "100"), self.serve("--redis", url, "--history", "100")
+        for s in (a, b):
+            self.assertTrue(s.wait_for_log(r"Redis broker up"), s.text())
+            self.assertIn("keeping their last 100 messages", s.text())
+        member = self.spawn("connect", b.url + "/chat/news", "--wait", "-1")
+        self.assertTrue(self.wait_until(lambda: "connected" in self.read(member.err)))
+
+        def crossed():
+            run("connect", a.url + "/chat/news", "-x", "ping across")
+            return self.wait_until(lambda: "ping across" in self.read(member.out), timeout=1)
+        self.assertTrue(self.wait_until(crossed, timeout=15), b.text())
+        seen = [json.loads(line) for line in self.read(member.out).splitlines()]
+        self.assertTrue(all(m["text"] == "ping across" and m["offset"] for m in seen), seen)
+        last = seen[-1]["offset"]
+        member.send_signal(signal.SIGTERM)
+        self.assertEqual(member.wait(timeout=10), 0, self.read(member.err))
+        for text in ("missed 1", "missed 2"):
+            rc, out, err = run("connect", a.url + "/chat/news", "-x", text)
+            self.assertEqual(rc, 0, err)
+
+        def recover(since):
+            back = self.spawn("connect", b.url + "/chat/news?since=" + since, "--wait", "-1")
+            self.assertTrue(self.wait_until(lambda: '"recovery"' in self.read(back.out)), self.read(back.err))
+            back.send_signal(signal.SIGTERM)
+            self.assertEqual(back.wait(timeout=10), 0, self.read(back.err))
+            return [json.loads(line) for line in self.read(back.out).splitlines()]
+        got = recover(last)
+        self.assertEqual([m.get("text") for m in got[:-1]], ["missed 1", "missed 2"], got)
+        def stream_id(offset):
+            ms, seq = offset.split("-")
+            return int(ms), int(seq)
+        self.assertLess(stream_id(last), stream_id(got[0]["offset"]))
+        self.assertEqual(got[-1], {"recovery": "recovered", "replayed": 2})
+        self.assertTrue(b.wait_for_log(r"since %s: recovered, 2 message\(s\) replayed" % re.escape(last)), b.text())
+        # An offset this room never had: told plainly, nothing replayed.
+        got = recover("1-1")
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(got[0]["recovery"], "gap")
+        self.assertIn("not in the history", got[0]["reason"])
+
     def test_redis_bad_url(self):
         for url, text in (("http://x", "only redis://"), ("redis://x:99999", "port"),
                           ("redis://no-such-host.invalid", "does not resolve")):

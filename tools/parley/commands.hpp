@@ -26,6 +26,7 @@ struct ServeSettings {
   std::vector<std::string> origins;
   std::vector<std::string> trusted_proxies;  ///< --trust-proxy: ServerOptions::trusted_proxies
   std::string redis;  ///< --redis URL: topics shared through Redis ("" = this server only)
+  std::size_t history = 0;  ///< --history N: messages kept per room in Redis, for ?since= (0 = none)
   std::uint64_t max_message_size = 64ull << 20;
   std::uint64_t max_memory = 256ull << 20;  ///< ServerOptions::max_total_buffered
   double idle_timeout = 0;     ///< seconds, 0 = never

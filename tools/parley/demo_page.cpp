@@ -42,6 +42,11 @@ const log = document.getElementById("log");
 const status = document.getElementById("status");
 const text = document.getElementById("text");
 const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat";
+// With parley serve --history, messages come as {"offset", "text"}: the
+// last offset seen is sent back on reconnection (?since=), and the server
+// replays what was missed before {"recovery": ...}.
+let lastOffset = "";
+const urlNow = () => (lastOffset ? url + "?since=" + encodeURIComponent(lastOffset) : url);
 
 function line(message, cls) {
   const p = document.createElement("p");
@@ -51,19 +56,38 @@ function line(message, cls) {
   log.scrollTop = log.scrollHeight;
 }
 
-const ws = new ParleySocket(url, {
+const ws = new ParleySocket(urlNow, {
   binaryType: "arraybuffer",
   minDelay: 500,
   maxDelay: 10000,
   heartbeatInterval: 15000,
 });
 ws.addEventListener("open", () => {
-  status.textContent = "connected to " + url;
+  status.textContent = "connected to " + ws.url;
   line("connected", "sys");
 });
+// A history message or notice of parley serve --history, or null.
+function historyMessage(data) {
+  if (!data.startsWith('{"offset":') && !data.startsWith('{"recovery":')) return null;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return null;
+  }
+}
 ws.addEventListener("message", (ev) => {
-  if (typeof ev.data === "string") line(ev.data);
-  else line("[binary message, " + ev.data.byteLength + " bytes]", "sys");
+  if (typeof ev.data !== "string") return line("[binary message, " + ev.data.byteLength + " bytes]", "sys");
+  const h = historyMessage(ev.data);
+  if (!h) return line(ev.data);
+  if (typeof h.offset === "string") {
+    if (h.offset) lastOffset = h.offset;
+    return line(h.text);
+  }
+  if (h.recovery === "recovered") {
+    if (h.replayed > 0) line("caught up: " + h.replayed + " message(s) missed while away", "sys");
+  } else {
+    line("some messages could not be recovered (" + (h.reason || h.recovery) + ")", "sys");
+  }
 });
 ws.addEventListener("close", (ev) => {
   status.textContent = ev.willReconnect ? "disconnected; reconnecting…" : "disconnected";

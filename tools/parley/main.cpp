@@ -44,7 +44,8 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
       "At startup it prints 'listening on ws://HOST:PORT/' (wss:// with --tls-cert) on stderr.\n"
       "SIGINT/SIGTERM stop it gracefully (close 1001 to every connection); a second signal\n"
       "stops it at once. SIGHUP reloads the --tls-cert certificate and key.\n"
-      "With --redis, the rooms (and --broadcast) span every server started with the same Redis.\n");
+      "With --redis, the rooms (and --broadcast) span every server started with the same Redis;\n"
+      "with --history too, a client that reconnects to /chat/ROOM?since=OFFSET gets what it missed.\n");
   cmd->add_option("--host", s.host, "IP address to listen on; \"::\" or \"0.0.0.0\" for all interfaces (default: 127.0.0.1)");
   cmd->add_option("-p,--port", s.port, "TCP port; 0 = any free port (default: 8080)")->type_name("PORT");
   cmd->add_option("-t,--threads", s.threads, "event-loop threads (default: 1)")->type_name("N")->check(bare(CLI::Range(1u, 1024u)));
@@ -66,10 +67,18 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
                   "X-Forwarded-For / X-Forwarded-Proto headers give the client's address (repeatable; the right-most "
                   "untrusted address is the client; logged as 'CLIENT via PROXY') (default: none trusted)")
       ->type_name("CIDR");
-  cmd->add_option("--redis", s.redis,
-                  "share chat rooms (and --broadcast) with every parley serve using this Redis: "
-                  "redis://[[USER]:PASSWORD@]HOST[:PORT] (default: this server only)")
-      ->type_name("URL");
+  auto* redis = cmd->add_option("--redis", s.redis,
+                                "share chat rooms (and --broadcast) with every parley serve using this Redis: "
+                                "redis://[[USER]:PASSWORD@]HOST[:PORT] (default: this server only)")
+                    ->type_name("URL");
+  cmd->add_option("--history", s.history,
+                  "keep about the last N messages of each room in Redis: room messages are then sent as JSON "
+                  "{\"offset\":\"...\",\"text\":\"...\"}, and a client that comes back with ?since=OFFSET gets what "
+                  "it missed first, then {\"recovery\":\"recovered\",\"replayed\":N} (or \"gap\" / \"unavailable\" "
+                  "and a reason: reload) (needs --redis; default: 0, no history)")
+      ->needs(redis)
+      ->check(bare(CLI::Range(std::size_t{1}, std::size_t{10000000})))
+      ->type_name("N");
   cmd->add_option("--max-message-size", s.max_message_size,
                   "largest message in bytes, suffixes K, M, G (1024-based); 0 = no limit (default: 64M)")
       ->transform(bare(CLI::AsSizeValue(false)))

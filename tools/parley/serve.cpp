@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "common.hpp"
 #include "demo_page.hpp"
 #include "http_files.hpp"
+#include "protocol/http_text.hpp"
 
 namespace parley_cli {
 namespace {
@@ -60,6 +62,7 @@ class ServeApp {
   static parley::ServerOptions make_options(const ServeSettings& s, parley::RedisOptions redis) {
     parley::ServerOptions o;
     o.redis = std::move(redis);
+    o.redis.history_length = s.history;
     o.host = s.host == "localhost" ? "127.0.0.1" : s.host;
     o.port = s.port;
     o.threads = s.threads;
@@ -174,6 +177,7 @@ class ServeApp {
       case ServeMode::demo:
         m = "echo on /echo and every path but /chat, chat rooms on /chat and /chat/<room>";
         if (!s_.redis.empty()) m += " shared through Redis";
+        if (s_.history > 0) m += ", keeping their last " + std::to_string(s_.history) + " messages (?since=OFFSET)";
         break;
       case ServeMode::echo:
         m = "echo on every path";
@@ -209,7 +213,10 @@ class ServeApp {
       info.path = std::string(c.request()->path());  // (on_open: always there)
       info.remote = who(c);
       info.topic = std::move(topic);
-      if (!info.topic.empty()) (void)c.subscribe(info.topic);
+      if (!info.topic.empty()) {
+        const std::optional<std::string> since = s_.history > 0 ? c.request()->query_param("since") : std::nullopt;
+        (void)(since ? c.subscribe(info.topic, *since) : c.subscribe(info.topic));
+      }
       if (!s_.quiet) {
         log("%s %s open%s%s", info.remote.c_str(), parley::protocol::printable(info.path).c_str(),
             c.subprotocol().empty() ? "" : ", subprotocol ", parley::protocol::printable(c.subprotocol(), 60).c_str());
@@ -243,6 +250,34 @@ class ServeApp {
     server_.on_binary(std::move(any.on_binary));
     server_.on_close(std::move(any.on_close));
 
+    if (s_.history > 0) {
+      // Text messages of a room carry their offset; binary ones go as sent.
+      server_.on_topic_message([](const parley::TopicMessage& m) {
+        if (m.type != MessageType::text) return std::string(m.data);
+        std::string out = "{\"offset\":";
+        parley::protocol::text::append_json_string(out, m.offset, true);
+        out += ",\"text\":";
+        parley::protocol::text::append_json_string(out, m.data, true);  // (text: valid UTF-8)
+        out += '}';
+        return out;
+      });
+      server_.on_recovery([this](Connection& c, const parley::Recovery& r) {
+        static constexpr const char* kOutcome[] = {"recovered", "gap", "unavailable"};
+        const char* outcome = kOutcome[static_cast<int>(r.outcome)];
+        std::string notice = std::string("{\"recovery\":\"") + outcome + "\",\"replayed\":" + std::to_string(r.replayed);
+        if (!r.reason.empty()) {
+          notice += ",\"reason\":";
+          parley::protocol::text::append_json_string(notice, r.reason, parley::protocol::is_valid_utf8(r.reason));
+        }
+        notice += "}";
+        sent(c, MessageType::text, notice, c.send(MessageType::text, notice));
+        if (!s_.quiet) {
+          log("%s %s since %s: %s, %zu message(s) replayed%s%s", who(c).c_str(),
+              parley::protocol::printable(r.topic).c_str(), parley::protocol::printable(r.since, 60).c_str(), outcome,
+              r.replayed, r.reason.empty() ? "" : ": ", std::string(r.reason).c_str());
+        }
+      });
+    }
     // The library logs Redis going down (a warning); coming up is info,
     // shown here at every level but --quiet.
     if (!s_.redis.empty() && !s_.verbose && !s_.quiet) {
