@@ -313,8 +313,9 @@ bool Connection::subscribe(std::string_view topic) {
 }
 
 bool Connection::subscribe(std::string_view topic, std::string_view since) {
-  if (role() != Role::server) return false;
-  if (state_ != ConnectionState::handshake && state_ != ConnectionState::open) return false;
+  // (Open only: a recovery ends by queueing messages, which a connection
+  // still in its handshake could not take.)
+  if (role() != Role::server || state_ != ConnectionState::open) return false;
   if (ctx_.topics().contains(id_, topic)) return true;
   const std::uint64_t token = ctx_.shared().next_token.fetch_add(1, std::memory_order_relaxed);
   (void)ctx_.subscribe(*this, topic, token);
@@ -348,8 +349,8 @@ SendResult Connection::pong(std::string_view payload) {
   return checked(engine_.pong(payload));
 }
 
-void Connection::send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed) {
-  if (state_ != ConnectionState::open || engine_.sending_fragmented()) return;
+bool Connection::send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed) {
+  if (state_ != ConnectionState::open || engine_.sending_fragmented()) return false;
   // The frame to queue: the plain one, one compressed once for every
   // connection with the same stateless compression, or (a compressor
   // with context takeover, which only this connection can use) none yet.
@@ -362,7 +363,7 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
                              [&](const auto& f) { return f.first == d->send_config(); });
       if (it == compressed.end()) {
         std::string frame;
-        if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return;
+        if (engine_.encode(opcode_of(message.type), message.data, protocol::Compression::automatic, frame)) return false;
         it = compressed.insert(compressed.end(), {d->send_config(), std::move(frame)});
       }
       shared = it->second;
@@ -378,16 +379,17 @@ void Connection::send_broadcast(const detail::Broadcast& message, detail::Compre
     if (ctx_.settings().backpressure_policy == BackpressurePolicy::close) {
       (void)close(CloseCode::policy_violation, "send buffer full");
     }
-    return;
+    return false;
   }
   if (shared.empty()) {
-    if (engine_.send(opcode_of(message.type), message.data)) return;
+    if (engine_.send(opcode_of(message.type), message.data)) return false;
     flush_engine();
   } else {
     socket_->write(shared);
     if (ctx_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, *protocol::read_frame_header(shared));
   }
   if (buffered_amount() > ctx_.settings().max_buffered_amount) note_over_limit();
+  return true;
 }
 
 void Connection::note_over_limit() {

@@ -190,29 +190,24 @@ void ConnectionContext::finish_recovery(std::uint64_t id, std::uint64_t token, s
                                         std::string reason) {
   Connection* c = find(id);
   if (c == nullptr || !topics_.is_pending(id, topic, token)) return;  // gone, left, or subscribed again
-  if (c->state() == ConnectionState::handshake) {
-    // (A hook subscribed, and the handshake is not answered yet: it ends
-    // within handshake_timeout, open or refused.)
-    (void)loop_.add_timer(net::Millis{10}, [self = weak_from_this(), id, token, topic = std::move(topic),
-                                            since = std::move(since), replay = std::move(replay), outcome,
-                                            reason = std::move(reason)]() mutable {
-      if (auto ctx = self.lock()) {
-        ctx->finish_recovery(id, token, std::move(topic), std::move(since), std::move(replay), outcome,
-                             std::move(reason));
-      }
-    });
-    return;
-  }
+  std::size_t queued = 0;
   for (const auto& message : replay) {
     CompressedFrames compressed;
-    c->send_broadcast(*message, compressed);
+    if (!c->send_broadcast(*message, compressed)) {
+      // Over its buffer limit (or closed by the policy): what follows
+      // cannot be had in order any more.
+      outcome = RecoveryOutcome::gap;
+      reason = "the replay did not fit in max_buffered_amount";
+      break;
+    }
+    ++queued;
   }
   // (A replayed message may have closed it: backpressure policy close.)
   if (find(id) != c || !topics_.make_live(*c, id, topic, token)) return;
   const Callbacks& cb = callbacks();
   if (!cb.recovery) return;
   try {
-    cb.recovery(*c, Recovery{topic, since, outcome, outcome == RecoveryOutcome::recovered ? replay.size() : 0, reason});
+    cb.recovery(*c, Recovery{topic, since, outcome, queued, reason});
   } catch (...) {
     c->callback_threw("on_recovery");
   }

@@ -231,8 +231,8 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   bool subscribe(Connection& c, std::string_view topic, std::uint64_t pending = 0);
   /// Ends the recovery of connection `id`'s pending subscription `token`
   /// to `topic`, if it is still there: queues `replay` on it, makes the
-  /// subscription live and tells Server::on_recovery. A connection still
-  /// in its handshake is waited for.
+  /// subscription live and tells Server::on_recovery (a replay that does
+  /// not fit is a gap).
   void finish_recovery(std::uint64_t id, std::uint64_t token, std::string topic, std::string since,
                        std::vector<std::shared_ptr<const Broadcast>> replay, RecoveryOutcome outcome,
                        std::string reason);

@@ -5,8 +5,20 @@
 
 namespace parley::detail {
 
-TopicHistory::TopicHistory(Bridge& bridge, const RedisOptions& options, Hooks hooks)
-    : bridge_(bridge), options_(options), hooks_(std::move(hooks)) {}
+namespace {
+// Recoveries reading at once, per server (see queued_).
+constexpr std::size_t kMaxReadings = 16;
+}  // namespace
+
+TopicHistory::TopicHistory(net::Loop& loop, Bridge& bridge, const RedisOptions& options, std::size_t max_replay_bytes,
+                           Hooks hooks)
+    : loop_(loop), bridge_(bridge), options_(options), max_replay_bytes_(max_replay_bytes), hooks_(std::move(hooks)) {}
+
+TopicHistory::~TopicHistory() {
+  for (auto& [name, feed] : feeds_) {
+    for (auto& r : feed.reading) loop_.cancel_timer(r->deadline);
+  }
+}
 
 TopicHistory::Feed* TopicHistory::find(std::string_view topic) {
   auto it = feeds_.find(topic);
@@ -56,7 +68,12 @@ void TopicHistory::want(std::string_view topic, bool wanted) {
   // No subscriber left here: deferred publishes still go to the other
   // nodes; recoveries in flight are for connections that left.
   std::vector<Deferred> deferred = std::move(it->second.deferred);
+  for (auto& r : it->second.reading) {
+    loop_.cancel_timer(r->deadline);
+    --readings_;
+  }
   feeds_.erase(it);
+  if (!queued_.empty()) defer_start_queued();
   for (Deferred& d : deferred) {
     --deferred_count_;
     deferred_bytes_ -= d.data.size();
@@ -81,13 +98,23 @@ void TopicHistory::recover(std::weak_ptr<ConnectionContext> ctx, std::uint64_t i
 }
 
 void TopicHistory::start(const std::string& topic, Feed& feed, Request request) {
+  if (readings_ >= kMaxReadings) {
+    queued_.emplace_back(topic, std::move(request));
+    return;
+  }
+  ++readings_;
   auto reading = std::make_unique<Reading>();
   reading->request = std::move(request);
   reading->marker = next_marker_++;
   const std::uint64_t marker = reading->marker;
   const std::string since = reading->request.since;
+  reading->deadline = loop_.add_timer(options_.connect_timeout, [this, topic, marker] {
+    if (auto r = take(topic, marker)) {
+      finish(topic, r->request, {}, RecoveryOutcome::unavailable, "Redis did not answer within connect_timeout");
+    }
+  });
   feed.reading.push_back(std::move(reading));
-  bridge_.history(topic, since, marker, [this, topic, marker](broker::HistoryAnswer answer) {
+  bridge_.history(topic, since, marker, max_replay_bytes_, [this, topic, marker](broker::HistoryAnswer answer) {
     Feed* f = find(topic);
     if (f == nullptr) return;
     auto it = std::find_if(f->reading.begin(), f->reading.end(), [&](const auto& r) { return r->marker == marker; });
@@ -98,6 +125,43 @@ void TopicHistory::start(const std::string& topic, Feed& feed, Request request) 
     // A read that failed published no marker.
     if (r.marked || r.answer.error) settle(topic, marker);
   });
+}
+
+// Removes a reading (its slot goes to a waiting recovery); null when gone.
+std::unique_ptr<TopicHistory::Reading> TopicHistory::take(const std::string& topic, std::uint64_t marker) {
+  Feed* f = find(topic);
+  if (f == nullptr) return nullptr;
+  auto it = std::find_if(f->reading.begin(), f->reading.end(), [&](const auto& r) { return r->marker == marker; });
+  if (it == f->reading.end()) return nullptr;
+  std::unique_ptr<Reading> r = std::move(*it);
+  f->reading.erase(it);
+  loop_.cancel_timer(r->deadline);
+  --readings_;
+  defer_start_queued();
+  return r;
+}
+
+// At the end of this loop iteration (not from inside a broker callback).
+void TopicHistory::defer_start_queued() {
+  loop_.defer([this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.lock()) start_queued();
+  });
+}
+
+void TopicHistory::start_queued() {
+  while (readings_ < kMaxReadings && !queued_.empty()) {
+    auto [topic, request] = std::move(queued_.front());
+    queued_.erase(queued_.begin());
+    Feed* f = find(topic);
+    if (f == nullptr) continue;  // (its connection left)
+    if (!bridge_.up()) {
+      finish(topic, request, {}, RecoveryOutcome::unavailable, "Redis is down");
+    } else if (f->flowing) {
+      start(topic, *f, std::move(request));
+    } else {
+      f->waiting.push_back(std::move(request));
+    }
+  }
 }
 
 void TopicHistory::on_marker(std::string_view topic, std::uint64_t marker) {
@@ -111,10 +175,7 @@ void TopicHistory::on_marker(std::string_view topic, std::uint64_t marker) {
 
 // Both halves of a recovery are in (or its read failed): replay, or tell why not.
 void TopicHistory::settle(const std::string& topic, std::uint64_t marker) {
-  Feed* f = find(topic);
-  auto it = std::find_if(f->reading.begin(), f->reading.end(), [&](const auto& r) { return r->marker == marker; });
-  std::unique_ptr<Reading> r = std::move(*it);
-  f->reading.erase(it);
+  std::unique_ptr<Reading> r = take(topic, marker);
   const broker::HistoryAnswer& a = r->answer;
   if (a.error.code() == BrokerError::bad_offset) {
     return finish(topic, r->request, {}, RecoveryOutcome::gap, "not an offset: " + a.error.message());
@@ -123,7 +184,7 @@ void TopicHistory::settle(const std::string& topic, std::uint64_t marker) {
   if (a.truncated || r->overflow || a.entries.size() + r->after.size() > options_.history_max_replay) {
     return finish(topic, r->request, {}, RecoveryOutcome::gap,
                   "more than history_max_replay (" + std::to_string(options_.history_max_replay) +
-                      ") messages to replay");
+                      ") messages or max_buffered_amount bytes to replay");
   }
   if (a.gap) {
     return finish(topic, r->request, {}, RecoveryOutcome::gap,
@@ -205,6 +266,10 @@ void TopicHistory::on_state(bool up) {
     std::vector<Deferred> deferred = std::move(f->deferred);
     std::vector<Request> waiting = std::move(f->waiting);
     std::vector<std::unique_ptr<Reading>> reading = std::move(f->reading);
+    for (auto& r : reading) {
+      loop_.cancel_timer(r->deadline);
+      --readings_;
+    }
     for (Deferred& d : deferred) {
       --deferred_count_;
       deferred_bytes_ -= d.data.size();
@@ -214,6 +279,9 @@ void TopicHistory::on_state(bool up) {
     for (const Request& request : waiting) finish(name, request, {}, RecoveryOutcome::unavailable, "Redis is down");
     for (const auto& r : reading) finish(name, r->request, {}, RecoveryOutcome::unavailable, "Redis went down");
   }
+  std::vector<std::pair<std::string, Request>> queued = std::move(queued_);
+  queued_.clear();
+  for (auto& [name, request] : queued) finish(name, request, {}, RecoveryOutcome::unavailable, "Redis is down");
 }
 
 }  // namespace parley::detail

@@ -54,7 +54,11 @@ class TopicHistory {
     std::function<void(const std::shared_ptr<const Broadcast>& message)> deliver;
   };
 
-  TopicHistory(Bridge& bridge, const RedisOptions& options, Hooks hooks);
+  /// Runs on `loop` (loop 0). A replay holds at most `max_replay_bytes`
+  /// of messages (the connections' max_buffered_amount).
+  TopicHistory(net::Loop& loop, Bridge& bridge, const RedisOptions& options, std::size_t max_replay_bytes,
+               Hooks hooks);
+  ~TopicHistory();
   TopicHistory(const TopicHistory&) = delete;
   TopicHistory& operator=(const TopicHistory&) = delete;
 
@@ -88,6 +92,7 @@ class TopicHistory {
     bool marked = false;    // its marker came
     bool answered = false;  // its answer came
     bool overflow = false;  // more live messages came than history_max_replay
+    net::TimerId deadline;  // connect_timeout: a marker or answer that never comes
     broker::HistoryAnswer answer;
     std::vector<std::shared_ptr<const Broadcast>> after;  // live messages after the marker
   };
@@ -106,13 +111,23 @@ class TopicHistory {
   void local(std::string_view topic, MessageType type, std::string_view data);
   void offer(std::string_view topic, MessageType type, std::string_view data);
   void start(const std::string& topic, Feed& feed, Request request);
+  void defer_start_queued();
+  void start_queued();
+  std::unique_ptr<Reading> take(const std::string& topic, std::uint64_t marker);
   void settle(const std::string& topic, std::uint64_t marker);
   void finish(const std::string& topic, const Request& request, std::vector<std::shared_ptr<const Broadcast>> replay,
               RecoveryOutcome outcome, std::string reason);
 
+  net::Loop& loop_;
   Bridge& bridge_;
   const RedisOptions& options_;
+  const std::size_t max_replay_bytes_;
   Hooks hooks_;
+  // At most kMaxReadings recoveries read at once (each holds up to
+  // max_replay_bytes_); the others wait here, in order.
+  std::vector<std::pair<std::string, Request>> queued_;
+  std::size_t readings_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for what is deferred on the loop
   std::unordered_map<std::string, Feed, StringHash, std::equal_to<>> feeds_;  // topics wanted here
   std::uint64_t next_marker_ = 1;
   std::size_t deferred_count_ = 0;  // Deferred entries over every feed

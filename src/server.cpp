@@ -189,7 +189,14 @@ Error start_broker(ServerState& st) {
                               std::string_view since) {
       (void)stp->group.run_on(0, [stp, ctx = ctx.weak_from_this(), id, token, t = std::string(topic),
                                   s = std::string(since)](Hub&) mutable {
-        if (stp->history) return stp->history->recover(std::move(ctx), id, token, std::move(t), std::move(s));
+        if (stp->history) {
+          // (Another loop's first subscriber may not have told loop 0 yet.)
+          if (subscriber_count(stp->shared, t) > 0) {
+            stp->history->want(t, true);
+            stp->bridge->want(t, true);
+          }
+          return stp->history->recover(std::move(ctx), id, token, std::move(t), std::move(s));
+        }
         if (auto c = ctx.lock()) {
           c->finish_recovery(id, token, std::move(t), std::move(s), {}, RecoveryOutcome::unavailable,
                              "the Redis broker did not start");
@@ -244,7 +251,8 @@ Error start_broker(ServerState& st) {
           }
         }
       };
-      stp->history = std::make_unique<TopicHistory>(*stp->bridge, stp->options.redis, std::move(hooks));
+      stp->history = std::make_unique<TopicHistory>(hub.loop(), *stp->bridge, stp->options.redis,
+                                                    stp->shared.settings.max_buffered_amount, std::move(hooks));
     }
   });
   return {};

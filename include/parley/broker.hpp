@@ -90,8 +90,9 @@ struct RedisOptions {
   /// Per-topic history, for recovery (`Connection::subscribe(topic,
   /// since)`): 0 (the default) keeps none. Otherwise every publish is also
   /// appended to the topic's Redis Stream (`<channel_prefix>h:<topic>`),
-  /// trimmed to about this many entries (`XADD MAXLEN ~`: Redis may keep a
-  /// few more), and every message gets an offset (its stream id, see
+  /// trimmed to about this many entries (`XADD MAXLEN ~`: Redis trims
+  /// whole stream nodes, so it may keep up to about 100 more), and every
+  /// message gets an offset (its stream id, see
   /// `Server::on_topic_message`). Redis holds about (entry size + 100 B) ×
   /// this per topic. With history on, a publish reaches even this node's
   /// subscribers through Redis (so that every node delivers in the
@@ -99,9 +100,12 @@ struct RedisOptions {
   std::size_t history_length = 0;
   /// Most messages one recovery replays (messages). A subscriber that
   /// missed more is told it has a gap (RecoveryOutcome::gap) rather than
-  /// replayed a partial history. 1 to 1,000,000; default 1,000. One
-  /// recovery holds at most this many messages of at most `max_payload`
-  /// bytes while it runs, and at most `max_pending_commands` run at once.
+  /// replayed a partial history; so is one that missed more bytes than
+  /// its `max_buffered_amount`. 1 to 1,000,000; default 1,000. A recovery
+  /// holds at most that many bytes (Redis cuts the read), about three
+  /// times while it is being turned into frames; at most 16 recoveries
+  /// read at once per server (the others wait their turn), and one whose
+  /// read Redis does not answer within `connect_timeout` is `unavailable`.
   std::size_t history_max_replay = 1000;
 
   /// Options from a URL: `redis://[[username]:password@]host[:port][/]`

@@ -68,9 +68,10 @@ enum class RecoveryOutcome : std::uint8_t {
   recovered,
   /// What followed `since` can no longer be told: trimmed from the history
   /// (`RedisOptions::history_length`), more than `history_max_replay`
-  /// messages, the history lost (Redis restarted without persistence), or
-  /// `since` is not an offset of this topic. Nothing was replayed; live
-  /// messages follow. The client should reload its state.
+  /// messages, or more than the connection's `max_buffered_amount` (then
+  /// the part that fitted was sent), the history lost (Redis restarted
+  /// without persistence), or `since` is not an offset of this topic.
+  /// Live messages follow. The client should reload its state.
   gap,
   /// No history could be asked: history is off (no `ServerOptions::redis`,
   /// or `history_length` 0), Redis is down or failed, the topic is over
@@ -84,7 +85,7 @@ struct Recovery {
   std::string_view topic;    ///< the topic subscribed
   std::string_view since;    ///< the offset given to subscribe()
   RecoveryOutcome outcome;   ///< recovered, gap or unavailable
-  std::size_t replayed = 0;  ///< messages replayed (recovered only)
+  std::size_t replayed = 0;  ///< messages queued by the replay
   std::string_view reason;   ///< why not recovered, for logs (empty when recovered)
 };
 
@@ -296,10 +297,13 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   /// the connection only from the moment `Server::on_recovery` runs for
   /// it (on its loop thread, after the replayed messages were queued and
   /// before any later one: a notice sent from there arrives in order); a
-  /// recovery takes one or two Redis round trips. Returns as subscribe();
-  /// already subscribed: true, and nothing is replayed. With the
-  /// `skip` backpressure policy a slow subscriber can still miss messages:
-  /// use `close`, and let the client come back with its offset.
+  /// recovery takes one or two Redis round trips. Only while open (call it
+  /// from `on_open`): false otherwise, and for a client's connection; true
+  /// when subscribed after the call (already subscribed: nothing is
+  /// replayed). A replay that does not fit in the connection's
+  /// `max_buffered_amount` is a gap. Live messages get the backpressure
+  /// policy: with `drop`, a slow subscriber misses some (counted in
+  /// `skipped_deliveries`); with `close`, it comes back with its offset.
   bool subscribe(std::string_view topic, std::string_view since);
   /// Ends the subscription to `topic`; true when there was one.
   bool unsubscribe(std::string_view topic);
@@ -433,7 +437,9 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   void report_close(CloseCode code, std::string_view reason);
   void teardown();
   void sweep(net::Clock::time_point now);
-  void send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed);
+  // Queues a broadcast or published message; false when it was not (not
+  // open, mid-fragmented send, over the buffer limit: the policy applied).
+  bool send_broadcast(const detail::Broadcast& message, detail::CompressedFrames& compressed);
   void note_over_limit();
   void check_drain();
   // Limits on what a peer can make us hold.

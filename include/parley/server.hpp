@@ -245,7 +245,8 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// subscribers too through Redis, with its offset, one round trip later
   /// (at once, without an offset, while Redis is down): every node then
   /// delivers in the same order, and a send made after a publish may
-  /// arrive first.
+  /// arrive first, as may a publish made right after a
+  /// `ConnectionHandle::subscribe` of a topic new to this server miss it.
   void publish(std::string_view topic, MessageType type, std::string_view data);
   /// Subscribers of `topic` now, over all threads. Thread-safe.
   std::size_t subscriber_count(std::string_view topic) const;
@@ -270,8 +271,8 @@ class PARLEY_EXPORT Server : public ConnectionEvents, public LoopServices {
   /// the message and its offset, so that clients learn the offsets to
   /// recover from (`Connection::subscribe(topic, since)`). E.g. JSON
   /// `{"offset":..., "data":...}`. Unset: subscribers receive the message
-  /// as published. Called once per message on each server, replayed ones
-  /// included, on the first loop's thread; `offset` is empty for a message
+  /// as published. Called once per message on each server, and again each
+  /// time a recovery replays it, on the first loop's thread; `offset` is empty for a message
   /// that did not go through Redis (it was down: the message reached only
   /// this server's subscribers, and cannot be recovered). The message
   /// keeps its type: return valid UTF-8 for a text one. An exception

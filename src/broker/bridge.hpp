@@ -52,8 +52,9 @@ class Bridge {
   /// Counts a publish that was not even offered to Redis as lost.
   virtual void count_lost() = 0;
   /// Reads `topic`'s history after `since`, marked in the live order with
-  /// `marker` (RedisBroker::history). `answer` is always called later.
-  virtual void history(std::string_view topic, std::string_view since, std::uint64_t marker,
+  /// `marker`, at most `max_bytes` of it (RedisBroker::history). `answer`
+  /// is always called later.
+  virtual void history(std::string_view topic, std::string_view since, std::uint64_t marker, std::size_t max_bytes,
                        std::function<void(broker::HistoryAnswer)> answer) = 0;
   /// True while connected with every wanted topic subscribed.
   virtual bool up() const = 0;

@@ -40,9 +40,9 @@ class RedisBridge final : public Bridge {
     (void)broker_->subscribe(topic);
   }
 
-  void history(std::string_view topic, std::string_view since, std::uint64_t marker,
+  void history(std::string_view topic, std::string_view since, std::uint64_t marker, std::size_t max_bytes,
                std::function<void(broker::HistoryAnswer)> answer) override {
-    broker_->history(topic, since, std::move(answer), marker);
+    broker_->history(topic, since, std::move(answer), marker, max_bytes);
   }
 
   bool up() const override { return broker_->up(); }

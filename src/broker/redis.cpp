@@ -28,10 +28,21 @@ constexpr std::string_view kPublishScript =
     "return id\n";
 
 // XRANGE and a PUBLISH of a marker in one step: the marker's place among
-// the live messages is the read's place in the stream.
-// KEYS[1] stream; ARGV: start, count, channel, marker envelope.
+// the live messages is the read's place in the stream. Entries past a
+// budget of field bytes are cut, and the string "cut" ends the answer then.
+// KEYS[1] stream; ARGV: start, count, channel, marker envelope, budget.
 constexpr std::string_view kMarkedReadScript =
     "local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])\n"
+    "local budget = tonumber(ARGV[5])\n"
+    "for i = 1, #r do\n"
+    "  local f = r[i][2]\n"
+    "  for k = 2, #f, 2 do budget = budget - #f[k] end\n"
+    "  if budget < 0 then\n"
+    "    for j = #r, i + 1, -1 do r[j] = nil end\n"
+    "    r[i] = 'cut'\n"
+    "    break\n"
+    "  end\n"
+    "end\n"
     "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
     "return r\n";
 
@@ -542,7 +553,7 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
   }
 
   void history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer,
-               std::uint64_t marker) {
+               std::uint64_t marker, std::size_t max_bytes) {
     if (!answer) return;
     if (opt.history_length == 0) return answer_later(std::move(answer), Error(make_error_code(BrokerError::history_off)));
     if (topic.size() > opt.max_topic_size)
@@ -571,11 +582,13 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
       chan_buf.assign(opt.channel_prefix).append(topic);
       env_buf.clear();
       encode_marker(env_buf, node, std::to_string(marker));
-      const char* argv[8] = {"EVAL",       kMarkedReadScript.data(), "1",           key_buf.data(),
-                             start.data(), count.data(),             chan_buf.data(), env_buf.data()};
-      const std::size_t len[8] = {4, kMarkedReadScript.size(), 1, key_buf.size(), start.size(), count.size(),
-                                  chan_buf.size(), env_buf.size()};
-      status = redisAsyncCommandArgv(cmd.ac, &Impl::on_xrange, req, 8, argv, len);
+      const std::string budget = std::to_string(max_bytes);
+      const char* argv[9] = {"EVAL",       kMarkedReadScript.data(), "1",           key_buf.data(), start.data(),
+                             count.data(), chan_buf.data(),          env_buf.data(), budget.data()};
+      const std::size_t len[9] = {4,           kMarkedReadScript.size(), 1,
+                                  key_buf.size(), start.size(),         count.size(),
+                                  chan_buf.size(), env_buf.size(),      budget.size()};
+      status = redisAsyncCommandArgv(cmd.ac, &Impl::on_xrange, req, 9, argv, len);
     }
     if (status != REDIS_OK) {
       auto a = std::move(req->answer);
@@ -609,6 +622,10 @@ struct RedisBroker::Impl : std::enable_shared_from_this<RedisBroker::Impl> {
     a.entries.reserve(reply.elements);
     for (std::size_t i = 0; i < reply.elements; ++i) {
       const redisReply* e = reply.element[i];
+      if (is_str(e) && str_of(e) == "cut") {  // (a marked read's byte budget)
+        a.truncated = true;
+        break;
+      }
       if (e == nullptr || e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !is_str(e->element[0]) ||
           e->element[1] == nullptr || e->element[1]->type != REDIS_REPLY_ARRAY) {
         ++stats.malformed_history;
@@ -719,8 +736,8 @@ Error RedisBroker::publish(std::string_view topic, MessageType type, std::string
 }
 
 void RedisBroker::history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer,
-                          std::uint64_t marker) {
-  impl_->history(topic, since, std::move(answer), marker);
+                          std::uint64_t marker, std::size_t max_bytes) {
+  impl_->history(topic, since, std::move(answer), marker, max_bytes);
 }
 
 bool RedisBroker::up() const noexcept { return impl_->phase == Impl::Phase::up && !impl_->fail_scheduled; }

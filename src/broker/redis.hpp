@@ -216,9 +216,10 @@ class RedisBroker {
   /// topic's channel in the same step (a Lua script), reported through
   /// on_marker(topic, marker) when the topic is wanted: the read's place in
   /// the live order, so that a caller can join history and live messages
-  /// without missing or repeating one.
+  /// without missing or repeating one; then entries past `max_bytes` of
+  /// fields are left in Redis, and the answer is `truncated`.
   void history(std::string_view topic, std::string_view since, std::function<void(HistoryAnswer)> answer,
-               std::uint64_t marker = 0);
+               std::uint64_t marker = 0, std::size_t max_bytes = SIZE_MAX);
 
   /// True while connected with every wanted topic subscribed.
   bool up() const noexcept;

@@ -265,8 +265,9 @@ struct HistoryNode {
   TestServer srv;
   std::atomic<int> recoveries{0};
 
-  HistoryNode(const RedisServer& redis, std::size_t length, std::size_t max_replay = 1000)
-      : srv(options(redis, length, max_replay), Attach::record) {
+  HistoryNode(const RedisServer& redis, std::size_t length, std::size_t max_replay = 1000,
+              std::size_t max_buffered = 16u << 20)
+      : srv(options(redis, length, max_replay, max_buffered), Attach::record) {
     srv.server.on_open([this](Connection& c) {
       const std::string list(c.request()->query_param("topics").value_or(""));
       const std::optional<std::string> since = c.request()->query_param("since");
@@ -289,8 +290,10 @@ struct HistoryNode {
       broker.update([&] { broker.states.emplace_back(up, std::string(why)); });
     });
   }
-  static ServerOptions options(const RedisServer& redis, std::size_t length, std::size_t max_replay) {
+  static ServerOptions options(const RedisServer& redis, std::size_t length, std::size_t max_replay,
+                               std::size_t max_buffered) {
     ServerOptions o = Node::options(redis);
+    o.max_buffered_amount = max_buffered;
     o.redis.history_length = length;
     o.redis.history_max_replay = max_replay;
     return o;
@@ -425,6 +428,31 @@ TEST_F(ServerRedis, HistoryRecoveryToldPlainlyWhenItCannotBeDone) {
   EXPECT_EQ(recover(offset_of(289)), tail);
   // Nothing missed.
   EXPECT_EQ(recover(offset_of(299)), std::vector<std::string>{"recovery:recovered:0"});
+}
+
+TEST_F(ServerRedis, HistoryRecoveryLargerThanTheConnectionsBufferIsAGap) {
+  // 20 messages of 1 KiB to recover, connections that may hold 8 KiB:
+  // Redis cuts the read, and the client is told a gap; 5 missed fit.
+  HistoryNode a(redis, 100, 1000, 8192);
+  ASSERT_TRUE(a.start());
+  RawWsClient watcher;
+  ASSERT_TRUE(open_ws(watcher, a.srv.port(), "/?topics=t"));
+  ASSERT_TRUE(wait_redis_subscribers(redis, "t", 1));
+  std::vector<std::string> all;
+  for (int i = 0; i < 21; ++i) {  // (one at a time: the watcher may hold 8 KiB too)
+    a.srv.server.publish("t", MessageType::text, std::string(1024, static_cast<char>('a' + i % 26)));
+    for (std::string& m : read_texts(watcher, 1)) all.push_back(std::move(m));
+  }
+  ASSERT_EQ(all.size(), 21u);
+  auto recover = [&](const std::string& since) {
+    RawWsClient c;
+    EXPECT_TRUE(open_ws(c, a.srv.port(), "/?topics=t&since=" + since));
+    return read_until(c, [](const std::string& m) { return m.starts_with("recovery:"); });
+  };
+  EXPECT_EQ(recover(split_offered(all[0])->offset), std::vector<std::string>{"recovery:gap:0"});
+  std::vector<std::string> tail(all.end() - 5, all.end());
+  tail.push_back("recovery:recovered:5");
+  EXPECT_EQ(recover(split_offered(all[15])->offset), tail);
 }
 
 TEST_F(ServerRedis, HistoryWithRedisDownLocalMessagesHaveNoOffsetAndRecoveryIsUnavailable) {

@@ -86,6 +86,7 @@ ws.addEventListener("message", (ev) => {
   if (h.recovery === "recovered") {
     if (h.replayed > 0) line("caught up: " + h.replayed + " message(s) missed while away", "sys");
   } else {
+    lastOffset = "";  // (asking again from it would fail again)
     line("some messages could not be recovered (" + (h.reason || h.recovery) + ")", "sys");
   }
 });

@@ -72,10 +72,12 @@ void add_serve(CLI::App& app, ServeSettings& s, bool& echo, bool& broadcast) {
                                 "redis://[[USER]:PASSWORD@]HOST[:PORT] (default: this server only)")
                     ->type_name("URL");
   cmd->add_option("--history", s.history,
-                  "keep about the last N messages of each room in Redis: room messages are then sent as JSON "
+                  "keep about the last N messages of each room (and of --broadcast) in Redis: their text messages "
+                  "are then sent as JSON "
                   "{\"offset\":\"...\",\"text\":\"...\"}, and a client that comes back with ?since=OFFSET gets what "
                   "it missed first, then {\"recovery\":\"recovered\",\"replayed\":N} (or \"gap\" / \"unavailable\" "
-                  "and a reason: reload) (needs --redis; default: 0, no history)")
+                  "and a reason: reload); at most 1,000 messages are replayed, a client further behind gets \"gap\" "
+                  "(default: 0, no history)")
       ->needs(redis)
       ->check(bare(CLI::Range(std::size_t{1}, std::size_t{10000000})))
       ->type_name("N");
