@@ -215,6 +215,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   std::size_t tls_buffered() const noexcept;
   detail::ByteQueue& tls_plaintext() noexcept;
   void tls_readable();
+  bool tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);  // write() with TLS
+  bool tls_seal(std::span<const std::uint8_t> plain);  // one SSL_write; false (reported at the flush) if it failed
   bool tls_encrypt();                   // before a flush: plaintext -> records; false if the socket failed
   bool tls_has_work() const noexcept;   // plaintext that can be encrypted now
   void tls_fail(const Error& error);    // sends what is queued (an alert) if it can, closes, on_error

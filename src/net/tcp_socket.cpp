@@ -259,6 +259,7 @@ bool TcpSocket::write(std::string_view data) {
 
 bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
   if (fd_ < 0 || (flags_ & kShutdownWanted)) return false;
+  if (tls_) return tls_write(head, body);
   const std::size_t total = head.size() + body.size();
   if (total == 0) return true;
   if (!tls_ && out_.empty() && total >= kDirectWriteSize && !(flags_ & kBackpressure)) {

@@ -3,10 +3,16 @@
 // Reading: ciphertext is received into the second half of the loop's
 // receive buffer, handed to OpenSSL through the BIO below, and the
 // plaintext OpenSSL gives back is decrypted into the first half and
-// delivered with on_data(). Writing: plaintext is queued (corked) and
-// encrypted when the socket is flushed at the end of the iteration; the
-// BIO appends the records to the socket's ordinary output queue, which is
-// sent as for plain TCP. OpenSSL never touches the file descriptor.
+// delivered with on_data(). Writing: plaintext is gathered into full
+// records (16 KiB: many small frames in one, a large frame cut into full
+// ones, taken from the caller's buffer), each encrypted as soon as it is
+// full, and sent straight from OpenSSL's buffer when nothing is queued
+// ahead of it; the last, partial one waits (corked) until the socket is
+// flushed at the end of the iteration, when the BIO appends it to the
+// socket's ordinary output queue, sent as for plain TCP. So the plaintext
+// queue of write() stays within one pool block. (prepare()/commit() queue
+// plaintext whole, sealed at the flush.) OpenSSL never touches the file
+// descriptor itself.
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -16,6 +22,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "net/tcp.hpp"
@@ -33,6 +40,8 @@ struct TcpSocket::Tls {
   std::span<const std::uint8_t> in;  // ciphertext being fed to OpenSSL (during tls_readable)
   std::string peer_name;             // (client) the name sent with SNI and verified
   bool established = false;          // the handshake completed (stays true)
+  bool write_through = false;        // records may go to the kernel at once (see TlsBio::write)
+  Error write_error;                 // an SSL_write failure inside write(), reported at the flush
 };
 
 // The BIO between OpenSSL and the socket: reads come from Tls::in, writes
@@ -44,8 +53,18 @@ struct TlsBio {
     BIO_clear_retry_flags(b);
     if (len <= 0) return 0;
     TcpSocket& s = socket(b);
-    if (!s.out_.reserve(*s.loop_, static_cast<std::size_t>(len))) return -1;
-    s.out_.append({reinterpret_cast<const std::uint8_t*>(data), static_cast<std::size_t>(len)});
+    std::span<const std::uint8_t> record(reinterpret_cast<const std::uint8_t*>(data), static_cast<std::size_t>(len));
+    if (s.tls_->write_through && s.out_.empty() && !(s.flags_ & TcpSocket::kBackpressure)) {
+      // A full record sealed by write() with nothing queued ahead of it: it
+      // goes to the kernel from OpenSSL's buffer (no copy into the output
+      // queue, which stays without a buffer); only what the kernel does not
+      // take is queued. (Handshake records, alerts and what the flush seals
+      // are queued and sent once per iteration.)
+      record = record.subspan(s.send_direct(record, {}));
+      if (record.empty()) return len;
+    }
+    if (!s.out_.reserve(*s.loop_, record.size())) return -1;
+    s.out_.append(record);
     return len;
   }
 
@@ -302,8 +321,60 @@ void TcpSocket::tls_readable() {
   if (!out_.empty() || (t.established && !t.plain.empty())) schedule_flush();
 }
 
+bool TcpSocket::tls_seal(std::span<const std::uint8_t> plain) {
+  Tls& t = *tls_;
+  ERR_clear_error();
+  t.write_through = true;
+  const int r = SSL_write(t.ssl, plain.data(), static_cast<int>(plain.size()));
+  t.write_through = false;
+  if (r > 0) return true;  // all of it (the BIO never asks to retry)
+  // Reported from the loop, never from inside write().
+  t.write_error = tls_error(t.ssl, t.established, t.peer_name);
+  schedule_flush();
+  return false;
+}
+
+bool TcpSocket::tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
+  Tls& t = *tls_;
+  detail::ByteQueue& q = t.plain;
+  if (head.size() + body.size() > std::numeric_limits<std::uint32_t>::max() - q.size()) return false;
+  // Records are made as soon as they are full (16 KiB of plaintext: several
+  // small frames, or a piece of a large one, taken from the caller's buffer
+  // without a copy); what does not fill one waits in `plain` (at most one
+  // pool block) for more writes or the flush, which seals it (corking).
+  // Only while the handshake is done, nothing failed, and the kernel keeps
+  // up: otherwise everything waits as plaintext for the flush.
+  const auto sealing = [&] {
+    return t.established && !t.write_error && !(flags_ & kBackpressure) && out_.size() < kEncryptAhead &&
+           q.size() < kRecordSize;
+  };
+  for (std::span<const std::uint8_t> part : {head, body}) {
+    while (!part.empty()) {
+      const bool seal = sealing();
+      if (seal && q.empty() && part.size() >= kRecordSize) {
+        if (!tls_seal(part.first(kRecordSize))) break;
+        part = part.subspan(kRecordSize);
+        continue;
+      }
+      const std::size_t n = seal ? std::min(part.size(), kRecordSize - q.size()) : part.size();
+      (void)q.reserve(*loop_, n);  // (cannot fail: the size was checked above)
+      q.append(part.first(n));
+      part = part.subspan(n);
+      if (seal && q.size() == kRecordSize && tls_seal({q.data(), q.size()})) q.head = q.tail = 0;
+    }
+  }
+  schedule_flush();
+  return true;
+}
+
 bool TcpSocket::tls_encrypt() {
   Tls& t = *tls_;
+  if (t.write_error) {
+    const Error error = t.write_error;  // (tls_fail frees `t`)
+    Guard guard(this);
+    tls_fail(error);
+    return false;
+  }
   if (!t.plain.empty()) {
     ERR_clear_error();
     // Encrypted a record at a time, and only while the ciphertext the kernel
@@ -311,7 +382,7 @@ bool TcpSocket::tls_encrypt() {
     // message waits as plaintext instead of being doubled as ciphertext; the
     // flush that empties the output comes back for the rest.
     while (!t.plain.empty() && out_.size() < kEncryptAhead) {
-      const int r = SSL_write(t.ssl, t.plain.data(), static_cast<int>(std::min<std::size_t>(t.plain.size(), kRecordSize)));
+      const int r = SSL_write(t.ssl, t.plain.data(), static_cast<int>(std::min(t.plain.size(), kRecordSize)));
       if (r > 0) {
         t.plain.head += static_cast<std::uint32_t>(r);
         continue;

@@ -587,6 +587,47 @@ TEST(TlsSocket, CorkedWritesArriveInOrderAndBuffersAreGivenBack) {
   EXPECT_TRUE(p.errors.empty());
 }
 
+TEST(TlsSocket, SmallAndLargeWritesMakeFullRecordsInOrder) {
+  // Once the handshake is done, one iteration of mixed writes (small ones,
+  // header + body pairs cut across records, a body of exactly one record)
+  // arrives in order as full 16 KiB records plus one partial at the end: a
+  // record per write, or a partial one at each large write, would cost 22
+  // bytes more each.
+  NetPair p;
+  ASSERT_TRUE(p.connect_localhost());
+  ASSERT_TRUE(p.client->write(std::string_view("hello")));
+  ASSERT_TRUE(p.run_until([&] { return p.server_got == "hello"; }));
+  const std::uint64_t sent_before = p.loop.stats().bytes_sent;
+  std::string expected = "hello";
+  // A full record is sealed and handed to the kernel at once (as a plain
+  // write of 16 KiB or more is sent at once), not queued until the flush.
+  const std::string first = pattern(48 * 1024, false, 9);
+  ASSERT_TRUE(p.client->write(first));
+  EXPECT_LT(p.client->buffered_amount(), first.size());
+  expected += first;
+  std::size_t writes = 1;
+  const auto write = [&](const std::string& head, const std::string& body) {
+    ASSERT_TRUE(p.client->write({reinterpret_cast<const std::uint8_t*>(head.data()), head.size()},
+                                {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()}));
+    expected += head + body;
+    ++writes;
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 40; ++i) write("h" + std::to_string(i), pattern(static_cast<std::size_t>(i * 37), false, i));
+    write("head", pattern(40000, false, 1));
+    write("", pattern(16384, false, 2));
+    write("x", pattern(16383, false, 3));
+    write("0123456789", pattern(100000 + static_cast<std::size_t>(round), false, 4));
+  }
+  const std::size_t plain = expected.size() - 5;
+  ASSERT_TRUE(p.run_until([&] { return p.server_got.size() >= expected.size(); })) << p.server_got.size();
+  EXPECT_TRUE(p.server_got == expected);
+  const std::uint64_t wire = p.loop.stats().bytes_sent - sent_before;
+  EXPECT_LE(wire, plain + 22 * (plain / 16384 + 1)) << writes << " writes, plaintext " << plain << " bytes";
+  EXPECT_TRUE(p.run_until([&] { return p.client->buffered_amount() == 0; }));
+  EXPECT_TRUE(p.errors.empty());
+}
+
 TEST(TlsSocket, LargeWriteUnderBackpressureArrivesWhole) {
   // 8 MiB while the peer reads nothing: the kernel's buffers fill, the rest
   // waits (encrypted a few records at a time as the output drains).
