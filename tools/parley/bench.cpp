@@ -705,8 +705,9 @@ class DirectWorker {
   }
   void start() {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
-    // PARLEY_BENCH_NO_URING: the plain system calls, to compare.
-    if (std::getenv("PARLEY_BENCH_NO_URING") == nullptr) {
+    // PARLEY_BENCH_NO_URING=1 (any non-empty value): the plain system calls, to compare.
+    const char* no_uring = std::getenv("PARLEY_BENCH_NO_URING");
+    if (no_uring == nullptr || *no_uring == '\0') {
       ring_ = std::make_unique<Uring>(static_cast<unsigned>(buf_.size() / slice));
       if (!ring_->usable()) ring_.reset();
     }
@@ -932,7 +933,8 @@ void DirectWorker::read_rest(DirectConn& c, std::int64_t t) {
 /// batches; one whose slice came back full is read on with read_rest once
 /// the batch is done (read_rest reads into the whole of buf_).
 void DirectWorker::read_batch(std::int64_t t) {
-  for (std::size_t from = 0; from < to_read_.size() && ring_;) {
+  std::size_t from = 0;
+  while (from < to_read_.size() && ring_) {
     batch_.clear();
     read_more_.clear();
     for (; from < to_read_.size() && ring_->queued() < ring_->capacity(); ++from) {
@@ -967,6 +969,11 @@ void DirectWorker::read_batch(std::int64_t t) {
       if (c->fd >= 0) read_rest(*c, t);
     }
   }
+  for (; from < to_read_.size(); ++from) {  // left when a batch failed: plain reads
+    DirectConn& c = *to_read_[from];
+    if (c.fd >= 0) read_rest(c, t);
+    if (c.fd >= 0) flush_later(c);
+  }
   to_read_.clear();
 }
 
@@ -975,14 +982,16 @@ void DirectWorker::read_batch(std::int64_t t) {
 void DirectWorker::write_batch(std::int64_t t) {
   batch_.clear();
   for (DirectConn* c : to_flush_) {
-    c->to_flush = false;
-    if (c->fd < 0) continue;
-    if (ring_ && c->large_queued == 0 && c->large_done == 0 && c->out_at < c->out.size()) {
+    if (c->fd < 0) {
+      c->to_flush = false;
+    } else if (ring_ && c->large_queued == 0 && c->large_done == 0 && c->out_at < c->out.size()) {
       if (ring_->queued() == ring_->capacity()) break;  // the rest: plain writes below
+      c->to_flush = false;
       ring_->send(c->fd, c->out.data() + c->out_at, c->out.size() - c->out_at, batch_.size());
       batch_.push_back(c);
-    } else if (!flush(*c)) {
-      fail(*c, std::strerror(errno), t);
+    } else {
+      c->to_flush = false;
+      if (!flush(*c)) fail(*c, std::strerror(errno), t);
     }
   }
   if (!batch_.empty()) {
