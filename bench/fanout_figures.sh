@@ -23,23 +23,14 @@ window=${4:-64}
 cases=${CASES:-1000x16 1000x1024 10000x16 10000x1024}
 servers=${SERVERS:-parley ws}
 here=$(cd "$(dirname "$0")" && pwd)
-parley=$build/tools/parley/parley
-gen=$build/bench/parley_fanout_bench
-ulimit -n "$(ulimit -Hn)"
-
 source "$here/lib.sh"
-
-for f in "$parley" "$gen"; do
-  [ -x "$f" ] || { echo "missing $f: cmake --build $build --target parley_cli parley_fanout_bench"; exit 1; }
-done
+bench_tools "$build" parley_fanout_bench
 if [[ " $servers " == *" ws "* ]] && ! node -e "require('$here/../node_modules/ws')" 2>/dev/null; then
   echo "(Node or its ws module missing: the ws rows are left out)"
   servers=${servers//ws/}
 fi
 
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-echo "uptime before: $(uptime)"
+machine_lines
 echo "generator: $gen URL -n N -s SIZE -m 100000000 -d $seconds -w $window --server-pid PID (taskset -c 1)"
 echo
 

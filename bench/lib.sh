@@ -8,6 +8,28 @@ tmp=$(mktemp -d)
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# bench_tools BUILD_DIR TARGET: sets $parley (the CLI of BUILD_DIR) and $gen
+# (BUILD_DIR/bench/TARGET), exits saying how to build them when either is
+# missing, and raises the open-file limit to its hard limit.
+bench_tools() {
+  local f
+  parley=$1/tools/parley/parley
+  gen=$1/bench/$2
+  for f in "$parley" "$gen"; do
+    [ -x "$f" ] || { echo "missing $f: cmake --build $1 --target parley_cli $2"; exit 1; }
+  done
+  ulimit -n "$(ulimit -Hn)"
+}
+
+# The 1-, 5- and 15-minute load averages.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# machine_lines: which machine the figures come from, and its uptime now.
+machine_lines() {
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+  echo "uptime before: $(uptime)"
+}
+
 # RSS of process $1 in KiB.
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 

@@ -27,15 +27,8 @@ rate=${4:-500}
 window=${5:-1024}
 cases=${CASES:-1x16 1x1024 100x16 100x1024}
 here=$(cd "$(dirname "$0")" && pwd)
-parley=$build/tools/parley/parley
-gen=$build/bench/parley_cross_node
-ulimit -n "$(ulimit -Hn)"
-
 source "$here/lib.sh"
-
-for f in "$parley" "$gen"; do
-  [ -x "$f" ] || { echo "missing $f: cmake --build $build --target parley_cli parley_cross_node"; exit 1; }
-done
+bench_tools "$build" parley_cross_node
 command -v redis-server >/dev/null || { echo "missing redis-server (apt-get install redis-server)"; exit 1; }
 if [ "${BROADCAST:-0}" = 1 ]; then
   serve_mode=(--broadcast)
@@ -45,10 +38,8 @@ else
   path=/chat/bench
 fi
 
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+machine_lines
 echo "redis: $(redis-server --version | cut -d' ' -f3)"
-echo "uptime before: $(uptime)"
 echo "servers: $parley serve --quiet --port 0 --ping-interval 0 ${serve_mode[*]} --redis redis://127.0.0.1:PORT (A and B)"
 echo "generator: $gen --pub ws://A$path --sub ws://B$path -n N -s SIZE --seconds $seconds" \
   "{--window $window | --rate $rate} --cpu-pid A=PID --cpu-pid B=PID --cpu-pid redis=PID"

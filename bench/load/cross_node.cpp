@@ -33,8 +33,8 @@
 // (refused connection, close, no probe within --time-limit), 2 for usage.
 #include <parley/parley.hpp>
 
-#include <sys/resource.h>
-#include <unistd.h>
+#include "common.hpp"
+
 
 #include <algorithm>
 #include <atomic>
@@ -45,9 +45,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -83,48 +81,31 @@ const char* const usage =
     "  --cpu-pid     NAME=PID: report that process's CPU share over the run (repeatable)\n";
 
 bool parse_args(int argc, char** argv, Settings& s) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) return false;
-    const std::string v = argv[++i];
+  const auto option = [&s](std::string_view a, const char* v) {
     if (a == "--pub") s.pub = v;
     else if (a == "--sub") s.sub = v;
-    else if (a == "-n") s.subscribers = static_cast<unsigned>(std::stoul(v));
-    else if (a == "-s") s.size = std::stoul(v);
-    else if (a == "--window") s.window = static_cast<unsigned>(std::stoul(v));
-    else if (a == "--rate") s.rate = std::stod(v);
-    else if (a == "--seconds") s.seconds = std::stod(v);
-    else if (a == "--time-limit") s.time_limit = std::stod(v);
-    else if (a == "--cpu-pid" && v.find('=') != std::string::npos) {
-      s.cpu_pids.emplace_back(v.substr(0, v.find('=')), std::stoi(v.substr(v.find('=') + 1)));
+    else if (a == "--cpu-pid") {
+      const std::string_view pair = v;
+      const auto eq = pair.find('=');
+      double pid = 0;
+      if (eq == std::string_view::npos || !bench::parse_number(v + eq + 1, pid)) return false;
+      s.cpu_pids.emplace_back(std::string(pair.substr(0, eq)), static_cast<int>(pid));
     } else {
-      return false;
+      double d = 0;
+      if (!bench::parse_number(v, d)) return false;
+      if (a == "-n") s.subscribers = static_cast<unsigned>(d);
+      else if (a == "-s") s.size = static_cast<std::size_t>(d);
+      else if (a == "--window") s.window = static_cast<unsigned>(d);
+      else if (a == "--rate") s.rate = d;
+      else if (a == "--seconds") s.seconds = d;
+      else if (a == "--time-limit") s.time_limit = d;
+      else return false;
     }
-  }
-  return !s.pub.empty() && !s.sub.empty() && s.subscribers > 0 && s.size >= 16 && s.window > 0 && s.seconds > 0;
-}
-
-/// utime + stime of a process, in seconds (-1 when unreadable).
-double cpu_seconds(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream rest(text.substr(paren + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 (1-based)
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double self_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    return true;
+  };
+  const auto no_positional = [](std::string_view) { return false; };
+  return bench::walk_command_line(argc, argv, option, no_positional) && !s.pub.empty() && !s.sub.empty() &&
+         s.subscribers > 0 && s.size >= 16 && s.window > 0 && s.seconds > 0;
 }
 
 std::int64_t now_ns() {
@@ -210,8 +191,8 @@ class Run {
   void measure() {
     phase_ = Phase::measuring;
     t0_ = Clock::now();
-    cpu0_ = self_cpu_seconds();
-    for (auto& [name, pid] : s_.cpu_pids) other_cpu0_.push_back(cpu_seconds(pid));
+    cpu0_ = bench::own_cpu_seconds();
+    for (auto& [name, pid] : s_.cpu_pids) other_cpu0_.push_back(bench::process_cpu_seconds(pid));
     if (s_.rate == 0) {
       fill_window();
     } else {
@@ -251,8 +232,8 @@ class Run {
     if (phase_ == Phase::done) return;
     phase_ = Phase::done;
     t_end_ = Clock::now();
-    cpu1_ = self_cpu_seconds();
-    for (auto& [name, pid] : s_.cpu_pids) other_cpu1_.push_back(cpu_seconds(pid));
+    cpu1_ = bench::own_cpu_seconds();
+    for (auto& [name, pid] : s_.cpu_pids) other_cpu1_.push_back(bench::process_cpu_seconds(pid));
     signal_done();
   }
 
@@ -364,12 +345,7 @@ class Run {
 
 int main(int argc, char** argv) {
   Settings s;
-  try {
-    if (!parse_args(argc, argv, s)) {
-      std::fputs(usage, stderr);
-      return 2;
-    }
-  } catch (const std::exception&) {
+  if (!parse_args(argc, argv, s)) {
     std::fputs(usage, stderr);
     return 2;
   }

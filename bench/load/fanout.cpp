@@ -36,11 +36,12 @@
 #include <parley/protocol/http.hpp>
 #include <parley/protocol/uri.hpp>
 
+#include "common.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,10 +52,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,26 +97,9 @@ const char usage[] =
     "  --connecting   handshakes in progress at once (default 256)\n";
 
 bool parse_args(int argc, char** argv, Settings& s) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a[0] != '-') {
-      if (!s.url.empty()) return false;
-      s.url = a;
-      continue;
-    }
-    if (i + 1 >= argc) return false;
-    char* end = nullptr;
-    const char* v = argv[++i];
-    errno = 0;
-    double d = std::strtod(v, &end);
-    if (end != v && *end != '\0' && end[1] == '\0') {  // a K, M or G suffix (1024-based)
-      const char* units = "KMG";
-      const char* u = std::strchr(units, *end);
-      if (u == nullptr) return false;
-      for (const char* k = units; k <= u; ++k) d *= 1024;
-      ++end;
-    }
-    if (end == v || *end != '\0' || errno != 0 || d < 0) return false;
+  const auto option = [&s](std::string_view a, const char* v) {
+    double d = 0;
+    if (!bench::parse_number(v, d)) return false;
     const auto u = static_cast<std::uint64_t>(d);
     if (a == "-n") s.subscribers = static_cast<unsigned>(u);
     else if (a == "-m") s.messages = u;
@@ -131,34 +113,18 @@ bool parse_args(int argc, char** argv, Settings& s) {
     else if (a == "--drain") s.drain = d;
     else if (a == "--connecting") s.connecting = static_cast<unsigned>(u);
     else return false;
-  }
-  return !s.url.empty() && s.subscribers > 0 && s.messages > 0 && s.size >= 9 && s.window > 0 && s.connecting > 0;
+    return true;
+  };
+  const auto url = [&s](std::string_view a) {
+    if (!s.url.empty()) return false;
+    s.url = a;
+    return true;
+  };
+  return bench::walk_command_line(argc, argv, option, url) && !s.url.empty() && s.subscribers > 0 &&
+         s.messages > 0 && s.size >= 9 && s.window > 0 && s.connecting > 0;
 }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-/// utime + stime of a process in seconds (all its threads); -1 if unreadable.
-double process_cpu(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const std::size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(paren + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {  // field 3 is the state; 14 utime, 15 stime
-    if (i == 14) utime = std::strtod(field.c_str(), nullptr);
-    if (i == 15) stime = std::strtod(field.c_str(), nullptr);
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double own_cpu() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
 
 struct Conn {
   enum class State : std::uint8_t { connecting, handshake, open, closing, done };
@@ -536,8 +502,8 @@ int Fanout::run() {
   }
 
   // 2. Publish, counting deliveries; then wait for the stragglers.
-  const double server0 = s_.server_pid > 0 ? process_cpu(s_.server_pid) : -1;
-  const double own0 = own_cpu();
+  const double server0 = s_.server_pid > 0 ? bench::process_cpu_seconds(s_.server_pid) : -1;
+  const double own0 = bench::own_cpu_seconds();
   publish_start_ = last_delivery_ = Clock::now();
   bool timed_out = false;
   while (error_.empty()) {
@@ -555,8 +521,8 @@ int Fanout::run() {
   const auto t_end = delivered_ > 0 ? last_delivery_ : Clock::now();
   const double wall = std::chrono::duration<double>(t_end - publish_start_).count();
   const double own_wall = seconds_since(publish_start_);
-  const double own = own_cpu() - own0;
-  const double server = server0 >= 0 ? process_cpu(s_.server_pid) - server0 : -1;
+  const double own = bench::own_cpu_seconds() - own0;
+  const double server = server0 >= 0 ? bench::process_cpu_seconds(s_.server_pid) - server0 : -1;
   close_all();
   ::close(ep_);
 

@@ -27,6 +27,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import redis_server  # noqa: E402  (a redis-server of a test's own)
+
 PARLEY = os.environ.get("PARLEY_BIN", "")
 MAKE_PKI = os.environ.get("PARLEY_MAKE_PKI", "")  # writes a test CA and certificates into a directory
 TIMEOUT = 20  # seconds: the bound of any single command
@@ -807,9 +810,8 @@ class CliTest(unittest.TestCase):
         if shutil.which("redis-server") is None:
             self.fail("redis-server is not installed (scripts/install-deps.sh installs it)")
         port = free_port()
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", self.tmp, "--daemonize", "no"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(redis_server.argv(port, self.tmp), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
 
         def stop():
             proc.terminate()
@@ -819,15 +821,8 @@ class CliTest(unittest.TestCase):
                 proc.kill()
                 proc.wait(timeout=TIMEOUT)
         self.addCleanup(stop)
-
-        def answers():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                    c.sendall(b"PING\r\n")
-                    return c.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-        self.assertTrue(self.wait_until(answers), "redis-server did not start")
+        self.assertTrue(redis_server.wait_for_ping(port, lambda: proc.poll() is None, 10),
+                        "redis-server did not start")
         return port
 
     def test_redis_rooms_span_servers(self):

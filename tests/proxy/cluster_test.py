@@ -33,9 +33,7 @@ Every process is stopped by its PID, every wait is bounded.
 import asyncio
 import os
 import re
-import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -43,25 +41,16 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 import proxy_test as pt  # noqa: E402  (Process, Parley, free_port, connect, ...)
+import redis_server  # noqa: E402
 
 import websockets  # noqa: E402
 
 EXAMPLE_CONF = os.path.join(HERE, "..", "..", "examples", "cluster", "nginx.conf")
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 SERVERS = 3
 WAIT = pt.WAIT
 QUIET = 1.0  # seconds: how long a client reads on after the last message expected, for duplicates
-
-
-def redis_ping(port):
-    """True when a Redis on 127.0.0.1:`port` answers PING."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 class Redis(pt.Process):
@@ -72,14 +61,9 @@ class Redis(pt.Process):
         last = ""
         for _ in range(10):
             self.port = port or pt.free_port()
-            super().__init__([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                              "no", "--dir", d, "--daemonize", "no", "--loglevel", "warning"],
-                             os.path.join(d, "redis.log"))
-            deadline = time.monotonic() + WAIT
-            while time.monotonic() < deadline and self.running():
-                if redis_ping(self.port):
-                    return
-                time.sleep(0.05)
+            super().__init__(redis_server.argv(self.port, d), os.path.join(d, "redis.log"))
+            if redis_server.wait_for_ping(self.port, self.running, WAIT):
+                return
             self.stop()
             last = self.text()
             time.sleep(0.3)  # a port of our own: it may still be closing
@@ -142,7 +126,7 @@ class Cluster(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for program in (pt.NGINX, REDIS):
+        for program in (pt.NGINX, redis_server.REDIS):
             if not os.access(program, os.X_OK):
                 raise AssertionError("%s is missing (scripts/install-deps.sh installs it)" % program)
         cls.tmp = tempfile.mkdtemp(prefix="parley-cluster-")

@@ -9,7 +9,9 @@
 //
 // Two engines drive the connections:
 //  - the direct engine (plain ws://, no proxy, no --deflate): its own epoll
-//    loop per thread, non-blocking sockets, the frames formatted by itself
+//    loop per thread, non-blocking sockets, the reads of a wakeup and then
+//    its writes each in io_uring batches where it can (uring.hpp: one system
+//    call for many connections), the frames formatted by itself
 //    from a pre-masked template per connection (one copy of a small frame
 //    into the connection's output, none for a large one: written straight
 //    from the template), and echoes verified where they lie in the thread's
@@ -53,6 +55,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "histogram.hpp"
+#include "uring.hpp"
 #include "protocol/proxy.hpp"  // the library's internal header (src/): proxy_from_environment
 
 namespace parley_cli {
@@ -424,14 +427,14 @@ class Bench {
           ",\"binary\":%s,\"threads\":%u,\"duration_s\":%.6f,\"warmup_s\":%.3f,\"messages\":%" PRIu64
           ",\"received\":%" PRIu64 ",\"messages_per_sec\":%.1f,\"mb_per_sec\":%.3f,\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
           "\"p99_9\":%.1f,\"max\":%.1f,\"mean\":%.1f,\"min\":%.1f},\"errors\":%" PRIu64 ",\"lost\":%" PRIu64
-          ",\"reconnects\":%" PRIu64 ",\"interrupted\":%s,\"generator\":{\"engine\":\"%s\",\"cores\":%u,"
+          ",\"reconnects\":%" PRIu64 ",\"interrupted\":%s,\"generator\":{\"engine\":\"%s\",\"io_uring\":%s,\"cores\":%u,"
           "\"cpu_share\":%.4f,\"cpu_us_per_msg\":%.4f,\"user_us_per_msg\":%.4f,\"sys_us_per_msg\":%.4f,"
           "\"user_s\":%.4f,\"sys_s\":%.4f,\"wall_s\":%.4f,\"is_limit\":%s}}\n",
           escaped.c_str(), s_.connections, s_.pipeline, s_.size, s_.binary ? "true" : "false", threads_, secs,
           s_.warmup, measured, received, rate, mbps, us(all.quantile(0.5)), us(all.quantile(0.9)), us(all.quantile(0.99)),
           us(all.quantile(0.999)), us(all.max()), all.mean() / 1000.0, us(all.min()), errors, lost, reconnects,
-          interrupted_run ? "true" : "false", engine, u.cores, share, per_msg, user_per_msg, sys_per_msg, u.user_s,
-          u.sys_s, u.wall_s, limit ? "true" : "false");
+          interrupted_run ? "true" : "false", engine, batched() ? "true" : "false", u.cores, share, per_msg,
+          user_per_msg, sys_per_msg, u.user_s, u.sys_s, u.wall_s, limit ? "true" : "false");
       std::fflush(stdout);
       return;
     }
@@ -445,9 +448,9 @@ class Bench {
     std::printf("  latency     p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  (mean %.1f us)\n",
                 us(all.quantile(0.5)), us(all.quantile(0.9)), us(all.quantile(0.99)), us(all.quantile(0.999)),
                 us(all.max()), all.mean() / 1000.0);
-    std::printf("  generator   %.0f %% of %u core%s, %.3f us CPU per message (user %.3f, sys %.3f), %s engine%s\n",
+    std::printf("  generator   %.0f %% of %u core%s, %.3f us CPU per message (user %.3f, sys %.3f), %s engine%s%s\n",
                 share * 100, u.cores, u.cores == 1 ? "" : "s", per_msg, user_per_msg, sys_per_msg, engine,
-                limit ? "  [the generator is the limit]" : "");
+                batched() ? " (io_uring batches)" : "", limit ? "  [the generator is the limit]" : "");
     std::printf("  errors      %" PRIu64 "%s%s\n", errors, errors && !last_error.empty() ? "  last: " : "",
                 errors ? last_error.c_str() : "");
     std::printf("  reconnects  %" PRIu64 "\n", reconnects);
@@ -455,6 +458,8 @@ class Bench {
   }
 
   virtual bool direct() const noexcept = 0;
+  /// The direct engine's reads and writes went in io_uring batches.
+  virtual bool batched() const noexcept { return false; }
 
   std::atomic<std::uint64_t> budget_{0};          // -n: messages sent in the window
   std::atomic<std::uint64_t> measured_count_{0};  // -n: messages echoed in the window
@@ -658,6 +663,7 @@ struct DirectConn {
   std::size_t large_done = 0;      // large: bytes of the current frame written
   std::string out;                 // small frames and control frames, in order
   std::size_t out_at = 0;          // written up to here
+  bool to_flush = false;           // in the worker's list of connections to write after this wakeup
 
   // receiving: echoes are compared with `pattern` + stamp as they stream in
   std::string pattern;
@@ -699,9 +705,17 @@ class DirectWorker {
   }
   void start() {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
+    // PARLEY_BENCH_NO_URING=1 (any non-empty value): the plain system calls, to compare.
+    const char* no_uring = std::getenv("PARLEY_BENCH_NO_URING");
+    if (no_uring == nullptr || *no_uring == '\0') {
+      ring_ = std::make_unique<Uring>(static_cast<unsigned>(buf_.size() / slice));
+      if (!ring_->usable()) ring_.reset();
+    }
     thread_ = std::thread([this] { loop(); });
   }
   void quit() noexcept { quit_.store(true); }
+  /// Whether its reads and writes go in io_uring batches.
+  bool batched() const noexcept { return ring_ != nullptr; }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -711,6 +725,9 @@ class DirectWorker {
   void sweep(std::int64_t t);
   void begin_connect(DirectConn& c, std::int64_t t);
   void on_event(DirectConn& c, std::uint32_t events, std::int64_t t);
+  void read_rest(DirectConn& c, std::int64_t t);
+  void read_batch(std::int64_t t);
+  void write_batch(std::int64_t t);
   void on_connected(DirectConn& c, std::int64_t t);
   void on_reply(DirectConn& c, std::size_t n, std::int64_t t);
   void on_open(DirectConn& c, std::int64_t t);
@@ -721,6 +738,7 @@ class DirectWorker {
   bool send_next(DirectConn& c, std::int64_t t);
   void queue_control(DirectConn& c, std::uint8_t op, std::string_view payload);
   bool flush(DirectConn& c);
+  void flush_later(DirectConn& c);
   void fail(DirectConn& c, std::string why, std::int64_t t);
   void drop_fd(DirectConn& c) noexcept;
 
@@ -731,7 +749,14 @@ class DirectWorker {
   std::atomic<bool> quit_{false};
   bool closing_ = false;  // close frames sent
   std::vector<std::unique_ptr<DirectConn>> conns_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(256 * 1024);  // receive buffer
+  std::vector<DirectConn*> to_flush_;  // connections with output from this wakeup's reads
+  std::vector<DirectConn*> to_read_;   // io_uring: connections to read in this wakeup's batches
+  std::vector<DirectConn*> batch_;     // io_uring: the connection of each operation of a batch
+  std::vector<DirectConn*> read_more_; // io_uring: connections whose read filled its slice
+  // The receive buffer; with io_uring, slices of `slice` bytes, one per read of a batch.
+  static constexpr std::size_t slice = 8 * 1024;
+  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1024 * 1024);
+  std::unique_ptr<Uring> ring_;  // null: a system call per read and per write
   std::minstd_rand rng_{std::random_device{}()};
 };
 
@@ -743,6 +768,9 @@ class DirectBench final : public Bench {
   friend class DirectWorker;
 
   bool direct() const noexcept override { return true; }
+  bool batched() const noexcept override {
+    return std::all_of(workers_.begin(), workers_.end(), [](const auto& w) { return w->batched(); });
+  }
 
   int start() override {
     parley::protocol::ClientHandshake hs;
@@ -800,7 +828,20 @@ void DirectWorker::loop() {
   while (!quit_.load(std::memory_order_relaxed)) {
     const int n = epoll_wait(ep_, events, 256, 10);
     const std::int64_t t = now_ns();  // one clock read per wakeup: the time of every echo in it
-    for (int i = 0; i < n; ++i) on_event(*static_cast<DirectConn*>(events[i].data.ptr), events[i].events, t);
+    for (int i = 0; i < n; ++i) {
+      DirectConn& c = *static_cast<DirectConn*>(events[i].data.ptr);
+      const bool readable = (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0;
+      if (ring_ && readable && c.fd >= 0 &&
+          (c.state == DirectConn::State::open || c.state == DirectConn::State::closing)) {
+        to_read_.push_back(&c);
+      } else {
+        on_event(c, events[i].events, t);
+      }
+    }
+    // All the reads of a wakeup first, then all the writes, back to back
+    // (in io_uring batches where it can: one system call for many).
+    if (!to_read_.empty()) read_batch(t);
+    write_batch(t);
     if (t >= next_sweep) {
       sweep(t);
       next_sweep = t + 10'000'000;
@@ -862,29 +903,128 @@ void DirectWorker::on_event(DirectConn& c, std::uint32_t events, std::int64_t t)
     on_connected(c, t);
     return;
   }
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
-    // Edge-triggered: read until a read comes back short (the socket is
-    // then empty; what arrives later is a new edge). recv/send rather than
-    // read/write: the socket calls skip the file-position lock.
-    for (;;) {
-      const ssize_t n = ::recv(c.fd, buf_.data(), buf_.size(), 0);
-      if (n > 0) {
-        const auto len = static_cast<std::size_t>(n);
-        if (c.state == DirectConn::State::handshake) on_reply(c, len, t);
-        else if (!receive(c, buf_.data(), len, t)) return;
-        if (c.fd < 0) return;
-        if (len < buf_.size()) break;
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && errno == EAGAIN) {
-        break;
-      } else {
-        fail(c, n == 0 ? "the server closed the TCP connection" : std::strerror(errno), t);
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) read_rest(c, t);
+  if (c.fd >= 0 && c.state != DirectConn::State::handshake) flush_later(c);
+}
+
+/// Edge-triggered: reads until a read comes back short (the socket is then
+/// empty; what arrives later is a new edge). recv/send rather than
+/// read/write: the socket calls skip the file-position lock.
+void DirectWorker::read_rest(DirectConn& c, std::int64_t t) {
+  for (;;) {
+    const ssize_t n = ::recv(c.fd, buf_.data(), buf_.size(), 0);
+    if (n > 0) {
+      const auto len = static_cast<std::size_t>(n);
+      if (c.state == DirectConn::State::handshake) on_reply(c, len, t);
+      else if (!receive(c, buf_.data(), len, t)) return;
+      if (c.fd < 0 || len < buf_.size()) return;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      return;
+    } else {
+      fail(c, n == 0 ? "the server closed the TCP connection" : std::strerror(errno), t);
+      return;
+    }
+  }
+}
+
+/// Reads the connections of to_read_, a slice of buf_ each, in io_uring
+/// batches; one whose slice came back full is read on with read_rest once
+/// the batch is done (read_rest reads into the whole of buf_).
+void DirectWorker::read_batch(std::int64_t t) {
+  std::size_t from = 0;
+  while (from < to_read_.size() && ring_) {
+    batch_.clear();
+    read_more_.clear();
+    for (; from < to_read_.size() && ring_->queued() < ring_->capacity(); ++from) {
+      DirectConn* c = to_read_[from];
+      ring_->recv(c->fd, buf_.data() + batch_.size() * slice, slice, batch_.size());
+      batch_.push_back(c);
+    }
+    const bool ok = ring_->run([&](std::uint64_t i, int res) {
+      DirectConn& c = *batch_[i];
+      if (c.fd < 0) return;
+      if (res > 0) {
+        const auto len = static_cast<std::size_t>(res);
+        if (!receive(c, buf_.data() + i * slice, len, t)) return;
+        if (len == slice) read_more_.push_back(&c);
+      } else if (res == 0) {
+        fail(c, "the server closed the TCP connection", t);
         return;
+      } else if (res != -EAGAIN && res != -EINTR) {
+        fail(c, std::strerror(-res), t);
+        return;
+      }
+      if (c.fd >= 0) flush_later(c);
+    });
+    if (!ok) {  // no more batches; what this one read is unknown: its connections start again
+      b_.error(std::string("io_uring: ") + std::strerror(errno));
+      ring_.reset();
+      for (DirectConn* c : batch_) {
+        if (c->fd >= 0) fail(*c, "io_uring failed", t);
+      }
+    }
+    for (DirectConn* c : read_more_) {
+      if (c->fd >= 0) read_rest(*c, t);
+    }
+  }
+  for (; from < to_read_.size(); ++from) {  // left when a batch failed: plain reads
+    DirectConn& c = *to_read_[from];
+    if (c.fd >= 0) read_rest(c, t);
+    if (c.fd >= 0) flush_later(c);
+  }
+  to_read_.clear();
+}
+
+/// Writes the connections of to_flush_: small frames in io_uring batches,
+/// large ones (and all without io_uring) with flush().
+void DirectWorker::write_batch(std::int64_t t) {
+  batch_.clear();
+  for (DirectConn* c : to_flush_) {
+    if (c->fd < 0) {
+      c->to_flush = false;
+    } else if (ring_ && c->large_queued == 0 && c->large_done == 0 && c->out_at < c->out.size()) {
+      if (ring_->queued() == ring_->capacity()) break;  // the rest: plain writes below
+      c->to_flush = false;
+      ring_->send(c->fd, c->out.data() + c->out_at, c->out.size() - c->out_at, batch_.size());
+      batch_.push_back(c);
+    } else {
+      c->to_flush = false;
+      if (!flush(*c)) fail(*c, std::strerror(errno), t);
+    }
+  }
+  if (!batch_.empty()) {
+    const bool ok = ring_->run([&](std::uint64_t i, int res) {
+      DirectConn& c = *batch_[i];
+      if (c.fd < 0) return;
+      if (res > 0) {
+        c.out_at += static_cast<std::size_t>(res);
+        if (c.out_at == c.out.size()) {
+          c.out.clear();
+          c.out_at = 0;
+        }
+      } else if (res != -EAGAIN && res != -EINTR) {
+        fail(c, std::strerror(-res), t);
+      }
+      // a short write: the rest goes when EPOLLOUT says there is room
+    });
+    if (!ok) {
+      b_.error(std::string("io_uring: ") + std::strerror(errno));
+      ring_.reset();
+      for (DirectConn* c : batch_) {
+        if (c->fd >= 0) fail(*c, "io_uring failed", t);
       }
     }
   }
-  if (c.state != DirectConn::State::handshake && !flush(c)) fail(c, std::strerror(errno), t);
+  // Those beyond a full batch (or all when a batch failed).
+  for (std::size_t i = 0; i < to_flush_.size(); ++i) {
+    DirectConn* c = to_flush_[i];
+    if (!c->to_flush) continue;
+    c->to_flush = false;
+    if (c->fd >= 0 && !flush(*c)) fail(*c, std::strerror(errno), t);
+  }
+  to_flush_.clear();
 }
 
 void DirectWorker::on_connected(DirectConn& c, std::int64_t t) {
@@ -935,7 +1075,7 @@ void DirectWorker::on_reply(DirectConn& c, std::size_t n, std::int64_t t) {
     // buf_ holds the last read: its tail is what followed the head.
     if (!receive(c, buf_.data() + n - rest, rest, t)) return;
   }
-  if (!flush(c)) fail(c, std::strerror(errno), t);
+  flush_later(c);
 }
 
 void DirectWorker::on_open(DirectConn& c, std::int64_t t) {
@@ -1049,6 +1189,12 @@ bool DirectWorker::flush(DirectConn& c) {
     --c.large_queued;
   }
   return true;  // what is left goes when EPOLLOUT says there is room
+}
+
+void DirectWorker::flush_later(DirectConn& c) {
+  if (c.to_flush) return;
+  c.to_flush = true;
+  to_flush_.push_back(&c);
 }
 
 /// Compares `n` bytes of an echo at `p` with what was sent at that offset.
