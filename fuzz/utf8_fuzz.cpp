@@ -9,7 +9,9 @@
 //    so far can no longer be the start of valid UTF-8 (fail fast), and
 //    complete() must agree with the whole-text verdict;
 //  - apply_mask on the text at the chosen misalignment and phase, whole and
-//    in the two pieces, against a byte-at-a-time loop.
+//    in the two pieces, against a byte-at-a-time loop;
+//  - unmask_ascii on the text at that misalignment: the same bytes, and
+//    ASCII exactly when no unmasked byte is 0x80 or above.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +23,7 @@
 
 #include "parley/protocol/mask.hpp"
 #include "parley/protocol/utf8.hpp"
+#include "protocol/unmask_ascii.hpp"
 
 namespace {
 
@@ -143,6 +146,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t p = parley::protocol::apply_mask(buf.data() + offset, c1, key, phase);
   p = parley::protocol::apply_mask(buf.data() + offset + c1, c2 - c1, key, p);
   parley::protocol::apply_mask(buf.data() + offset + c2, n - c2, key, p);
+  check(buf == expected);
+  // Unmasking a payload (phase 0) and finding whether it is ASCII, in one pass.
+  std::copy(text.begin(), text.end(), buf.begin() + static_cast<std::ptrdiff_t>(offset));
+  std::copy(text.begin(), text.end(), expected.begin() + static_cast<std::ptrdiff_t>(offset));
+  bool ascii = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    expected[offset + i] ^= key[i % 4];
+    ascii = ascii && expected[offset + i] < 0x80;
+  }
+  check(parley::protocol::unmask_ascii(buf.data() + offset, n, key) == ascii);
   check(buf == expected);
   return 0;
 }

@@ -234,15 +234,19 @@ Connection::Negotiated& Connection::negotiated() {
 // (Connections live on loop threads, where nothing throws, `fatal` or
 // not: a failed send is always a value. See docs/guide.md, "errors".)
 SendResult Connection::checked(Error e) {
-  if (!e) {
-    flush_engine();
-    if (buffered_amount() > ctx_.settings().max_buffered_amount) {
-      note_over_limit();
-      return {SendStatus::backpressure, {}};
-    }
-    return {SendStatus::queued, {}};
+  if (e) return {SendStatus::dropped, std::move(e)};
+  return queued();
+}
+
+// After a send that queued its frame: whatever the engine queued goes out
+// too, and the output is held against the limit.
+SendResult Connection::queued() {
+  flush_engine();
+  if (buffered_amount() > ctx_.settings().max_buffered_amount) {
+    note_over_limit();
+    return {SendStatus::backpressure, {}};
   }
-  return {SendStatus::dropped, std::move(e)};
+  return {SendStatus::queued, {}};
 }
 
 SendResult Connection::send(MessageType type, std::string_view data, protocol::Compression compression) {
@@ -274,35 +278,34 @@ SendResult Connection::send_fragment_or_whole(MessageType type, std::string_view
     ctx_.loop().defer([ctx = &ctx_] { ctx->enforce_budget(); });
     return checked(Error(UsageError::buffer_full, "the memory budget (max_total_buffered) is exhausted"));
   }
-  return checked(fragment ? engine_.send_fragment(opcode_of(type), data, fin, compression)
-                          : send_whole(opcode_of(type), data, compression));
+  const Opcode op = opcode_of(type);
+  if (fragment) return checked(engine_.send_fragment(op, data, fin, compression));
+  // Compressed, or not to be sent (the engine says why): through the engine.
+  if (!engine_.sends_plain(op, data.size(), compression)) return checked(engine_.send(op, data, compression));
+  send_whole(op, data);
+  return queued();
 }
 
-Error Connection::send_whole(protocol::Opcode type, std::string_view data, protocol::Compression compression) {
-  auto header = engine_.plain_header(type, data.size(), compression);
-  if (!header) return header.error();
-  if (!*header) return engine_.send(type, data, compression);  // compressed: through the engine
-  // One copy, straight into the socket's queue (none when a large frame
-  // goes out at once): what the engine queued before goes first.
-  flush_engine();
-  const protocol::FrameHeader& h = **header;
-  std::uint8_t head[protocol::max_frame_header_size];
-  const std::size_t hs = protocol::write_frame_header(head, h);
+// A whole uncompressed message, framed with one copy straight into the
+// socket's queue (none when a large frame goes out at once).
+void Connection::send_whole(protocol::Opcode type, std::string_view data) {
+  flush_engine();  // what the engine queued before goes first
+  const protocol::FrameHeader h = engine_.plain_header(type, data.size());
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(data.data());
-  if (!h.masked) {
-    (void)socket_->write({head, hs}, {bytes, data.size()});
+  if (!h.masked && data.size() >= net::TcpSocket::kDirectWriteSize) {
+    std::uint8_t head[protocol::max_frame_header_size];
+    (void)socket_->write({head, protocol::write_frame_header(head, h)}, {bytes, data.size()});
   } else {
-    const std::span<std::uint8_t> room = socket_->prepare(hs + data.size());
-    if (room.empty()) return {};  // a closed socket (as write() would drop it; reported from the loop)
-    std::memcpy(room.data(), head, hs);
+    const std::span<std::uint8_t> room = socket_->prepare(protocol::max_frame_header_size + data.size());
+    if (room.empty()) return;  // a closed socket (as write() would drop it; reported from the loop)
+    const std::size_t hs = protocol::write_frame_header(room.data(), h);
     if (!data.empty()) std::memcpy(room.data() + hs, bytes, data.size());
-    protocol::apply_mask(room.data() + hs, data.size(), h.mask);
+    if (h.masked) protocol::apply_mask(room.data() + hs, data.size(), h.mask);
     socket_->commit(hs + data.size());
   }
   // Reported once written: a handler that closes (or throws, which
   // closes) puts its close frame after this one.
   if (ctx_.settings().engine.report_frames) on_frame(protocol::FrameDirection::sent, h);
-  return {};
 }
 
 bool Connection::subscribe(std::string_view topic) {

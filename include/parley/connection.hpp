@@ -430,10 +430,11 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   // Open connection.
   void receive(std::uint8_t* data, std::size_t size);
   SendResult checked(Error e);
+  SendResult queued();
   SendResult send_fragment_or_whole(MessageType type, std::string_view data, bool fin, bool fragment,
                                     protocol::Compression compression);
   void flush_engine();
-  Error send_whole(protocol::Opcode type, std::string_view data, protocol::Compression compression);
+  void send_whole(protocol::Opcode type, std::string_view data);
   void report_close(CloseCode code, std::string_view reason);
   void teardown();
   void sweep(net::Clock::time_point now);

@@ -117,10 +117,24 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   /// Zero-copy variant of write(): returns room for at least `n` bytes at
   /// the end of the output queue (an empty span under the same conditions
   /// in which write() returns false). Fill some of it and call commit().
-  std::span<std::uint8_t> prepare(std::size_t n);
+  /// Inline while the queue has the room: a frame is formatted straight
+  /// into it, and many small ones in an iteration cost no call each.
+  std::span<std::uint8_t> prepare(std::size_t n) {
+    if (fd_ < 0 || (flags_ & kShutdownWanted)) return {};
+    detail::ByteQueue& q = queue();
+    if ((q.buf == nullptr || q.cap - q.tail < n) && !q.reserve(*loop_, n)) return {};
+    return {q.buf + q.tail, q.cap - q.tail};
+  }
   /// Queues the first `n` bytes written into the last prepare() span
   /// (0 is allowed: nothing is queued and the room is given back).
-  void commit(std::size_t n);
+  void commit(std::size_t n) {
+    detail::ByteQueue& q = queue();
+    if (!q.buf) return;
+    if (n > q.cap - q.tail) n = q.cap - q.tail;
+    q.tail += static_cast<std::uint32_t>(n);
+    // (Even for 0 bytes: the flush gives an unused block back.)
+    if (!(flags_ & (kInFlushList | kBackpressure))) schedule_flush();
+  }
   /// Bytes queued and not yet taken by the kernel (with TLS: plaintext
   /// not yet encrypted plus encrypted bytes not yet sent).
   std::size_t buffered_amount() const noexcept { return out_.size() + (tls_ ? tls_buffered() : 0); }
@@ -206,7 +220,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   void fail(int err, const char* what);  // closes and calls on_error
   void update_interest();
   void schedule_flush();
-  detail::ByteQueue& queue() noexcept;  // where writes go: out_, or with TLS the plaintext queue
+  // Where writes go: out_, or with TLS the plaintext queue.
+  detail::ByteQueue& queue() noexcept { return tls_ ? tls_plaintext() : out_; }
   ssize_t receive(std::uint8_t* into, std::size_t size) noexcept;  // recv(2), EINTR retried, counted
   void peer_eof();                      // the peer sends no more: kEof, then on_eof
   std::size_t send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);

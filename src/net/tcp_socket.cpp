@@ -219,10 +219,6 @@ void ByteQueue::release(Loop& loop) noexcept {
 
 // ---- output --------------------------------------------------------------------
 
-detail::ByteQueue& TcpSocket::queue() noexcept {
-  return tls_ ? tls_plaintext() : out_;  // with TLS, plaintext waits for encryption at the flush
-}
-
 void TcpSocket::schedule_flush() {
   if (flags_ & (kInFlushList | kBackpressure)) return;  // backpressure: EPOLLOUT will flush
   flags_ |= kInFlushList;
@@ -278,21 +274,6 @@ bool TcpSocket::write(std::span<const std::uint8_t> head, std::span<const std::u
   q.append(body);
   schedule_flush();
   return true;
-}
-
-std::span<std::uint8_t> TcpSocket::prepare(std::size_t n) {
-  if (fd_ < 0 || (flags_ & kShutdownWanted)) return {};
-  detail::ByteQueue& q = queue();
-  if (!q.reserve(*loop_, n)) return {};
-  return {q.buf + q.tail, q.cap - q.tail};
-}
-
-void TcpSocket::commit(std::size_t n) {
-  detail::ByteQueue& q = queue();
-  if (!q.buf) return;
-  if (n > q.cap - q.tail) n = q.cap - q.tail;
-  q.tail += static_cast<std::uint32_t>(n);
-  schedule_flush();  // even for 0 bytes: the flush gives an unused block back
 }
 
 void TcpSocket::shutdown_write() {

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "parley/protocol/close_payload.hpp"
+#include "parley/protocol/mask.hpp"
+#include "protocol/unmask_ascii.hpp"
 
 namespace parley::protocol {
 namespace {
@@ -136,6 +138,7 @@ void Engine::reset() {
 
 void Engine::receive(std::uint8_t* data, std::size_t size) {
   while (state_ != EngineState::closed) {
+    if (parser_.at_frame_start() && receive_whole(data, size)) continue;
     const FrameParser::Chunk c = parser_.next(data, size);
     if (c.kind == FrameParser::Chunk::Kind::need_more) return;
     if (c.kind == FrameParser::Chunk::Kind::error) {
@@ -159,6 +162,71 @@ void Engine::receive(std::uint8_t* data, std::size_t size) {
       on_data(c);
     }
   }
+}
+
+// The common case without the frame parser: a whole data frame at the
+// front of the slice (FIN, text or binary, no RSV bit, masked as the role
+// requires, at most 65535 bytes and within the limits), between frames,
+// with no message in progress and no frame reports. It is unmasked and its
+// text checked in one pass over the bytes and delivered in place, and
+// `data`/`size` move past it. Anything else (nothing consumed: false) is
+// the parser's, which checks and reports it as always.
+bool Engine::receive_whole(std::uint8_t*& data, std::size_t& size) {
+  if (size < 2 || message_type_ != Opcode::continuation || options_.report_frames) return false;
+  const std::uint8_t b0 = data[0];
+  const std::uint8_t b1 = data[1];
+  if (b0 != (0x80 | static_cast<std::uint8_t>(Opcode::text)) && b0 != (0x80 | static_cast<std::uint8_t>(Opcode::binary))) {
+    return false;
+  }
+  const bool masked = (b1 & 0x80) != 0;
+  if (masked != (options_.role == Role::server)) return false;
+  std::size_t length = b1 & 0x7f;
+  std::size_t at = 2;
+  if (length == 126) {
+    if (size < 4) return false;
+    length = static_cast<std::size_t>(data[2]) << 8 | data[3];
+    at = 4;
+  } else if (length == 127) {
+    return false;
+  }
+  const std::uint8_t* key = data + at;
+  if (masked) at += 4;
+  if (size < at || size - at < length) return false;
+  if ((options_.max_message_size != 0 && length > options_.max_message_size) ||
+      (options_.max_frame_size != 0 && length > options_.max_frame_size)) {
+    return false;
+  }
+  std::uint8_t* payload = data + at;
+  const auto type = static_cast<Opcode>(b0 & 0x0f);
+  bool ascii = false;
+  if (masked) {
+    if (length <= kFusedMax) {
+      ascii = unmask_ascii(payload, length, key);
+    } else {
+      apply_mask(payload, length, key);
+    }
+  }
+  data += at + length;
+  size -= at + length;
+  const std::string_view message(reinterpret_cast<const char*>(payload), length);
+  if (type == Opcode::text && !ascii && !valid_whole_text(message)) return true;
+  handler_.on_message(type, message);
+  return true;
+}
+
+// Text that is not all ASCII, checked by the validator with the parser's
+// path's errors. (Out of line: the ASCII path keeps a small frame.)
+[[gnu::noinline]] bool Engine::valid_whole_text(std::string_view message) {
+  utf8_.reset();
+  if (!utf8_.feed(message)) {
+    fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
+    return false;
+  }
+  if (!utf8_.complete()) {
+    fail(ProtocolError::invalid_utf8, "text message ends inside a UTF-8 sequence");
+    return false;
+  }
+  return true;
 }
 
 void Engine::on_frame_start(const FrameHeader& h) {
@@ -370,20 +438,6 @@ Error Engine::check_whole_send(Opcode type) const noexcept {
   if (type != Opcode::text && type != Opcode::binary) return UsageError::bad_opcode;
   if (sending_type_ != Opcode::continuation) return UsageError::bad_fragment_sequence;
   return {};
-}
-
-Result<std::optional<FrameHeader>> Engine::plain_header(Opcode type, std::size_t size, Compression compression) {
-  if (Error e = check_whole_send(type)) return e;
-  if (compress_next(size, compression)) return std::optional<FrameHeader>{};
-  FrameHeader h;
-  h.fin = true;
-  h.opcode = type;
-  h.payload_length = size;
-  if (options_.role == Role::client) {
-    h.masked = true;
-    random_mask_key(h.mask);
-  }
-  return std::optional<FrameHeader>{h};
 }
 
 Error Engine::encode(Opcode type, std::string_view payload, Compression compression, std::string& out) {

@@ -50,30 +50,6 @@ std::optional<FrameHeader> read_frame_header(std::string_view bytes) noexcept {
   return h;
 }
 
-std::size_t write_frame_header(std::uint8_t* out, const FrameHeader& h) noexcept {
-  out[0] = static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | (h.rsv & 0x70) | static_cast<std::uint8_t>(h.opcode));
-  const std::uint8_t mask_bit = h.masked ? 0x80 : 0;
-  std::size_t at;
-  if (h.payload_length < 126) {
-    out[1] = static_cast<std::uint8_t>(mask_bit | h.payload_length);
-    at = 2;
-  } else if (h.payload_length <= 0xffff) {
-    out[1] = mask_bit | 126;
-    out[2] = static_cast<std::uint8_t>(h.payload_length >> 8);
-    out[3] = static_cast<std::uint8_t>(h.payload_length);
-    at = 4;
-  } else {
-    out[1] = mask_bit | 127;
-    for (std::size_t i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(h.payload_length >> (56 - 8 * i));
-    at = 10;
-  }
-  if (h.masked) {
-    std::memcpy(out + at, h.mask, 4);
-    at += 4;
-  }
-  return at;
-}
-
 void append_frame(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv,
                   const std::uint8_t* mask) {
   FrameHeader h;

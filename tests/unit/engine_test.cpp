@@ -112,6 +112,51 @@ TEST(Engine, WholeMessageIsDeliveredInPlace) {
   EXPECT_EQ(f.rec.message_pointers[0], wire.data() + 8);  // 2 + 2 length + 4 mask
 }
 
+TEST(Engine, WholeFramesTakeTheFastPathWithTheParsersResults) {
+  // Each stream is fed whole (whole frames: the engine's own path, without
+  // the parser) and a byte at a time (the parser's path): the events, and
+  // the errors' codes and messages, are the same; a whole message is
+  // delivered in place.
+  const std::string utf8 = "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+  std::vector<std::pair<EngineOptions, std::string>> cases;
+  EngineOptions limited;
+  limited.max_message_size = 300;
+  EngineOptions framed;
+  framed.max_frame_size = 100;
+  for (std::size_t n : {0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 64, 125, 126, 127, 1000, 1024, 1025, 5000, 65535}) {
+    std::string text(n, 'a');
+    for (std::size_t i = 0; i < n; ++i) text[i] = static_cast<char>('a' + i % 26);
+    cases.push_back({{}, cframe(Opcode::text, text) + cframe(Opcode::binary, text + "\x80\xff")});
+    if (n >= utf8.size()) cases.push_back({{}, cframe(Opcode::text, text.replace(n / 2, utf8.size(), utf8))});
+    cases.push_back({limited, cframe(Opcode::binary, std::string(n, 'b'))});
+    cases.push_back({framed, cframe(Opcode::binary, std::string(n, 'b'))});
+  }
+  for (const std::string& bad : {std::string("ab\xff"), std::string(40, 'a') + "\xc3", std::string(2000, 'a') + "\xed\xa0\x80",
+                                 std::string("\xe2\x82")}) {
+    cases.push_back({{}, cframe(Opcode::text, "ok") + cframe(Opcode::text, bad) + cframe(Opcode::text, "never")});
+  }
+  // Not taken by the fast path: a fragment, a control frame, RSV bits, an
+  // unmasked frame, a 64-bit length.
+  const std::string fragmented = cframe(Opcode::text, "a", false) + cframe(Opcode::continuation, "b") + cframe(Opcode::text, "c");
+  cases.push_back({{}, fragmented});
+  cases.push_back({{}, cframe(Opcode::ping, "p") + cframe(Opcode::text, "t", true, rsv1)});
+  cases.push_back({{}, "\x81\x01x"});
+  cases.push_back({{}, cframe(Opcode::binary, std::string(70000, 'z'))});
+  for (const auto& [options, stream] : cases) {
+    Fixture whole(options);
+    std::string wire = stream;
+    whole.engine.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
+    Fixture bytes(options);
+    for (char c : stream) bytes.feed(std::string(1, c));
+    EXPECT_EQ(whole.rec.events, bytes.rec.events) << stream.size();
+    EXPECT_EQ(whole.engine.output(), bytes.engine.output());
+    if (stream == fragmented) continue;  // (reassembled: not in place)
+    for (const char* p : whole.rec.message_pointers) {
+      EXPECT_TRUE(p >= wire.data() && p <= wire.data() + wire.size());  // in place
+    }
+  }
+}
+
 TEST(Engine, ReassemblesFragmentsWithControlFramesBetween) {
   Fixture f;
   f.feed(cframe(Opcode::text, "Hel", false) + cframe(Opcode::ping, "p1") + cframe(Opcode::continuation, "lo ", false) +
@@ -591,51 +636,52 @@ TEST(Engine, PlainHeaderIsTheOneCopySendOfAnUncompressedMessage) {
     o.role = role;
     o.report_frames = true;
     Engine e(o, rec);
-    auto h = e.plain_header(Opcode::binary, 70000);
-    ASSERT_TRUE(h);
-    ASSERT_TRUE(h->has_value());
-    EXPECT_EQ((*h)->opcode, Opcode::binary);
-    EXPECT_TRUE((*h)->fin);
-    EXPECT_EQ((*h)->payload_length, 70000u);
-    EXPECT_EQ((*h)->masked, role == Role::client);
+    ASSERT_TRUE(e.sends_plain(Opcode::binary, 70000));
+    const FrameHeader h = e.plain_header(Opcode::binary, 70000);
+    EXPECT_EQ(h.opcode, Opcode::binary);
+    EXPECT_TRUE(h.fin);
+    EXPECT_EQ(h.rsv, 0);
+    EXPECT_EQ(h.payload_length, 70000u);
+    EXPECT_EQ(h.masked, role == Role::client);
     EXPECT_TRUE(e.output().empty());  // the caller writes the frame
     // The frame a caller makes from it parses back to the payload.
     std::string payload(70000, 'z');
     std::string wire(max_frame_header_size, '\0');
-    wire.resize(write_frame_header(reinterpret_cast<std::uint8_t*>(wire.data()), **h));
+    wire.resize(write_frame_header(reinterpret_cast<std::uint8_t*>(wire.data()), h));
     const std::size_t hs = wire.size();
     wire += payload;
-    if ((*h)->masked) apply_mask(reinterpret_cast<std::uint8_t*>(wire.data()) + hs, payload.size(), (*h)->mask);
+    if (h.masked) apply_mask(reinterpret_cast<std::uint8_t*>(wire.data()) + hs, payload.size(), h.mask);
     std::size_t used = 0;
     auto parsed = Frame::parse(wire, {role == Role::server ? Role::client : Role::server, 0, 0}, used);
     ASSERT_TRUE(parsed && parsed->has_value());
     EXPECT_EQ((*parsed)->payload, payload);
     EXPECT_EQ(used, wire.size());
-    // Usage errors as send()'s; a fragmented send in progress refuses it.
-    EXPECT_EQ(e.plain_header(Opcode::ping, 1).error(), UsageError::bad_opcode);
+    // Not what send() refuses: a control opcode, a fragmented send in
+    // progress, a closing engine (send() says why).
+    EXPECT_FALSE(e.sends_plain(Opcode::ping, 1));
+    EXPECT_EQ(e.send(Opcode::ping, "x"), UsageError::bad_opcode);
     ASSERT_FALSE(e.send_fragment(Opcode::text, "a", false));
-    EXPECT_EQ(e.plain_header(Opcode::text, 1).error(), UsageError::bad_fragment_sequence);
+    EXPECT_FALSE(e.sends_plain(Opcode::text, 1));
+    EXPECT_EQ(e.send(Opcode::text, "x"), UsageError::bad_fragment_sequence);
     ASSERT_FALSE(e.send_fragment(Opcode::text, "b", true));
+    EXPECT_TRUE(e.sends_plain(Opcode::text, 1));
     ASSERT_FALSE(e.close(CloseCode::normal, {}, t0));
-    EXPECT_EQ(e.plain_header(Opcode::text, 1).error(), UsageError::not_open);
+    EXPECT_FALSE(e.sends_plain(Opcode::text, 1));
+    EXPECT_EQ(e.send(Opcode::text, "x"), UsageError::not_open);
   }
 }
 
 TEST(Engine, PlainHeaderDefersToSendWhenTheMessageIsCompressed) {
   Recorder rec;
   Engine e({}, rec);
+  EXPECT_TRUE(e.sends_plain(Opcode::text, 5000));
   DeflateOptions d;
   d.enabled = true;
   e.set_deflate(std::make_unique<MessageDeflate>(DeflateParams{}, d, true));
-  auto big = e.plain_header(Opcode::text, 5000);  // over the compression threshold
-  ASSERT_TRUE(big);
-  EXPECT_FALSE(big->has_value());
-  auto small = e.plain_header(Opcode::text, 10);
-  ASSERT_TRUE(small);
-  EXPECT_TRUE(small->has_value());
-  auto never = e.plain_header(Opcode::text, 5000, Compression::never);
-  ASSERT_TRUE(never);
-  EXPECT_TRUE(never->has_value());
+  EXPECT_FALSE(e.sends_plain(Opcode::text, 5000));  // over the compression threshold
+  EXPECT_TRUE(e.sends_plain(Opcode::text, 10));
+  EXPECT_TRUE(e.sends_plain(Opcode::text, 5000, Compression::never));
+  EXPECT_FALSE(e.sends_plain(Opcode::text, 10, Compression::always));
 }
 
 TEST(Engine, LargeMessagesInPiecesReuseTheThreadsSpareBuffer) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "parley/protocol/mask.hpp"
+#include "protocol/unmask_ascii.hpp"
 
 extern char** environ;
 
@@ -67,6 +68,29 @@ TEST(Mask, EveryLengthPhaseAndAlignment) {
         // Also compares the bytes before and after the range: untouched.
         ASSERT_EQ(0, std::memcmp(base, expected.data(), 300 + 128))
             << "offset " << offset << " len " << len << " phase " << phase;
+      }
+    }
+  }
+}
+
+TEST(Mask, UnmaskAsciiMasksAndFindsEveryHighByte) {
+  // Every length 0..100 at every misalignment 0..15: the bytes as
+  // apply_mask makes them (and none outside the range), and ASCII exactly
+  // when no unmasked byte is 0x80 or above, wherever that byte is.
+  const std::uint8_t key[4] = {0xA5, 0x3C, 0x0F, 0xF0};
+  const auto noise = random_bytes(100 + 16 + 8, 3);
+  std::vector<std::uint8_t> plain(100 + 16 + 8), wire(plain.size()), expected(plain.size());
+  for (std::size_t offset = 0; offset < 16; ++offset) {
+    for (std::size_t len = 0; len <= 100; ++len) {
+      for (std::size_t high = 0; high <= len; ++high) {  // high == len: none
+        for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = noise[i] & 0x7f;
+        if (high < len) plain[offset + high] |= 0x80;
+        wire = plain;
+        reference_mask(wire.data() + offset, len, key, 0);  // what a client sent
+        expected = plain;
+        ASSERT_EQ(parley::protocol::unmask_ascii(wire.data() + offset, len, key), high == len)
+            << "offset " << offset << " len " << len << " high " << high;
+        ASSERT_EQ(wire, expected) << "offset " << offset << " len " << len;
       }
     }
   }

@@ -101,6 +101,10 @@ class PARLEY_EXPORT EngineHandler {
   ~EngineHandler() = default;
 };
 
+/// Fills `key` with 4 bytes from OpenSSL's CSPRNG, drawn in batches from a
+/// per-thread pool (one RAND_bytes call per 1024 keys).
+PARLEY_EXPORT void random_mask_key(std::uint8_t key[4]) noexcept;
+
 /// Whether a message is compressed when permessage-deflate is in use.
 enum class Compression : std::uint8_t {
   automatic,  ///< when it is at least `compression_threshold` bytes (or streamed)
@@ -141,19 +145,36 @@ class PARLEY_EXPORT Engine {
   /// connection with the same settings: a broadcast encodes once. No
   /// `on_frame` report is made for it: whoever queues the bytes reports.
   Error encode(Opcode type, std::string_view payload, Compression compression, std::string& out);
-  /// The one-copy send of a whole message that is not to be compressed:
-  /// the frame header (masked with a fresh key in the client role) for a
-  /// payload of `size` bytes, for the caller to write the header and the
-  /// payload straight into its output (masking its copy of the payload
-  /// with `header.mask` when `header.masked`), with no engine buffer in
-  /// between. The engine's state afterwards is as after `send`; no
-  /// `on_frame` report is made (the caller reports the frame once it is
-  /// written, so that a handler that closes sees it in order). Returns no
-  /// header when the message is to be
-  /// compressed (then use `send`); errors as `send`. Whatever the engine
-  /// queued before (`output()`) must be written first.
-  Result<std::optional<FrameHeader>> plain_header(Opcode type, std::size_t size,
-                                                  Compression compression = Compression::automatic);
+  /// True when a whole message of `type` and `size` bytes can go out now
+  /// through the one-copy send (`plain_header`): the engine is open,
+  /// `type` is text or binary, no fragmented send is in progress, and
+  /// `compression` (with the negotiated permessage-deflate, if any) leaves
+  /// it uncompressed. Otherwise use `send`, which compresses it or says why
+  /// it cannot be sent. Inline: the small-message send path's one check.
+  bool sends_plain(Opcode type, std::size_t size, Compression compression = Compression::automatic) const noexcept {
+    return state_ == EngineState::open && (type == Opcode::text || type == Opcode::binary) &&
+           sending_type_ == Opcode::continuation && (!deflate_ || !compress_next(size, compression));
+  }
+  /// The one-copy send of a whole message that `sends_plain` allowed: the
+  /// header of its one frame (FIN, no RSV bit) for a payload of `size`
+  /// bytes, masked with a fresh key in the client role. The caller writes
+  /// the header (`write_frame_header`) and the payload straight into its
+  /// output, masking its copy of the payload with `header.mask` when
+  /// `header.masked`, with no engine buffer in between. The engine's state
+  /// afterwards is as after `send`; no `on_frame` report is made (the
+  /// caller reports the frame once it is written, so that a handler that
+  /// closes sees it in order). Whatever the engine queued before
+  /// (`output()`) must be written first.
+  FrameHeader plain_header(Opcode type, std::size_t size) const noexcept {
+    FrameHeader h;
+    h.opcode = type;
+    h.payload_length = size;
+    if (options_.role == Role::client) {
+      h.masked = true;
+      random_mask_key(h.mask);
+    }
+    return h;
+  }
   /// Queues one fragment of a message that is streamed in parts: the first
   /// call's `type` (text or binary) starts the message, later calls continue
   /// it (their `type` must be the same), and `fin = true` ends it. Control
@@ -265,6 +286,8 @@ class PARLEY_EXPORT Engine {
   const MessageDeflate* deflate() const noexcept { return deflate_.get(); }
 
  private:
+  bool receive_whole(std::uint8_t*& data, std::size_t& size);
+  bool valid_whole_text(std::string_view message);
   void on_frame_start(const FrameHeader& h);
   void on_data(const FrameParser::Chunk& c);
   void on_control(const FrameParser::Chunk& c);
@@ -306,9 +329,5 @@ class PARLEY_EXPORT Engine {
   bool pongs_held_ : 1 = false;          // see hold_pongs()
   bool pong_owed_ : 1 = false;           // a ping came while pongs were held: partial_->pong answers it
 };
-
-/// Fills `key` with 4 bytes from OpenSSL's CSPRNG, drawn in batches from a
-/// per-thread pool (one RAND_bytes call per 1024 keys).
-PARLEY_EXPORT void random_mask_key(std::uint8_t key[4]) noexcept;
 
 }  // namespace parley::protocol

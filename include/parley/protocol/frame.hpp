@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,7 +61,30 @@ struct FrameHeader {
 
 /// Writes `h` to `out`, which must have room for `max_frame_header_size`
 /// bytes, using the shortest length encoding. Returns the header size (2-14).
-PARLEY_EXPORT std::size_t write_frame_header(std::uint8_t* out, const FrameHeader& h) noexcept;
+/// Inline: every frame sent is headed by it.
+inline std::size_t write_frame_header(std::uint8_t* out, const FrameHeader& h) noexcept {
+  out[0] = static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | (h.rsv & 0x70) | static_cast<std::uint8_t>(h.opcode));
+  const std::uint8_t mask_bit = h.masked ? 0x80 : 0;
+  std::size_t at;
+  if (h.payload_length < 126) {
+    out[1] = static_cast<std::uint8_t>(mask_bit | h.payload_length);
+    at = 2;
+  } else if (h.payload_length <= 0xffff) {
+    out[1] = mask_bit | 126;
+    out[2] = static_cast<std::uint8_t>(h.payload_length >> 8);
+    out[3] = static_cast<std::uint8_t>(h.payload_length);
+    at = 4;
+  } else {
+    out[1] = mask_bit | 127;
+    for (std::size_t i = 0; i < 8; ++i) out[2 + i] = static_cast<std::uint8_t>(h.payload_length >> (56 - 8 * i));
+    at = 10;
+  }
+  if (h.masked) {
+    std::memcpy(out + at, h.mask, 4);
+    at += 4;
+  }
+  return at;
+}
 
 /// Reads the header at the front of `bytes` (an encoded frame, as
 /// write_frame_header or append_frame made it), unchecked: nullopt when
@@ -119,6 +143,11 @@ class PARLEY_EXPORT FrameParser {
   /// `frame_start`), and its last chunk has `frame_end`.
   Chunk next(std::uint8_t*& data, std::size_t& size);
 
+  /// True between frames with nothing staged and no error: the next byte
+  /// fed starts a frame header, so a caller may take a whole frame at the
+  /// front of its slice itself (the engine's path for small messages) and
+  /// feed the parser what follows.
+  bool at_frame_start() const noexcept { return !in_payload_ && staged_len_ == 0 && !error_; }
   /// The header of the current (last started) frame.
   const FrameHeader& header() const noexcept { return header_; }
   /// Payload bytes of the current frame not yet returned.
