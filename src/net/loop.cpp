@@ -3,13 +3,11 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <new>
 #include <utility>
 
 #include "net/tcp.hpp"
@@ -18,32 +16,6 @@
 namespace parley::net {
 
 using detail::sys_error;
-
-namespace {
-
-// Output blocks (kBlockSize) are pages of their own, mapped, not malloc's:
-// every handshake's answer takes one, so a burst of handshakes took them
-// from the heap between the long-lived connections, and once the pool gave
-// them back the heap kept their pages resident, in holes it cannot return
-// (about 100 bytes per idle connection at 10,000, docs/performance.md,
-// "Idle connections"). Unmapped, their pages go back to the kernel.
-// Other sizes come from the heap.
-std::uint8_t* new_buffer(std::uint32_t cap) {
-  if (cap != Loop::kBlockSize) return new std::uint8_t[cap];
-  void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  return static_cast<std::uint8_t*>(p);
-}
-
-void delete_buffer(std::uint8_t* buffer, std::uint32_t cap) noexcept {
-  if (cap != Loop::kBlockSize) {
-    delete[] buffer;
-  } else if (buffer != nullptr) {
-    ::munmap(buffer, cap);
-  }
-}
-
-}  // namespace
 
 // ---- LoopHandle --------------------------------------------------------------
 
@@ -125,7 +97,7 @@ Loop::~Loop() {
   }
   watchers_.clear();
   dead_watchers_.clear();
-  for (std::uint8_t* b : free_blocks_) delete_buffer(b, kBlockSize);
+  for (std::uint8_t* b : free_blocks_) delete[] b;
   delete[] spare_;
   if (wakefd_ >= 0) ::close(wakefd_);
   if (epfd_ >= 0) ::close(epfd_);
@@ -326,13 +298,13 @@ std::uint8_t* Loop::take_buffer(std::uint32_t& cap) {
     return std::exchange(spare_, nullptr);
   }
   output_held_ += cap;
-  return new_buffer(cap);
+  return new std::uint8_t[cap];
 }
 
 void Loop::trim_blocks() noexcept {
   // The bottom `min_free_blocks_` blocks of the stack were not taken once
   // since the last trim.
-  for (std::size_t i = 0; i < min_free_blocks_; ++i) delete_buffer(free_blocks_[i], kBlockSize);
+  for (std::size_t i = 0; i < min_free_blocks_; ++i) delete[] free_blocks_[i];
   if (!spare_taken_) {
     delete[] spare_;
     spare_ = nullptr;
@@ -354,7 +326,7 @@ void Loop::give_buffer(std::uint8_t* block, std::uint32_t cap) noexcept {
     spare_ = block;
     spare_cap_ = cap;
   } else {
-    delete_buffer(block, cap);
+    delete[] block;
   }
 }
 
