@@ -147,7 +147,11 @@ bool ConnectionHandle::finish_handshake(HandshakeReply reply) const { return ans
 
 // ---- Connection ----------------------------------------------------------
 
-void detail::ConnectionDeleter::operator()(Connection* c) const noexcept { delete c; }
+void detail::ConnectionDeleter::operator()(Connection* c) const noexcept {
+  detail::ConnectionContext& ctx = c->ctx_;
+  c->~Connection();
+  ctx.release(c);  // (made by ConnectionContext::add_connection)
+}
 
 Connection::Connection(detail::ConnectionContext& ctx, std::uint64_t id, std::unique_ptr<net::TcpSocket> socket)
     : ctx_(ctx), engine_(ctx.settings().engine, *this), id_(id) {

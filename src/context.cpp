@@ -1,7 +1,10 @@
 // ConnectionContext: what every connection of one event loop shares.
 #include "context.hpp"
 
+#include "net/tcp.hpp"
+
 #include <algorithm>
+#include <new>
 
 namespace parley::detail {
 
@@ -103,6 +106,19 @@ ConnectionContext::ConnectionContext(Shared& shared, unsigned loops) : shared_(s
     shared_.callback_exceptions.fetch_add(1, std::memory_order_relaxed);
     callbacks().report(nullptr, callback_exception("a callback on the event loop", std::move(e)));
   });
+}
+
+Connection& ConnectionContext::add_connection(std::uint64_t id, std::unique_ptr<net::TcpSocket> socket) {
+  void* slot = slab_.take();
+  Connection* c = nullptr;
+  try {
+    c = new (slot) Connection(*this, id, std::move(socket));
+  } catch (...) {
+    slab_.give(slot);
+    throw;
+  }
+  connections_.insert(std::unique_ptr<Connection, ConnectionDeleter>(c));
+  return *c;
 }
 
 ConnectionContext::~ConnectionContext() {

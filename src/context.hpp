@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "id_table.hpp"
+#include "net/slab.hpp"
 #include "parley/connection.hpp"
 #include "parley/events.hpp"
 #include "net/loop.hpp"
@@ -245,6 +246,8 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
   void forget_subscriptions(std::uint64_t id);
   /// True once the owner began to stop: no new connection or reconnection.
   bool shutting_down() const noexcept { return shutting_down_; }
+  /// Gives back the memory of a destroyed connection (ConnectionDeleter).
+  void release(void* connection) noexcept { slab_.give(connection); }
 
   // The process-wide memory budget (Settings::max_total_buffered): every
   // byte held for a peer is this loop's output buffers plus its
@@ -266,9 +269,15 @@ class ConnectionContext : public std::enable_shared_from_this<ConnectionContext>
  protected:
   /// Stops the loop once shutting down and no connection is left.
   void stop_when_empty();
+  /// A new connection, in this context's slab, owned by connections_.
+  Connection& add_connection(std::uint64_t id, std::unique_ptr<net::TcpSocket> socket);
 
   Shared& shared_;
   net::Loop loop_;
+  // Where the connections live: apart from the heap, so that what their
+  // handshakes allocate and free leaves no holes between them
+  // (docs/performance.md, "Idle connections"). Destroyed after them.
+  net::detail::Slab slab_{sizeof(Connection), alignof(Connection)};
   IdTable<Connection, ConnectionDeleter> connections_;  // owned; destroyed before the loop
   TopicTable topics_;  // this loop's subscriptions (pointers into connections_)
   bool shutting_down_ = false;

@@ -20,9 +20,7 @@ void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
   }
   const std::size_t count = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
   const std::uint64_t id = shared_.next_id.fetch_add(1, std::memory_order_relaxed);
-  std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, std::move(socket)));
-  Connection& conn = *c;
-  connections_.insert(std::move(c));
+  Connection& conn = add_connection(id, std::move(socket));
   if (shutting_down_) {
     conn.respond_and_close(protocol::make_error_response(503, "server shutting down"));
   } else if (s.max_connections != 0 && count > s.max_connections) {
@@ -32,9 +30,7 @@ void Hub::adopt(std::unique_ptr<net::TcpSocket> socket) {
 
 void Hub::open_client(std::uint64_t id, protocol::ClientHandshake handshake) {
   shared_.connections.fetch_add(1, std::memory_order_relaxed);
-  std::unique_ptr<Connection, ConnectionDeleter> c(new Connection(*this, id, nullptr));
-  Connection& conn = *c;
-  connections_.insert(std::move(c));
+  Connection& conn = add_connection(id, nullptr);
   if (shutting_down_) {
     conn.user_closed_ = true;
     return conn.fail_handshake(Error(std::make_error_code(std::errc::operation_canceled), "the client is stopping"));

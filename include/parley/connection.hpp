@@ -465,6 +465,7 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   std::unique_ptr<Pending> pending_;  // handshake in progress
   std::uint64_t id_;
   net::Endpoint remote_;
+  std::uint32_t output_seen_ = 0;  // (draining, streaming) buffered_amount() at the last sweep (in remote_'s padding)
   std::unique_ptr<Request> request_;  // null once freed (see request())
   // What was negotiated; most connections negotiate nothing, so it is
   // allocated only when there is something.
@@ -486,7 +487,6 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   net::Clock::time_point last_message_{};  // a message or ping from the peer: activity (idle timeout)
   net::Clock::time_point message_progress_{};  // data for the message being received last arrived
   std::size_t input_counted_ = 0;              // engine_.input_held() as last added to the loop's total
-  std::uint32_t output_seen_ = 0;              // (draining, streaming) buffered_amount() at the last sweep
   CloseCode last_close_ = CloseCode::abnormal;
   std::uint16_t route_ = 0;  // (server) index of its route in the Callbacks (0: the fallback)
   ConnectionState state_ = ConnectionState::handshake;

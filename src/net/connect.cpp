@@ -220,7 +220,7 @@ struct ConnectOp final : IoHandler, std::enable_shared_from_this<ConnectOp> {
     token = 0;
     int sfd = fd;
     fd = -1;
-    std::unique_ptr<TcpSocket> s(new TcpSocket(*loop, sfd));
+    std::unique_ptr<TcpSocket> s(new (*loop) TcpSocket(*loop, sfd));
     s->token_ = loop->add_slot(s.get());
     if (nodelay) (void)s->set_nodelay(true);
     finish(std::move(s));

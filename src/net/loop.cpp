@@ -66,7 +66,8 @@ void Loop::WakeHandler::on_io(std::uint32_t) {
 
 // ---- construction ------------------------------------------------------------
 
-Loop::Loop(const LoopOptions& options) : owner_(std::this_thread::get_id()), now_(Clock::now()) {
+Loop::Loop(const LoopOptions& options)
+    : sockets_(sizeof(TcpSocket), alignof(TcpSocket)), owner_(std::this_thread::get_id()), now_(Clock::now()) {
   link_ = std::make_shared<detail::LoopLink>();
   link_->loop = this;
   rbuf_size_ = std::clamp<std::size_t>(options.receive_buffer_size, 4 * 1024, 16 * 1024 * 1024);

@@ -42,6 +42,7 @@
 #include "parley/error.hpp"
 #include "parley/export.hpp"
 #include "parley/net/handle.hpp"
+#include "net/slab.hpp"
 
 struct epoll_event;
 
@@ -270,6 +271,7 @@ class PARLEY_EXPORT Loop {
   void unwatch(int fd, bool readable);
 
   Error init_error_;
+  detail::Slab sockets_;  // where this loop's TcpSockets live (TcpSocket::operator new)
   int epfd_ = -1;
   int wakefd_ = -1;
   std::atomic<std::thread::id> owner_;

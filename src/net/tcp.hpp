@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -86,6 +87,11 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
 
   /// Closes the socket (see close()).
   ~TcpSocket();
+  /// Sockets live in their loop's slab (Loop::sockets_): no malloc header,
+  /// and no holes between them left by short-lived allocations. Made with
+  /// `new (loop) TcpSocket(loop, fd)`; `delete` gives the slot back.
+  static void* operator new(std::size_t size, Loop& loop);
+  static void operator delete(TcpSocket* socket, std::destroying_delete_t) noexcept;
   TcpSocket(const TcpSocket&) = delete;
   TcpSocket& operator=(const TcpSocket&) = delete;
 

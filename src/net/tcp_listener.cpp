@@ -135,7 +135,7 @@ void TcpListener::on_io(std::uint32_t) {
       }
       break;
     }
-    auto s = std::unique_ptr<TcpSocket>(new TcpSocket(*loop_, cfd));
+    auto s = std::unique_ptr<TcpSocket>(new (*loop_) TcpSocket(*loop_, cfd));
     s->token_ = loop_->add_slot(s.get());
     if (nodelay_) (void)s->set_nodelay(true);
     on_accept_(std::move(s));

@@ -25,6 +25,14 @@ void SocketHandler::on_drain(TcpSocket&) {}
 
 TcpSocket::TcpSocket(Loop& loop, int fd) noexcept : loop_(&loop), fd_(fd) {}
 
+void* TcpSocket::operator new(std::size_t, Loop& loop) { return loop.sockets_.take(); }
+
+void TcpSocket::operator delete(TcpSocket* socket, std::destroying_delete_t) noexcept {
+  Loop& loop = *socket->loop_;
+  socket->~TcpSocket();
+  loop.sockets_.give(socket);
+}
+
 Result<std::unique_ptr<TcpSocket>> TcpSocket::adopt(Loop& loop, int fd, bool nodelay) {
   if (fd < 0) return sys_error(EBADF, "TcpSocket::adopt");
   int fl = ::fcntl(fd, F_GETFL);
@@ -33,7 +41,7 @@ Result<std::unique_ptr<TcpSocket>> TcpSocket::adopt(Loop& loop, int fd, bool nod
     ::close(fd);
     return sys_error(err, "TcpSocket::adopt: fcntl");
   }
-  std::unique_ptr<TcpSocket> s(new TcpSocket(loop, fd));
+  std::unique_ptr<TcpSocket> s(new (loop) TcpSocket(loop, fd));
   s->token_ = loop.add_slot(s.get());
   if (nodelay) (void)s->set_nodelay(true);  // fails harmlessly on a non-TCP stream (socketpair)
   return s;

@@ -2,7 +2,6 @@
 #include "parley/protocol/handshake.hpp"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <array>
 #include <cstdint>
@@ -10,6 +9,7 @@
 
 #include "http_text.hpp"
 #include "parley/protocol/printable.hpp"
+#include "sha1.hpp"
 
 namespace parley::protocol {
 namespace {
@@ -71,12 +71,56 @@ bool base64_decode(std::string_view text, std::string& out) {
   return true;
 }
 
+std::array<std::uint8_t, 20> detail::sha1(std::string_view bytes) noexcept {
+  std::uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  const auto rotl = [](std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); };
+  const auto compress = [&](const std::uint8_t* block) {
+    std::uint32_t w[80];
+    for (int t = 0; t < 16; ++t) {
+      w[t] = std::uint32_t{block[4 * t]} << 24 | std::uint32_t{block[4 * t + 1]} << 16 |
+             std::uint32_t{block[4 * t + 2]} << 8 | std::uint32_t{block[4 * t + 3]};
+    }
+    for (int t = 16; t < 80; ++t) w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
+    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int t = 0; t < 80; ++t) {
+      std::uint32_t f, k;
+      if (t < 20) {
+        f = (b & c) | (~b & d), k = 0x5A827999;
+      } else if (t < 40) {
+        f = b ^ c ^ d, k = 0x6ED9EBA1;
+      } else if (t < 60) {
+        f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+      } else {
+        f = b ^ c ^ d, k = 0xCA62C1D6;
+      }
+      const std::uint32_t temp = rotl(a, 5) + f + e + k + w[t];
+      e = d, d = c, c = rotl(b, 30), b = a, a = temp;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+  };
+  const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  std::size_t n = bytes.size();
+  for (; n >= 64; n -= 64, data += 64) compress(data);
+  // The padding: 0x80, zeros, and the length in bits (big-endian), in one
+  // or two last blocks.
+  std::uint8_t last[128] = {};
+  for (std::size_t i = 0; i < n; ++i) last[i] = data[i];
+  last[n] = 0x80;
+  const std::size_t end = n < 56 ? 64 : 128;
+  const std::uint64_t bits = static_cast<std::uint64_t>(bytes.size()) * 8;
+  for (int i = 0; i < 8; ++i) last[end - 1 - i] = static_cast<std::uint8_t>(bits >> (8 * i));
+  compress(last);
+  if (end == 128) compress(last + 64);
+  std::array<std::uint8_t, 20> digest{};
+  for (int i = 0; i < 20; ++i) digest[i] = static_cast<std::uint8_t>(h[i / 4] >> (24 - 8 * (i % 4)));
+  return digest;
+}
+
 std::string accept_key(std::string_view key) {
   std::string input;
   input.reserve(key.size() + websocket_guid.size());
   input.append(key).append(websocket_guid);
-  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
+  const std::array<std::uint8_t, 20> digest = detail::sha1(input);
   return base64_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 

@@ -208,6 +208,9 @@ class ServeApp {
     // the demo's chat rooms are a route of their own with the same events,
     // each room a topic: /chat (the default room) and /chat/<room>.
     auto opened = [this](Connection& c, std::string topic) {
+      // (Quiet and echoing: no close line to write and no topic, so no
+      // bookkeeping; an idle connection costs the library's memory only.)
+      if (s_.quiet && topic.empty()) return;
       ConnInfo& info = c.metadata_as<ConnInfo>();
       info.opened = Clock::now();
       info.path = std::string(c.request()->path());  // (on_open: always there)
@@ -332,29 +335,32 @@ class ServeApp {
 
   void sent(Connection& c, MessageType type, std::string_view m, const parley::SendResult& r) {
     if (!r) return;
-    ConnInfo& info = c.metadata_as<ConnInfo>();
-    ++info.out_msgs;
-    info.out_bytes += m.size();
+    if (ConnInfo* info = std::any_cast<ConnInfo>(&c.metadata())) {
+      ++info->out_msgs;
+      info->out_bytes += m.size();
+    }
     if (s_.verbose) trace(c, "<", type, m);
   }
 
   void message(Connection& c, MessageType type, std::string_view m) {
-    ConnInfo& info = c.metadata_as<ConnInfo>();
-    ++info.in_msgs;
-    info.in_bytes += m.size();
+    ConnInfo* info = std::any_cast<ConnInfo>(&c.metadata());  // (none when quiet and echoing)
+    if (info) {
+      ++info->in_msgs;
+      info->in_bytes += m.size();
+    }
     if (s_.verbose) trace(c, ">", type, m);
     if (type == MessageType::text && m == heartbeat_message) {  // parley.js's heartbeat: answered, never broadcast
       sent(c, type, heartbeat_reply, c.send(type, heartbeat_reply));
       return;
     }
-    if (info.topic.empty()) {
+    if (!info || info->topic.empty()) {
       sent(c, type, m, c.send(type, m));
       return;
     }
     // Framed once and the same bytes queued on every member; a member
     // takes it only within its buffer limit (skipped otherwise), so one
     // peer's message cannot make the server hold it once per slow reader.
-    server_.publish(info.topic, type, m);
+    server_.publish(info->topic, type, m);
   }
 
   /// The topic of a chat room: /chat and /chat/ are the default room
