@@ -142,7 +142,10 @@ bool LoopGroup::run_on(unsigned index, std::function<void(Hub&)> fn) {
     }
     hub = hubs[index];
   }
-  hub->loop().post([hub, fn = std::move(fn)] { fn(*hub); });
+  // (A raw pointer: what the loop has not run when it stops is destroyed
+  // with it, and a shared_ptr there would keep the Hub, and so the loop,
+  // alive forever.)
+  hub->loop().post([h = hub.get(), fn = std::move(fn)] { fn(*h); });
   return true;
 }
 
@@ -166,7 +169,7 @@ void LoopGroup::stop() {
     if (!launched_ || stopping_) return;
     stopping_ = true;
   }
-  for (auto& hub : hubs) hub->loop().post([hub] { hub->shutdown(); });
+  for (auto& hub : hubs) hub->loop().post([h = hub.get()] { h->shutdown(); });
   wait();
 }
 

@@ -115,8 +115,8 @@ void deliver(ServerState& st, std::string_view topic, MessageType type, std::str
   const bool first_too = to_broker && st.shared.topic_presence;  // (set only with a broker)
   for (auto& hub : st.group.hubs) {
     const bool broker = first_too && hub == st.group.hubs.front();
-    auto run = [hub, message, method, broker, stp = &st] {
-      ((*hub).*method)(*message);
+    auto run = [h = hub.get(), message, method, broker, stp = &st] {  // (raw: see LoopGroup::run_on)
+      ((*h).*method)(*message);
       if (broker && stp->bridge) stp->bridge->publish(message->topic, message->type, message->data, {});
     };
     if (hub->loop().in_loop_thread()) {
@@ -247,7 +247,7 @@ Error start_broker(ServerState& st) {
           if (h->loop().in_loop_thread()) {
             h->publish(*message);
           } else {
-            h->loop().post([h, message] { h->publish(*message); });
+            h->loop().post([hub = h.get(), message] { hub->publish(*message); });  // (raw: see LoopGroup::run_on)
           }
         }
       };
@@ -443,9 +443,9 @@ std::vector<ConnectionHandle> Server::connections() const {
       std::lock_guard l(g->m);
       ++g->pending;
     }
-    const bool posted = hub->loop().handle().post([g, hub] {
+    const bool posted = hub->loop().handle().post([g, h = hub.get()] {  // (raw: see LoopGroup::run_on)
       std::vector<ConnectionHandle> mine;
-      hub->for_each_open([&](Connection& c) { mine.push_back(c.handle()); });
+      h->for_each_open([&](Connection& c) { mine.push_back(c.handle()); });
       std::lock_guard l(g->m);
       g->out.insert(g->out.end(), mine.begin(), mine.end());
       --g->pending;
