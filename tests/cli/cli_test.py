@@ -451,7 +451,9 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 3)
         self.assertOneLine(err)
         self.assertIn("refused", err.lower())
-        rc, _, err = run("bench", "ws://127.0.0.1:%d/" % port, "-c", "2", "-d", "1")
+        # (--connect-timeout 2: the bench waits at most 2 x 2 + 1 s for its
+        # connections; the default 10 s would pass this call's timeout.)
+        rc, _, err = run("bench", "ws://127.0.0.1:%d/" % port, "-c", "2", "-d", "1", "--connect-timeout", "2")
         self.assertEqual(rc, 3)
         self.assertOneLine(err)
 
