@@ -45,8 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!inside(e->id, in) || !inside(e->payload, in)) __builtin_trap();
     if (!e->id.empty() && !is_stream_id(e->id)) __builtin_trap();
     if (e->type == parley::MessageType::text && !parley::protocol::is_valid_utf8(e->payload)) __builtin_trap();
+    if (e->marker && !e->id.empty()) __builtin_trap();
     std::string again;
-    encode_envelope(again, e->type, e->origin, e->id, e->payload);
+    if (e->marker) {
+      encode_marker(again, e->origin, e->payload);
+    } else {
+      encode_envelope(again, e->type, e->origin, e->id, e->payload);
+    }
     if (again != in) __builtin_trap();
   }
   const bool ok = parse_stream_id(in).has_value();
