@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "net/tcp.hpp"
@@ -131,6 +132,12 @@ int Loop::wait_timeout(Millis timeout) const {
       // Round up so that we never wake before the timer is due.
       until = std::chrono::ceil<Millis>(due - now).count();
     }
+    if (ms < 0 || until < ms) ms = until;
+  }
+  if (free_blocks_.size() > kMaxIdleFreeBlocks) {
+    // Wake to trim them (see kMaxIdleFreeBlocks), a little after they are due.
+    const auto due = blocks_trimmed_ + kBlockTrimPeriod - Clock::now();
+    const long long until = due.count() <= 0 ? 1 : std::chrono::ceil<Millis>(due).count() + 1;
     if (ms < 0 || until < ms) ms = until;
   }
   if (ms > 0x7fffffff) ms = 0x7fffffff;
@@ -318,9 +325,12 @@ void Loop::trim_blocks() noexcept {
 
 void Loop::give_buffer(std::uint8_t* block, std::uint32_t cap) noexcept {
   output_held_ -= cap;
-  if (cap == kBlockSize && free_blocks_.size() < kMaxFreeBlocks) {
-    if (free_blocks_.capacity() < kMaxFreeBlocks) free_blocks_.reserve(kMaxFreeBlocks);
-    free_blocks_.push_back(block);
+  if (cap == kBlockSize) {
+    try {
+      free_blocks_.push_back(block);
+    } catch (const std::bad_alloc&) {
+      delete[] block;
+    }
   } else if (cap > kBlockSize && cap <= kMaxSpareSize && (spare_ == nullptr || cap > spare_cap_)) {
     delete[] spare_;  // (the smaller one)
     spare_ = block;

@@ -724,13 +724,9 @@ TEST(NetTcp, ConnectTriesEachAddressInTurn) {
   EXPECT_EQ(err.code(), std::errc::invalid_argument);
 }
 
-TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {
-  Loop loop;
-  // 20 sockets with output queued in the same iteration take 20 blocks;
-  // the flush gives them back to the loop.
-  std::vector<std::unique_ptr<TcpSocket>> sockets;
-  std::vector<int> peers;
-  for (int i = 0; i < 20; ++i) {
+// `n` sockets of the loop, each connected to a plain fd in `peers`.
+static void socket_pairs(Loop& loop, std::size_t n, std::vector<std::unique_ptr<TcpSocket>>& sockets, std::vector<int>& peers) {
+  for (std::size_t i = 0; i < n; ++i) {
     int sv[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     auto s = TcpSocket::adopt(loop, sv[0]);
@@ -738,6 +734,38 @@ TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {
     sockets.push_back(std::move(*s));
     peers.push_back(sv[1]);
   }
+}
+
+TEST(NetTcp, OutputBlocksOfABigIterationAreKeptThenFreedWhileTheLoopSleeps) {
+  Loop loop;
+  // 100 sockets writing in the same iteration give 100 blocks back, and
+  // all are kept for the next such iteration (no malloc per write).
+  constexpr std::size_t kWriters = Loop::kMaxIdleFreeBlocks + 36;
+  std::vector<std::unique_ptr<TcpSocket>> sockets;
+  std::vector<int> peers;
+  ASSERT_NO_FATAL_FAILURE(socket_pairs(loop, kWriters, sockets, peers));
+  for (int round = 0; round < 2; ++round) {
+    for (auto& s : sockets) ASSERT_TRUE(s->write(std::string_view("tiny")));
+    (void)loop.run_once(0ms);
+    EXPECT_EQ(loop.free_block_count(), kWriters);
+  }
+  // Then nothing is written and no timer runs: the loop still wakes to
+  // free what is over kMaxIdleFreeBlocks (each wait is bounded here by
+  // 20 s, far more than the trim needs).
+  const auto deadline = Clock::now() + 3 * Loop::kBlockTrimPeriod + 2s;
+  while (loop.free_block_count() > Loop::kMaxIdleFreeBlocks && Clock::now() < deadline) (void)loop.run_once(20s);
+  EXPECT_LE(loop.free_block_count(), Loop::kMaxIdleFreeBlocks);
+  EXPECT_LT(Clock::now(), deadline);
+  for (int fd : peers) ::close(fd);
+}
+
+TEST(NetTcp, OutputBlocksNotNeededForAWhileAreFreed) {
+  Loop loop;
+  // 20 sockets with output queued in the same iteration take 20 blocks;
+  // the flush gives them back to the loop.
+  std::vector<std::unique_ptr<TcpSocket>> sockets;
+  std::vector<int> peers;
+  ASSERT_NO_FATAL_FAILURE(socket_pairs(loop, 20, sockets, peers));
   for (auto& s : sockets) ASSERT_TRUE(s->write(std::string_view("tiny")));
   (void)loop.run_once(0ms);
   const std::size_t after_burst = loop.free_block_count();

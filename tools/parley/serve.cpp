@@ -333,9 +333,16 @@ class ServeApp {
         type == MessageType::text ? parley::protocol::printable(m, 60, true).c_str() : to_hex(m.substr(0, 32)).c_str());
   }
 
+  /// The connection's bookkeeping; none when quiet and echoing. (An empty
+  /// std::any is asked first: its any_cast compares type names with
+  /// strcmp, 2 % of a 16-byte echo's CPU.)
+  static ConnInfo* info_of(Connection& c) {
+    return c.metadata().has_value() ? std::any_cast<ConnInfo>(&c.metadata()) : nullptr;
+  }
+
   void sent(Connection& c, MessageType type, std::string_view m, const parley::SendResult& r) {
     if (!r) return;
-    if (ConnInfo* info = std::any_cast<ConnInfo>(&c.metadata())) {
+    if (ConnInfo* info = info_of(c)) {
       ++info->out_msgs;
       info->out_bytes += m.size();
     }
@@ -343,7 +350,7 @@ class ServeApp {
   }
 
   void message(Connection& c, MessageType type, std::string_view m) {
-    ConnInfo* info = std::any_cast<ConnInfo>(&c.metadata());  // (none when quiet and echoing)
+    ConnInfo* info = info_of(c);
     if (info) {
       ++info->in_msgs;
       info->in_bytes += m.size();
