@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "connection_state.hpp"
 #include "context.hpp"
@@ -178,7 +179,7 @@ Connection::~Connection() {
 ConnectionHandle Connection::handle() const { return ConnectionHandle(ctx_.loop().handle(), ctx_.weak_from_this(), id_); }
 
 std::size_t Connection::buffered_amount() const noexcept {
-  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size();
+  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output_size();
 }
 
 ConnectionState Connection::state() const noexcept { return state_; }
@@ -412,10 +413,10 @@ void Connection::note_over_limit() {
 }
 
 void Connection::flush_engine() {
-  std::string& out = engine_.output();
-  if (out.empty()) return;
-  if (socket_ && socket_->is_open()) socket_->write(out);
-  engine_.clear_output();
+  if (engine_.output_size() == 0) return;
+  // (const: asking the engine for its output does not allocate its Active part.)
+  if (socket_ && socket_->is_open()) socket_->write(std::as_const(engine_).output());
+  engine_.clear_output();  // (also frees the engine's Active part once it holds nothing)
 }
 
 Error Connection::close(CloseCode code, std::string_view reason) {
@@ -606,7 +607,7 @@ void Connection::account_input() noexcept {
 }
 
 std::size_t Connection::held_bytes() const noexcept {
-  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size() + engine_.input_held();
+  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output_size() + engine_.input_held();
 }
 
 void Connection::shed_for_budget() {
