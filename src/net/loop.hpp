@@ -339,7 +339,9 @@ class PARLEY_EXPORT Loop {
   /// are freed (so after one to two periods, checked at the end of an
   /// iteration: a loop that sleeps without timers keeps them), so that a
   /// burst of writers (e.g. thousands of handshakes at once) does not leave
-  /// its blocks behind. 1000 ms.
+  /// its blocks behind; a trim that freed some then has glibc's malloc give
+  /// its free pages back to the kernel (`malloc_trim`), since what a burst
+  /// freed below memory still in use stays resident otherwise. 1000 ms.
   static constexpr Millis kBlockTrimPeriod{1000};
 };
 
