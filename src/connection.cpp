@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "connection_state.hpp"
 #include "context.hpp"
@@ -170,7 +171,7 @@ void Connection::attach(std::unique_ptr<net::TcpSocket> socket) {
 Connection::~Connection() {
   ctx_.add_input_held(-static_cast<std::ptrdiff_t>(input_counted_));
   ctx_.forget_subscriptions(id_);  // (dropped at a stop's deadline: counts only, no callbacks)
-  if (client_ && client_->retry_timer) ctx_.loop().cancel_timer(client_->retry_timer);
+  if (ClientSide* c = side(); c && c->retry_timer) ctx_.loop().cancel_timer(c->retry_timer);
   if (socket_) socket_->set_handler(nullptr);
   ctx_.shared().connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -178,13 +179,13 @@ Connection::~Connection() {
 ConnectionHandle Connection::handle() const { return ConnectionHandle(ctx_.loop().handle(), ctx_.weak_from_this(), id_); }
 
 std::size_t Connection::buffered_amount() const noexcept {
-  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size();
+  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output_size();
 }
 
 ConnectionState Connection::state() const noexcept { return state_; }
 
 const Request* Connection::request() const noexcept {
-  if (request_) return request_.get();
+  if (extra_ && extra_->request) return extra_->request.get();
   // (Server) during the handshake: the request being decided on.
   if (role() == Role::server && pending_) return &std::get<protocol::ServerOpening>(pending_->opening).request();
   return nullptr;
@@ -216,21 +217,24 @@ Timer Connection::after(std::chrono::milliseconds delay, std::function<void(Conn
 
 std::string_view Connection::route() const noexcept { return ctx_.callbacks().routes[route_].pattern; }
 
-const Response* Connection::handshake_response() const noexcept { return client_ ? client_->response.get() : nullptr; }
+const Response* Connection::handshake_response() const noexcept {
+  const ClientSide* c = side();
+  return c ? c->response.get() : nullptr;
+}
 
 const std::string& Connection::subprotocol() const noexcept {
   static const std::string none;
-  return negotiated_ ? negotiated_->subprotocol : none;
+  return extra_ ? extra_->subprotocol : none;
 }
 
 const std::vector<Extension>& Connection::extensions() const noexcept {
   static const std::vector<Extension> none;
-  return negotiated_ ? negotiated_->extensions : none;
+  return extra_ ? extra_->extensions : none;
 }
 
-Connection::Negotiated& Connection::negotiated() {
-  if (!negotiated_) negotiated_ = std::make_unique<Negotiated>();
-  return *negotiated_;
+Connection::Extra& Connection::extra() {
+  if (!extra_) extra_ = std::make_unique<Extra>();
+  return *extra_;
 }
 
 // -- sending --
@@ -412,10 +416,10 @@ void Connection::note_over_limit() {
 }
 
 void Connection::flush_engine() {
-  std::string& out = engine_.output();
-  if (out.empty()) return;
-  if (socket_ && socket_->is_open()) socket_->write(out);
-  engine_.clear_output();
+  if (engine_.output_size() == 0) return;
+  // (const: asking the engine for its output does not allocate its Active part.)
+  if (socket_ && socket_->is_open()) socket_->write(std::as_const(engine_).output());
+  engine_.clear_output();  // (also frees the engine's Active part once it holds nothing)
 }
 
 Error Connection::close(CloseCode code, std::string_view reason) {
@@ -606,7 +610,7 @@ void Connection::account_input() noexcept {
 }
 
 std::size_t Connection::held_bytes() const noexcept {
-  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output().size() + engine_.input_held();
+  return (socket_ ? socket_->buffered_amount() : 0) + engine_.output_size() + engine_.input_held();
 }
 
 void Connection::shed_for_budget() {
@@ -714,7 +718,7 @@ void Connection::finished() {
   if (socket_) socket_->close();
   pending_.reset();
   const detail::Settings& s = ctx_.settings();
-  if (client_ && s.reconnect.enabled && !user_closed_ && !ctx_.shutting_down() && last_close_ != CloseCode::normal) {
+  if (side() && s.reconnect.enabled && !user_closed_ && !ctx_.shutting_down() && last_close_ != CloseCode::normal) {
     return schedule_reconnect();
   }
   state_ = ConnectionState::closed;
@@ -863,8 +867,8 @@ void Connection::advance_handshake() {
       }
       case Stage::decide: {
         // The hook sees what was negotiated so far.
-        if (!h.subprotocol().empty()) negotiated().subprotocol = h.subprotocol();
-        if (!h.extensions().empty()) negotiated().extensions = h.extensions();
+        if (!h.subprotocol().empty()) extra().subprotocol = h.subprotocol();
+        if (!h.extensions().empty()) extra().extensions = h.extensions();
         const auto& hook = cb.route(route_).on_handshake;
         if (!hook) {
           h.accept();
@@ -933,23 +937,18 @@ void Connection::answer_handshake() {
     if (h.error()) ctx_.callbacks().report(this, h.error());
     return respond_and_close(h.take_response());
   }
-  if (negotiated_ && negotiated_->client.family != net::Endpoint::Family::none) {
-    negotiated_->subprotocol.clear();  // (the client's address stays)
-    negotiated_->extensions.clear();
-  } else {
-    negotiated_.reset();
-  }
-  if (!h.subprotocol().empty()) negotiated().subprotocol = h.subprotocol();
-  if (!h.extensions().empty()) negotiated().extensions = h.extensions();
+  Extra& x = extra();  // (for the request, below)
+  x.subprotocol = h.subprotocol();  // (the client's address stays)
+  x.extensions = h.extensions();
   socket_->write(h.response().serialize());
   if (h.deflate()) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*h.deflate(), ctx_.settings().deflate, true));
-  request_ = std::make_unique<Request>(std::move(h.request()));
+  x.request = std::make_unique<Request>(std::move(h.request()));
   become_open(std::move(h.early()));
 }
 
 // The client as the trusted proxies describe it (ServerOptions::
 // trusted_proxies). Costs nothing when it is the peer: only another address
-// is kept, in the lazily allocated Negotiated.
+// is kept, in the lazily allocated Extra.
 void Connection::derive_client(const Request& request) {
   const detail::Settings& s = ctx_.settings();
   client_https_ = static_cast<bool>(s.tls);
@@ -969,11 +968,11 @@ void Connection::derive_client(const Request& request) {
   client.family = origin.address.is_v4() ? net::Endpoint::Family::v4 : net::Endpoint::Family::v6;
   client.address = origin.address.bytes();
   client.port = origin.port.value_or(0);
-  negotiated().client = client;
+  extra().client = client;
 }
 
 const net::Endpoint& Connection::client_address() const noexcept {
-  return negotiated_ && negotiated_->client.family != net::Endpoint::Family::none ? negotiated_->client : remote_;
+  return extra_ && extra_->client.family != net::Endpoint::Family::none ? extra_->client : remote_;
 }
 
 void Connection::become_open(std::string early) {
@@ -991,7 +990,12 @@ void Connection::become_open(std::string early) {
   // (Server) The request's head is most of an idle connection's memory:
   // unless the application asked to keep it, it is gone once on_open has
   // seen it.
-  if (role() == Role::server && !ctx_.settings().keep_request) request_.reset();
+  if (role() == Role::server && !ctx_.settings().keep_request && extra_) {
+    // (and the Extra with it, when it holds nothing else: most connections)
+    Extra& x = *extra_;
+    x.request.reset();
+    if (x.subprotocol.empty() && x.extensions.empty() && x.client.family == net::Endpoint::Family::none) extra_.reset();
+  }
   // Frames that came with the end of the handshake.
   if (state_ == ConnectionState::open && !early.empty()) {
     receive(reinterpret_cast<std::uint8_t*>(early.data()), early.size());
@@ -1002,12 +1006,8 @@ void Connection::log_open() const {
   std::string line = "open";
   if (const Request* req = request()) line += " " + protocol::printable(req->target);
   if (!route().empty()) line += " (route " + protocol::printable(route()) + ")";
-  if (negotiated_ && !negotiated_->subprotocol.empty()) {
-    line += ", subprotocol " + protocol::printable(negotiated_->subprotocol);
-  }
-  if (negotiated_ && !negotiated_->extensions.empty()) {
-    line += ", " + protocol::printable(Extension::join(negotiated_->extensions));
-  }
+  if (!subprotocol().empty()) line += ", subprotocol " + protocol::printable(subprotocol());
+  if (!extensions().empty()) line += ", " + protocol::printable(Extension::join(extensions()));
   ctx_.callbacks().write_log(LogLevel::debug, this, line);
 }
 

@@ -28,7 +28,7 @@ std::chrono::milliseconds backoff(const ReconnectOptions& rc, unsigned attempt) 
 }  // namespace
 
 void Connection::start_client(protocol::ClientHandshake handshake) {
-  client_ = std::make_unique<ClientSide>(std::move(handshake));
+  extra().side = std::make_unique<ClientSide>(std::move(handshake));
   begin_attempt();
 }
 
@@ -39,19 +39,20 @@ void Connection::begin_attempt() {
   close_reported_ = draining_ = ping_outstanding_ = over_limit_ = false;
   last_close_ = CloseCode::abnormal;
   socket_.reset();
-  client_->response.reset();
-  negotiated_.reset();  // (a reconnect negotiates afresh)
+  extra_->side->response.reset();
+  extra_->subprotocol.clear();  // (a reconnect negotiates afresh)
+  extra_->extensions.clear();
   started_ = last_receive_ = last_message_ = ctx_.loop().now();
   const detail::Settings& s = ctx_.settings();
-  pending_ = std::make_unique<Pending>(client_->handshake, s.http_limits, s.deflate_offers, s.max_redirects != 0);
+  pending_ = std::make_unique<Pending>(extra_->side->handshake, s.http_limits, s.deflate_offers, s.max_redirects != 0);
   protocol::ClientOpening& h = pending_->client();
   if (h.stage() == protocol::ClientOpening::Stage::failed) {
     user_closed_ = true;  // retrying cannot help
     return fail_handshake(h.error());
   }
-  request_ = std::make_unique<Request>(h.request());
+  extra_->request = std::make_unique<Request>(h.request());
   // An HTTP proxy: ClientOptions::proxy, else (when asked) the environment's.
-  const protocol::Uri& uri = client_->handshake.uri;
+  const protocol::Uri& uri = extra_->side->handshake.uri;
   if (s.proxy) {
     pending_->proxy = s.proxy;
   } else if (s.proxy_from_environment) {
@@ -84,11 +85,11 @@ Error Connection::start_client_tls(net::TcpSocket& socket) {
     user_closed_ = true;  // retrying cannot help
     return tls.error();
   }
-  return socket.start_tls(**tls, client_->handshake.uri.host());
+  return socket.start_tls(**tls, extra_->side->handshake.uri.host());
 }
 
 void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
-  const protocol::Uri& uri = client_->handshake.uri;
+  const protocol::Uri& uri = extra_->side->handshake.uri;
   if (pending_->proxy) {
     // CONNECT first; TLS and the handshake once the tunnel is open. The
     // connect timeout, counted from the attempt's start, covers the answer.
@@ -110,7 +111,7 @@ void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
   }
   attach(std::move(socket));
   started_ = ctx_.loop().now();  // the handshake timeout counts from here
-  socket_->write(request_->serialize());
+  socket_->write(extra_->request->serialize());
 }
 
 // The proxy answered 2xx: the tunnel is open. TLS (wss://) runs inside it,
@@ -118,7 +119,7 @@ void Connection::connected(std::unique_ptr<net::TcpSocket> socket) {
 void Connection::tunnel_open() {
   std::string rest = std::move(pending_->tunnel->rest());
   pending_->tunnel.reset();
-  if (client_->handshake.uri.secure()) {
+  if (extra_->side->handshake.uri.secure()) {
     if (!rest.empty()) {
       return fail_handshake(Error(HandshakeError::malformed, "proxy " + pending_->proxy->to_string() +
                                                                  " sent data through the tunnel before TLS started"));
@@ -126,7 +127,7 @@ void Connection::tunnel_open() {
     if (Error e = start_client_tls(*socket_)) return fail_handshake(e);
   }
   started_ = ctx_.loop().now();  // the handshake timeout counts from here
-  socket_->write(request_->serialize());
+  socket_->write(extra_->request->serialize());
   if (rest.empty()) return;
   pending_->client().feed(rest);  // (the server's first bytes came with the proxy's answer)
   after_response();
@@ -157,26 +158,26 @@ void Connection::after_response() {
     case Stage::body:
       return;
     case Stage::redirect:
-      if (++client_->redirects > ctx_.settings().max_redirects) {
+      if (++extra_->side->redirects > ctx_.settings().max_redirects) {
         user_closed_ = true;
         return fail_handshake(Error(HandshakeError::too_many_redirects,
                                     "more than " + std::to_string(ctx_.settings().max_redirects) + " redirects"));
       }
-      client_->handshake.uri = h.redirect_uri();
+      extra_->side->handshake.uri = h.redirect_uri();
       return begin_attempt();
     case Stage::failed:
-      if (h.answered()) client_->response = std::make_unique<Response>(std::move(h.response()));
+      if (h.answered()) extra_->side->response = std::make_unique<Response>(std::move(h.response()));
       if (h.error() == HandshakeError::bad_uri) user_closed_ = true;  // a bad redirect: retrying cannot help
       return fail_handshake(h.error());
     case Stage::open:
       break;
   }
-  client_->response = std::make_unique<Response>(std::move(h.response()));
+  extra_->side->response = std::make_unique<Response>(std::move(h.response()));
   if (h.deflate()) engine_.set_deflate(std::make_unique<protocol::MessageDeflate>(*h.deflate(), *h.deflate_offer(), false));
-  if (!h.negotiated().subprotocol.empty()) negotiated().subprotocol = std::move(h.negotiated().subprotocol);
-  if (!h.negotiated().extensions.empty()) negotiated().extensions = std::move(h.negotiated().extensions);
-  client_->attempts = 0;
-  client_->redirects = 0;
+  extra_->subprotocol = std::move(h.negotiated().subprotocol);
+  extra_->extensions = std::move(h.negotiated().extensions);
+  extra_->side->attempts = 0;
+  extra_->side->redirects = 0;
   become_open(std::move(h.early()));
 }
 
@@ -188,29 +189,29 @@ void Connection::fail_handshake(const Error& error) {
 void Connection::schedule_reconnect() {
   const ReconnectOptions& rc = ctx_.settings().reconnect;
   const auto& cb = ctx_.callbacks();
-  ++client_->attempts;
-  if (rc.max_attempts != 0 && client_->attempts > rc.max_attempts) {
+  ++extra_->side->attempts;
+  if (rc.max_attempts != 0 && extra_->side->attempts > rc.max_attempts) {
     state_ = ConnectionState::closed;
     cb.report(this, Error(std::make_error_code(std::errc::operation_canceled),
                           "gave up reconnecting after " + std::to_string(rc.max_attempts) + " attempts"));
     ctx_.retire(*this);
     return;
   }
-  const std::chrono::milliseconds delay = backoff(rc, client_->attempts);
+  const std::chrono::milliseconds delay = backoff(rc, extra_->side->attempts);
   if (cb.logs(LogLevel::info)) {
     cb.write_log(LogLevel::info, this,
                  "reconnecting in " + std::to_string(delay.count()) + " ms (attempt " +
-                     std::to_string(client_->attempts) + ")");
+                     std::to_string(extra_->side->attempts) + ")");
   }
   state_ = ConnectionState::handshake;
-  client_->redirects = 0;
+  extra_->side->redirects = 0;
   try {
-    if (cb.reconnect) cb.reconnect(*this, client_->attempts, delay);
+    if (cb.reconnect) cb.reconnect(*this, extra_->side->attempts, delay);
   } catch (...) {
     callback_threw("on_reconnect");  // (reported; the attempt goes ahead)
   }
-  client_->retry_timer = ctx_.loop().add_timer(delay, [this] {
-    client_->retry_timer = {};
+  extra_->side->retry_timer = ctx_.loop().add_timer(delay, [this] {
+    extra_->side->retry_timer = {};
     begin_attempt();
   });
 }

@@ -53,7 +53,8 @@ void BM_EngineSmallMessages(benchmark::State& state) {
   const std::string wire = small_frames(static_cast<std::size_t>(state.range(0)), count);
   std::string buf = wire;
   Sink sink;
-  Engine engine(EngineOptions{}, sink);
+  const EngineOptions options;
+  Engine engine(options, sink);
   for (auto _ : state) {
     engine.receive(reinterpret_cast<std::uint8_t*>(buf.data()), buf.size());
   }

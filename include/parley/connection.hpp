@@ -466,20 +466,23 @@ class PARLEY_EXPORT Connection final : private protocol::EngineHandler, private 
   std::uint64_t id_;
   net::Endpoint remote_;
   std::uint32_t output_seen_ = 0;  // (draining, streaming) buffered_amount() at the last sweep (in remote_'s padding)
-  std::unique_ptr<Request> request_;  // null once freed (see request())
-  // What was negotiated; most connections negotiate nothing, so it is
-  // allocated only when there is something.
-  struct Negotiated {
+  // What an idle server connection mostly does not have, allocated only
+  // when there is something (one pointer otherwise).
+  struct Extra {
+    std::unique_ptr<Request> request;  // null once freed (see request())
+    // what was negotiated
     std::string subprotocol;
     std::vector<Extension> extensions;
     // (server) the client's address when a trusted proxy named one other
     // than the peer's (family none otherwise): see client_address()
     net::Endpoint client;
+    std::unique_ptr<ClientSide> side;  // (client) what to connect to, and the state of attempts
   };
-  Negotiated& negotiated();
-  std::unique_ptr<Negotiated> negotiated_;
+  Extra& extra();
+  // (client) the client's own state; null on the server side
+  ClientSide* side() const noexcept { return extra_ ? extra_->side.get() : nullptr; }
+  std::unique_ptr<Extra> extra_;
   std::any metadata_;
-  std::unique_ptr<ClientSide> client_;  // (client) what to connect to, and the state of attempts
   // When the current stage's deadline started: the handshake, the final
   // flush, or (open) the keep-alive ping now outstanding.
   net::Clock::time_point started_{};

@@ -1,6 +1,7 @@
 // src/net/loop.cpp — the epoll event loop, timers, post(), fd watchers.
 #include "net/loop.hpp"
 
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -311,12 +312,21 @@ std::uint8_t* Loop::take_buffer(std::uint32_t& cap) {
 void Loop::trim_blocks() noexcept {
   // The bottom `min_free_blocks_` blocks of the stack were not taken once
   // since the last trim.
+  [[maybe_unused]] const bool freed = min_free_blocks_ != 0 || (!spare_taken_ && spare_ != nullptr);
   for (std::size_t i = 0; i < min_free_blocks_; ++i) delete[] free_blocks_[i];
   if (!spare_taken_) {
     delete[] spare_;
     spare_ = nullptr;
     spare_cap_ = 0;
   }
+#ifdef __GLIBC__
+  // A burst (of handshakes, or of output to many sockets) is over: what it
+  // freed stays resident in malloc's heap, below memory still in use, where
+  // free() cannot give it back; malloc_trim does (madvise on its free
+  // pages). Once per burst, at most once per kBlockTrimPeriod: never on the
+  // path of a message.
+  if (freed) ::malloc_trim(0);
+#endif
   spare_taken_ = false;
   free_blocks_.erase(free_blocks_.begin(), free_blocks_.begin() + static_cast<std::ptrdiff_t>(min_free_blocks_));
   min_free_blocks_ = free_blocks_.size();

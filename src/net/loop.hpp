@@ -85,6 +85,7 @@ namespace detail {
 
 struct ConnectOp;
 struct ByteQueue;
+struct SocketGuard;
 
 /// Something registered with epoll (sockets, listeners, watched fds, the
 /// wake-up eventfd, a pending connect). Internal.
@@ -212,6 +213,7 @@ class PARLEY_EXPORT Loop {
   friend class TcpListener;
   friend struct detail::ConnectOp;
   friend struct detail::ByteQueue;
+  friend struct detail::SocketGuard;
   struct Watcher;
   struct WakeHandler : detail::IoHandler {
     Loop* loop = nullptr;
@@ -291,6 +293,10 @@ class PARLEY_EXPORT Loop {
   std::vector<std::uint32_t> free_io_slots_;
   std::vector<std::uint64_t> flush_list_;
 
+  // The guards of the socket callbacks running now, innermost first (see
+  // src/net/socket_guard.hpp): one stack per loop, no pointer per socket.
+  detail::SocketGuard* socket_guards_ = nullptr;
+
   std::vector<std::uint8_t*> free_blocks_;  // a stack: the bottom ones are the least needed
   std::size_t min_free_blocks_ = 0;         // fewest free since the last trim: that many were not needed
   Clock::time_point blocks_trimmed_{};
@@ -342,7 +348,9 @@ class PARLEY_EXPORT Loop {
   /// are freed (so after one to two periods, checked at the end of an
   /// iteration: a loop that sleeps without timers keeps them), so that a
   /// burst of writers (e.g. thousands of handshakes at once) does not leave
-  /// its blocks behind. 1000 ms.
+  /// its blocks behind; a trim that freed some then has glibc's malloc give
+  /// its free pages back to the kernel (`malloc_trim`), since what a burst
+  /// freed below memory still in use stays resident otherwise. 1000 ms.
   static constexpr Millis kBlockTrimPeriod{1000};
 };
 

@@ -1,34 +1,40 @@
-// src/net/socket_guard.hpp — TcpSocket::Guard, shared by the socket's
-// sources (internal).
+// src/net/socket_guard.hpp — TcpSocket::Guard (detail::SocketGuard), shared
+// by the socket's sources (internal).
 #pragma once
 
 #include "net/tcp.hpp"
 
-namespace parley::net {
+namespace parley::net::detail {
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-// The Guard below deliberately stores the address of a local in the socket;
-// it is removed when the Guard ends (or the socket is gone by then).
+// The Guard below deliberately stores the address of a local in the loop;
+// it is removed when the Guard ends.
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
 #endif
 
-// Marks the stack frame of a callback of this socket: if the socket is
-// destroyed inside the callback, the destructor sets `destroyed` and the
-// dispatching code returns without touching the object again.
-struct TcpSocket::Guard {
-  TcpSocket* socket;
-  Guard* outer;
+// Marks the stack frame of a callback of a socket: if the socket is
+// destroyed inside the callback, its destructor sets `destroyed` and the
+// dispatching code returns without touching the object again. The guards
+// of the callbacks running on a loop form one stack in the Loop (innermost
+// first: they are locals of its one thread), so a socket carries no
+// pointer for them.
+struct SocketGuard {
+  Loop& loop;
+  const TcpSocket* socket;
+  SocketGuard* outer;
   bool destroyed = false;
-  explicit Guard(TcpSocket* s) noexcept : socket(s), outer(s->guard_) { s->guard_ = this; }
-  ~Guard() {
-    if (destroyed) {
-      if (outer) outer->destroyed = true;
-    } else {
-      socket->guard_ = outer;
+  explicit SocketGuard(TcpSocket* s) noexcept : loop(*s->loop_), socket(s), outer(loop.socket_guards_) {
+    loop.socket_guards_ = this;
+  }
+  ~SocketGuard() { loop.socket_guards_ = outer; }
+  SocketGuard(const SocketGuard&) = delete;
+  SocketGuard& operator=(const SocketGuard&) = delete;
+  // From ~TcpSocket: marks every running callback of `s` (a few at most).
+  static void socket_destroyed(Loop& loop, const TcpSocket* s) noexcept {
+    for (SocketGuard* g = loop.socket_guards_; g != nullptr; g = g->outer) {
+      if (g->socket == s) g->destroyed = true;
     }
   }
-  Guard(const Guard&) = delete;
-  Guard& operator=(const Guard&) = delete;
 };
 
-}  // namespace parley::net
+}  // namespace parley::net::detail

@@ -207,7 +207,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
  private:
   friend class TcpListener;
   friend struct detail::ConnectOp;
-  struct Guard;
+  friend struct detail::SocketGuard;
+  using Guard = detail::SocketGuard;
   struct Tls;
   friend struct TlsBio;
   enum : std::uint16_t {
@@ -246,7 +247,6 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
 
   Loop* loop_;
   Handler* handler_ = nullptr;
-  Guard* guard_ = nullptr;            // set while a callback of this socket runs
   std::uint64_t token_ = 0;           // slot in the loop's table
   // (no_unique_address: fd_ goes into the queue's tail padding.)
   [[no_unique_address]] detail::ByteQueue out_;  // output queue (the bytes on the wire: TLS records with TLS)

@@ -48,7 +48,7 @@ Result<std::unique_ptr<TcpSocket>> TcpSocket::adopt(Loop& loop, int fd, bool nod
 }
 
 TcpSocket::~TcpSocket() {
-  if (guard_) guard_->destroyed = true;
+  detail::SocketGuard::socket_destroyed(*loop_, this);
   close();
 }
 

@@ -109,8 +109,10 @@ void random_mask_key(std::uint8_t key[4]) noexcept {
   pool.used += 4;
 }
 
+const std::string Engine::kNoOutput;
+
 Engine::Engine(const EngineOptions& options, EngineHandler& handler)
-    : options_(options),
+    : options_(&options),
       handler_(handler),
       parser_(FrameParserOptions{options.role, 0, options.max_frame_size}) {}
 
@@ -120,15 +122,12 @@ void Engine::set_deflate(std::unique_ptr<MessageDeflate> deflate) {
 }
 
 void Engine::reset() {
-  parser_ = FrameParser(FrameParserOptions{options_.role, 0, options_.max_frame_size});
+  parser_ = FrameParser(FrameParserOptions{options_->role, 0, options_->max_frame_size});
   deflate_.reset();
   compressed_ = sending_compressed_ = false;
   utf8_.reset();
-  std::string().swap(out_);
-  partial_.reset();
+  active_.reset();
   pongs_held_ = pong_owed_ = false;
-  close_deadline_ = {};
-  message_size_ = 0;
   fragments_ = 0;
   message_type_ = Opcode::continuation;
   sending_type_ = Opcode::continuation;
@@ -137,6 +136,16 @@ void Engine::reset() {
 }
 
 void Engine::receive(std::uint8_t* data, std::size_t size) {
+  // The handler's calls may flush the output (clear_output) while a
+  // payload it was given points into the Active part: it is kept until
+  // receive returns.
+  struct Receiving {
+    Engine& e;
+    explicit Receiving(Engine& engine) noexcept : e(engine) { e.receiving_ = true; }
+    ~Receiving() { e.receiving_ = false; }
+    Receiving(const Receiving&) = delete;
+    Receiving& operator=(const Receiving&) = delete;
+  } receiving(*this);
   while (state_ != EngineState::closed) {
     if (parser_.at_frame_start() && receive_whole(data, size)) continue;
     const FrameParser::Chunk c = parser_.next(data, size);
@@ -145,7 +154,7 @@ void Engine::receive(std::uint8_t* data, std::size_t size) {
       fail(parser_.error());
       return;
     }
-    if (c.frame_start && options_.report_frames) {
+    if (c.frame_start && options_->report_frames) {
       handler_.on_frame(FrameDirection::received, parser_.header());
       if (state_ == EngineState::closed) return;
     }
@@ -172,14 +181,15 @@ void Engine::receive(std::uint8_t* data, std::size_t size) {
 // `data`/`size` move past it. Anything else (nothing consumed: false) is
 // the parser's, which checks and reports it as always.
 bool Engine::receive_whole(std::uint8_t*& data, std::size_t& size) {
-  if (size < 2 || message_type_ != Opcode::continuation || options_.report_frames) return false;
+  const EngineOptions& options = *options_;
+  if (size < 2 || message_type_ != Opcode::continuation || options.report_frames) return false;
   const std::uint8_t b0 = data[0];
   const std::uint8_t b1 = data[1];
   if (b0 != (0x80 | static_cast<std::uint8_t>(Opcode::text)) && b0 != (0x80 | static_cast<std::uint8_t>(Opcode::binary))) {
     return false;
   }
   const bool masked = (b1 & 0x80) != 0;
-  if (masked != (options_.role == Role::server)) return false;
+  if (masked != (options.role == Role::server)) return false;
   std::size_t length = b1 & 0x7f;
   std::size_t at = 2;
   if (length == 126) {
@@ -192,8 +202,8 @@ bool Engine::receive_whole(std::uint8_t*& data, std::size_t& size) {
   const std::uint8_t* key = data + at;
   if (masked) at += 4;
   if (size < at || size - at < length) return false;
-  if ((options_.max_message_size != 0 && length > options_.max_message_size) ||
-      (options_.max_frame_size != 0 && length > options_.max_frame_size)) {
+  if ((options.max_message_size != 0 && length > options.max_message_size) ||
+      (options.max_frame_size != 0 && length > options.max_frame_size)) {
     return false;
   }
   std::uint8_t* payload = data + at;
@@ -241,19 +251,21 @@ void Engine::on_frame_start(const FrameHeader& h) {
       return fail(ProtocolError::expected_continuation, "new data frame inside a fragmented message");
     }
     message_type_ = h.opcode;
-    message_size_ = 0;
+    if (active_) active_->message_size = 0;
     fragments_ = 0;
     utf8_.reset();
   }
   ++fragments_;
-  if (options_.max_fragments != 0 && fragments_ > options_.max_fragments) {
+  const EngineOptions& options = *options_;
+  if (options.max_fragments != 0 && fragments_ > options.max_fragments) {
     return fail(ProtocolError::too_many_fragments,
-                "message exceeds max_fragments " + std::to_string(options_.max_fragments));
+                "message exceeds max_fragments " + std::to_string(options.max_fragments));
   }
-  if (options_.max_message_size != 0 && h.payload_length > options_.max_message_size - message_size_) {
-    return fail(ProtocolError::message_too_big, "message of at least " + std::to_string(message_size_ + h.payload_length) +
+  const std::uint64_t so_far = message_bytes();
+  if (options.max_message_size != 0 && h.payload_length > options.max_message_size - so_far) {
+    return fail(ProtocolError::message_too_big, "message of at least " + std::to_string(so_far + h.payload_length) +
                                                     " bytes exceeds max_message_size " +
-                                                    std::to_string(options_.max_message_size));
+                                                    std::to_string(options.max_message_size));
   }
 }
 
@@ -264,33 +276,59 @@ void Engine::on_data(const FrameParser::Chunk& c) {
   if (compressed_) {
     // Inflated into the reassembly buffer, bounded by max_message_size;
     // text is validated as it inflates (fail fast).
-    std::string& message = partial().message;
+    Active& a = active();
+    std::string& message = a.message;
     const std::size_t before = message.size();
-    if (Error e = deflate_->decompress(piece, last, message, options_.max_message_size)) return fail(e);
+    if (Error e = deflate_->decompress(piece, last, message, options_->max_message_size)) return fail(e);
     if (message_type_ == Opcode::text && !utf8_.feed(std::string_view(message).substr(before))) {
       return fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
     }
-    message_size_ += piece.size();
+    a.message_size += piece.size();
     if (last) deliver(message);
     return;
   }
   if (message_type_ == Opcode::text && !utf8_.feed(piece)) {
     return fail(ProtocolError::invalid_utf8, "invalid UTF-8 in text message");
   }
-  message_size_ += piece.size();
   if (last && c.frame_start && h.opcode != Opcode::continuation) {
-    deliver(piece);  // the common case: a whole message in one chunk, never copied
+    // The common case: a whole message in one chunk, never copied (and
+    // never counted in message_bytes(): it is done at once).
+    deliver(piece);
   } else {
-    std::string& message = partial().message;
+    Active& a = active();
+    a.message_size += piece.size();
+    std::string& message = a.message;
     if (message.empty() && c.frame_start && h.payload_length > kKeepCapacity) take_spare(message, h.payload_length);
     message.append(piece);
     if (last) deliver(message);
   }
 }
 
-Engine::Partial& Engine::partial() {
-  if (!partial_) partial_ = std::make_unique<Partial>();
-  return *partial_;
+Engine::Active& Engine::active() {
+  if (!active_) active_ = std::make_unique<Active>();
+  return *active_;
+}
+
+namespace {
+// True when `s` holds memory of its own (more than the string's inline room).
+bool holds_memory(const std::string& s) noexcept { return s.capacity() > std::string().capacity(); }
+}  // namespace
+
+void Engine::release_idle() noexcept {
+  // Kept while it holds state: a message or a control frame in progress
+  // (mid-frame, the parser is not at a frame's start), an owed pong, the
+  // close deadline, output, or buffer memory (kept to be reused).
+  // (Not while receive() runs: see there.)
+  if (receiving_ || message_type_ != Opcode::continuation || !parser_.at_frame_start() || pong_owed_ ||
+      state_ == EngineState::close_sent) {
+    return;
+  }
+  const Active& a = *active_;
+  if (!a.out.empty() || holds_memory(a.out) || holds_memory(a.message) || holds_memory(a.control) ||
+      holds_memory(a.pong)) {
+    return;
+  }
+  active_.reset();
 }
 
 void Engine::deliver(std::string_view message) {
@@ -299,12 +337,12 @@ void Engine::deliver(std::string_view message) {
   }
   const Opcode type = message_type_;
   message_type_ = Opcode::continuation;
-  message_size_ = 0;
+  if (active_) active_->message_size = 0;
   fragments_ = 0;
   handler_.on_message(type, message);
   // (The handler may have reset the engine.)
-  if (partial_) {
-    std::string& m = partial_->message;
+  if (active_) {
+    std::string& m = active_->message;
     m.clear();
     if (m.capacity() > kKeepCapacity) give_spare(m);
   }
@@ -315,7 +353,7 @@ void Engine::on_control(const FrameParser::Chunk& c) {
   if (c.frame_start && c.frame_end) {
     payload = view(c);
   } else {
-    std::string& control = partial().control;
+    std::string& control = active().control;
     if (c.frame_start) control.clear();
     control.append(view(c));
     if (!c.frame_end) return;
@@ -325,7 +363,7 @@ void Engine::on_control(const FrameParser::Chunk& c) {
     case Opcode::ping:
       if (!handler_.on_ping(payload) || state_ != EngineState::open) break;
       if (pongs_held_) {
-        partial().pong.assign(payload);  // (`payload` may be partial().control: assign copes)
+        active().pong.assign(payload);  // (`payload` may be active().control: assign copes)
         pong_owed_ = true;
       } else {
         append(Opcode::pong, payload, true);
@@ -364,10 +402,14 @@ void Engine::fail(const Error& e) {
   state_ = EngineState::closed;  // before the close frame is appended (see on_close_frame)
   failed_ = true;
   // Nothing more is received: what was being reassembled is freed now (it
-  // may be what a memory limit failed the connection for).
-  partial_.reset();
+  // may be what a memory limit failed the connection for); the output stays.
+  if (active_) {
+    std::string().swap(active_->message);
+    std::string().swap(active_->control);
+    std::string().swap(active_->pong);
+    active_->message_size = 0;
+  }
   message_type_ = Opcode::continuation;
-  message_size_ = 0;
   pong_owed_ = false;
   if (send_close) {
     // The reason says why, cut to the 123 bytes a close frame allows
@@ -382,7 +424,9 @@ void Engine::fail(const Error& e) {
   handler_.on_protocol_error(e);
 }
 
-void Engine::append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) { frame_into(out_, op, payload, fin, rsv); }
+void Engine::append(Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) {
+  frame_into(active().out, op, payload, fin, rsv);
+}
 
 void Engine::frame_into(std::string& out, Opcode op, std::string_view payload, bool fin, std::uint8_t rsv) const {
   FrameHeader h;
@@ -390,7 +434,7 @@ void Engine::frame_into(std::string& out, Opcode op, std::string_view payload, b
   h.rsv = rsv;
   h.opcode = op;
   h.payload_length = payload.size();
-  if (options_.role == Role::client) {
+  if (options_->role == Role::client) {
     h.masked = true;
     random_mask_key(h.mask);
     append_frame(out, op, payload, fin, rsv, h.mask);
@@ -398,7 +442,7 @@ void Engine::frame_into(std::string& out, Opcode op, std::string_view payload, b
     append_frame(out, op, payload, fin, rsv);
   }
   // (A frame encoded into another buffer is reported by whoever queues it.)
-  if (options_.report_frames && &out == &out_) handler_.on_frame(FrameDirection::sent, h);
+  if (options_->report_frames && active_ && &out == &active_->out) handler_.on_frame(FrameDirection::sent, h);
 }
 
 bool Engine::compress_next(std::size_t size, Compression compression) const noexcept {
@@ -430,7 +474,7 @@ class Scratch {
 }  // namespace
 
 Error Engine::send(Opcode type, std::string_view payload, Compression compression) {
-  return encode(type, payload, compression, out_);
+  return encode(type, payload, compression, active().out);
 }
 
 Error Engine::check_whole_send(Opcode type) const noexcept {
@@ -499,7 +543,7 @@ Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point n
   std::string payload;
   close.append_to(payload);
   state_ = EngineState::close_sent;  // before the close frame is appended (see on_close_frame)
-  close_deadline_ = now + options_.close_timeout;
+  active().close_deadline = now + options_->close_timeout;
   append(Opcode::close, payload, true);
   return {};
 }
@@ -507,12 +551,13 @@ Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point n
 void Engine::answer_owed_pong() {
   pongs_held_ = false;
   pong_owed_ = false;
-  if (state_ == EngineState::open) append(Opcode::pong, partial_->pong, true);
-  partial_->pong.clear();
+  if (state_ == EngineState::open) append(Opcode::pong, active_->pong, true);
+  active_->pong.clear();
 }
 
 bool Engine::close_timed_out(Clock::time_point now) const noexcept {
-  return state_ == EngineState::close_sent && now >= close_deadline_;
+  // (close_sent keeps the Active part: see release_idle.)
+  return state_ == EngineState::close_sent && now >= active_->close_deadline;
 }
 
 }  // namespace parley::protocol

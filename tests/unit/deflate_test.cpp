@@ -234,9 +234,13 @@ struct Sink final : EngineHandler {
 
 struct Pair {
   Sink client_events, server_events;
+  EngineOptions client_options, server_options;  // (the engines keep a reference)
   Engine client, server;
   Pair(DeflateOptions o = on(), std::uint64_t max_message = 64 << 20)
-      : client(options(Role::client, max_message), client_events), server(options(Role::server, max_message), server_events) {
+      : client_options(options(Role::client, max_message)),
+        server_options(options(Role::server, max_message)),
+        client(client_options, client_events),
+        server(server_options, server_events) {
     client.set_deflate(std::make_unique<MessageDeflate>(DeflateParams{}, o, false));
     server.set_deflate(std::make_unique<MessageDeflate>(DeflateParams{}, o, true));
   }

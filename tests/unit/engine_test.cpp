@@ -87,8 +87,9 @@ std::vector<Frame> written(Engine& e, Role writer = Role::server) {
 
 struct Fixture {
   Recorder rec;
+  EngineOptions options;  // (the engine keeps a reference)
   Engine engine;
-  explicit Fixture(EngineOptions o = {}) : engine(o, rec) {}
+  explicit Fixture(EngineOptions o = {}) : options(o), engine(options, rec) {}
   void feed(std::string wire) { engine.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size()); }
 };
 
@@ -588,7 +589,8 @@ TEST(Engine, ReportsTheMaskKeyAClientUsed) {
 
 TEST(Engine, ReportsNoFramesUnlessAsked) {
   FrameLog log;
-  Engine e(EngineOptions{}, log);
+  const EngineOptions o;
+  Engine e(o, log);
   std::string wire = cframe(Opcode::text, "hi") + cframe(Opcode::ping, "");
   e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
   ASSERT_FALSE(e.send(Opcode::text, "hi"));
@@ -671,9 +673,41 @@ TEST(Engine, PlainHeaderIsTheOneCopySendOfAnUncompressedMessage) {
   }
 }
 
+TEST(Engine, PayloadsInItsBuffersStayValidWhileTheHandlerFlushes) {
+  // A message and a ping that arrived in pieces are handed out from the
+  // engine's own buffers; a handler that sends and flushes the output
+  // (clear_output, as the runtime does) while it holds them must not have
+  // them freed (the engine frees its buffers once it holds nothing).
+  struct Flusher final : EngineHandler {
+    Engine* engine = nullptr;
+    std::vector<std::string> seen;
+    void flush_and_keep(std::string_view payload) {
+      (void)engine->send(Opcode::text, "x");
+      engine->clear_output();
+      seen.emplace_back(payload);
+    }
+    void on_message(Opcode, std::string_view payload) override { flush_and_keep(payload); }
+    bool on_ping(std::string_view payload) override {
+      flush_and_keep(payload);
+      return true;
+    }
+  } h;
+  const EngineOptions o;
+  Engine e(o, h);
+  h.engine = &e;
+  std::string wire = cframe(Opcode::text, "hel", false) + cframe(Opcode::continuation, "lo") + cframe(Opcode::ping, "pi");
+  for (std::size_t i = 0; i < wire.size(); ++i) e.receive(reinterpret_cast<std::uint8_t*>(wire.data() + i), 1);
+  EXPECT_EQ(h.seen, (std::vector<std::string>{"hello", "pi"}));
+  const std::vector<Frame> out = written(e);  // the pong, queued after on_ping returned
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, Opcode::pong);
+  EXPECT_EQ(out[0].payload, "pi");
+}
+
 TEST(Engine, PlainHeaderDefersToSendWhenTheMessageIsCompressed) {
   Recorder rec;
-  Engine e({}, rec);
+  const EngineOptions o;
+  Engine e(o, rec);
   EXPECT_TRUE(e.sends_plain(Opcode::text, 5000));
   DeflateOptions d;
   d.enabled = true;

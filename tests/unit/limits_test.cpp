@@ -33,7 +33,8 @@ std::string masked_ping(std::string_view payload) { return RawWsClient::encode(k
 
 TEST(LimitsEngine, OutputShrinksAfterALargeSend) {
   QuietHandler h;
-  protocol::Engine e(protocol::EngineOptions{}, h);
+  const protocol::EngineOptions o;
+  protocol::Engine e(o, h);
   ASSERT_FALSE(e.send(protocol::Opcode::binary, std::string(1 << 20, 'x')));
   EXPECT_GT(e.output().capacity(), 1u << 20);
   e.clear_output();
@@ -47,7 +48,8 @@ TEST(LimitsEngine, OutputShrinksAfterALargeSend) {
 
 TEST(LimitsEngine, HeldPongsAnswerOnlyTheLatestPing) {
   QuietHandler h;
-  protocol::Engine e(protocol::EngineOptions{}, h);
+  const protocol::EngineOptions o;
+  protocol::Engine e(o, h);
   e.hold_pongs(true);
   std::string wire;
   for (int i = 0; i < 1000; ++i) wire += masked_ping("ping " + std::to_string(i));
@@ -66,7 +68,8 @@ TEST(LimitsEngine, HeldPongsAnswerOnlyTheLatestPing) {
 
 TEST(LimitsEngine, FailFreesThePartialMessage) {
   QuietHandler h;
-  protocol::Engine e(protocol::EngineOptions{}, h);
+  const protocol::EngineOptions o;
+  protocol::Engine e(o, h);
   std::string wire = RawWsClient::encode(kBinary, std::string(100000, 'a'), /*fin=*/false);
   e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
   EXPECT_TRUE(e.receiving_message());

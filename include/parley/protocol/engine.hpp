@@ -123,9 +123,13 @@ enum class EngineState : std::uint8_t {
 /// UTF-8 validation, ping/pong and the close handshake, for either role.
 class PARLEY_EXPORT Engine {
  public:
-  /// `handler` must outlive the engine. Options are assumed valid (see
-  /// `EngineOptions::validate`).
+  /// `options` and `handler` must outlive the engine: it keeps a reference
+  /// to `options` (one EngineOptions serves every connection of a server, so
+  /// an idle connection carries no copy of them), read again on each use.
+  /// Options are assumed valid (see `EngineOptions::validate`).
   Engine(const EngineOptions& options, EngineHandler& handler);
+  /// Not from a temporary: the engine keeps a reference to its options.
+  Engine(EngineOptions&& options, EngineHandler& handler) = delete;
 
   /// Feeds bytes read from the transport. They are parsed, and unmasked, in
   /// place: the buffer is modified. Events are reported to the handler
@@ -169,7 +173,7 @@ class PARLEY_EXPORT Engine {
     FrameHeader h;
     h.opcode = type;
     h.payload_length = size;
-    if (options_.role == Role::client) {
+    if (options_->role == Role::client) {
       h.masked = true;
       random_mask_key(h.mask);
     }
@@ -203,16 +207,27 @@ class PARLEY_EXPORT Engine {
 
   /// Bytes to write to the transport, in order. The caller writes what it
   /// can and erases that prefix (or calls `clear_output()`): the engine
-  /// only appends.
-  std::string& output() noexcept { return out_; }
-  /// Bytes to write to the transport (read-only).
-  const std::string& output() const noexcept { return out_; }
+  /// only appends. (The buffer lives in the part of the engine allocated on
+  /// first use: this call allocates that part when there is none; the
+  /// const overload does not.)
+  std::string& output() { return active().out; }
+  /// Bytes to write to the transport (read-only; empty when there are none).
+  const std::string& output() const noexcept { return active_ ? active_->out : kNoOutput; }
+  /// `output().size()`, as a runtime checks it after every call: inline,
+  /// a load and a test when the engine holds nothing.
+  std::size_t output_size() const noexcept { return active_ ? active_->out.size() : 0; }
   /// Empties `output()` once it has been handed to the transport, and frees
   /// its memory when a large message made it grow past 4 KiB (an idle
-  /// connection keeps no copy of its largest send).
+  /// connection keeps no copy of its largest send). When the engine then
+  /// holds nothing else (no message in progress, no owed pong, not waiting
+  /// for the peer's close frame, no buffer memory), the part of it that
+  /// only an active connection needs is freed too.
   void clear_output() noexcept {
-    out_.clear();
-    if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+    if (!active_) return;
+    std::string& out = active_->out;
+    out.clear();
+    if (out.capacity() > kKeepCapacity) std::string().swap(out);
+    release_idle();
   }
 
   /// While held (`hold = true`), a ping is not answered at once: only the
@@ -242,11 +257,11 @@ class PARLEY_EXPORT Engine {
   /// True when the connection failed (a protocol error by the peer).
   bool failed() const noexcept { return failed_; }
   /// This end's role.
-  Role role() const noexcept { return options_.role; }
+  Role role() const noexcept { return options_->role; }
   /// True while a message sent with `send_fragment` is unfinished.
   bool sending_fragmented() const noexcept { return sending_type_ != Opcode::continuation; }
   /// Bytes of the message being reassembled (0 between messages).
-  std::uint64_t message_bytes() const noexcept { return message_size_; }
+  std::uint64_t message_bytes() const noexcept { return active_ ? active_->message_size : 0; }
   /// True between the first frame of a message and its last.
   bool receiving_message() const noexcept { return message_type_ != Opcode::continuation; }
   /// Bytes held for input: a message split across reads or fragments, or
@@ -255,11 +270,11 @@ class PARLEY_EXPORT Engine {
   /// kKeepCapacity (a spare buffer taken, or room reserved for the frame's
   /// announced length).
   std::size_t input_held() const noexcept {
-    if (!partial_) return 0;
-    const std::string& m = partial_->message;
+    if (!active_) return 0;
+    const std::string& m = active_->message;
     // A large buffer counts whole (a spare taken, or room reserved ahead of
     // the data): it is memory held for the peer.
-    return (m.capacity() > kKeepCapacity ? m.capacity() : m.size()) + partial_->control.size();
+    return (m.capacity() > kKeepCapacity ? m.capacity() : m.size()) + active_->control.size();
   }
 
   /// A buffer (output or reassembly) larger than this many bytes is freed
@@ -300,23 +315,28 @@ class PARLEY_EXPORT Engine {
   bool compress_next(std::size_t size, Compression compression) const noexcept;
   Error check_whole_send(Opcode type) const noexcept;
 
-  EngineOptions options_;
+  void release_idle() noexcept;
+
+  const EngineOptions* options_;  // shared (see the constructor)
   EngineHandler& handler_;
   FrameParser parser_;
-  // Buffers for what did not arrive in one piece: most connections never
-  // need them, so they are allocated on first use.
-  struct Partial {
-    std::string message;  // a message that did not arrive in one piece
-    std::string control;  // a control payload split across reads
-    std::string pong;     // the payload of the ping owed a pong while pongs are held
+  // What only an active connection needs: the output, buffers for what did
+  // not arrive in one piece, the message and close state. An idle
+  // connection holds none of it (one pointer): it is allocated on first
+  // use and freed by release_idle() once it holds nothing again.
+  struct Active {
+    std::string out;                      // frames to write
+    std::string message;                  // a message that did not arrive in one piece
+    std::string control;                  // a control payload split across reads
+    std::string pong;                     // the payload of the ping owed a pong while pongs are held
+    std::uint64_t message_size = 0;       // bytes of the message being received (0 between messages)
+    Clock::time_point close_deadline{};   // (close_sent) when close_timed_out() turns true
   };
-  Partial& partial();
+  Active& active();
+  static const std::string kNoOutput;  // output() without an Active part
 
-  std::string out_;  // frames to write
-  std::unique_ptr<Partial> partial_;
+  std::unique_ptr<Active> active_;
   std::unique_ptr<MessageDeflate> deflate_;  // permessage-deflate, when negotiated
-  Clock::time_point close_deadline_{};
-  std::uint64_t message_size_ = 0;
   std::uint32_t fragments_ = 0;
   Opcode message_type_ = Opcode::continuation;  // continuation = no message in progress
   Opcode sending_type_ = Opcode::continuation;  // continuation = no fragmented send in progress
@@ -327,7 +347,8 @@ class PARLEY_EXPORT Engine {
   bool compressed_ : 1 = false;          // the message being received is compressed
   bool sending_compressed_ : 1 = false;  // the fragmented message being sent is compressed
   bool pongs_held_ : 1 = false;          // see hold_pongs()
-  bool pong_owed_ : 1 = false;           // a ping came while pongs were held: partial_->pong answers it
+  bool pong_owed_ : 1 = false;           // a ping came while pongs were held: active_->pong answers it
+  bool receiving_ : 1 = false;           // inside receive(): active_ stays (what was handed out may point into it)
 };
 
 }  // namespace parley::protocol
