@@ -45,6 +45,7 @@ struct TcpSocket::Tls {
   std::string peer_name;             // (client) the name sent with SNI and verified
   bool established = false;          // the handshake completed (stays true)
   bool write_through = false;        // records may go to the kernel at once (see TlsBio::write)
+  bool more = false;                 // write-through records go with MSG_MORE (commit(): see TlsBio::write)
   bool held = false;                 // a record went to the kernel with MSG_MORE since the last flush
   Error write_error;                 // an SSL_write failure inside write(), reported at the flush
 };
@@ -63,14 +64,14 @@ struct TlsBio {
       // A full record sealed by write() or commit() with nothing queued
       // ahead of it: it goes to the kernel from OpenSSL's buffer (no copy
       // into the output queue, which stays without a buffer); only what the
-      // kernel does not take is queued. MSG_MORE: the kernel holds what does
-      // not fill a segment until the flush at the end of the iteration
-      // pushes it, so the records of an iteration go out in as few segments
-      // (and wake the peer as few times) as one send of them all would.
-      // (Handshake records, alerts and what the flush seals are queued and
-      // sent once per iteration.)
-      s.tls_->held = true;
-      record = record.subspan(s.send_direct(record, {}, MSG_MORE));
+      // kernel does not take is queued. Sealed by commit(): with MSG_MORE,
+      // so that the kernel holds what does not fill a segment until the
+      // flush at the end of the iteration pushes it, and the records of an
+      // iteration go out in as few segments (and wake the peer as few
+      // times) as one send of them all would. (Handshake records, alerts
+      // and what the flush seals are queued and sent once per iteration.)
+      s.tls_->held = s.tls_->held || s.tls_->more;
+      record = record.subspan(s.send_direct(record, {}, s.tls_->more ? MSG_MORE : 0));
       if (record.empty()) return len;
     }
     if (!s.out_.reserve(*s.loop_, record.size())) return -1;
@@ -386,7 +387,10 @@ void TcpSocket::tls_commit(std::size_t n) {
   schedule_flush();  // (even for 0 bytes: the flush gives an unused block back)
   // The full records at the front of what prepare()/commit() queued.
   while (q.size() >= kRecordSize && tls_sealing()) {
-    if (!tls_seal({q.data(), kRecordSize})) return;
+    tls_->more = true;
+    const bool sealed = tls_seal({q.data(), kRecordSize});
+    tls_->more = false;
+    if (!sealed) return;
     q.head += static_cast<std::uint32_t>(kRecordSize);
   }
   // A large frame was formatted in a buffer past the pool's blocks: the
