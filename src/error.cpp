@@ -163,7 +163,7 @@ int http_status_for(HandshakeError e) noexcept {
 
 std::string Error::message() const {
   if (!message_.empty()) return message_;
-  return code_ ? code_.message() : std::string();
+  return value_ != 0 ? code().message() : std::string();
 }
 
 std::string_view describe(CloseCode code) noexcept {

@@ -159,14 +159,19 @@ PARLEY_EXPORT int http_status_for(HandshakeError e) noexcept;
 /// `[[nodiscard]]`: a function returning an Error reports a failure
 /// nowhere else, so ignoring one is a compiler warning (cast to void to
 /// say it is deliberate).
+///
+/// "No error" is made without asking libstdc++ for a category (a default
+/// `std::error_code` calls `std::system_category()`, out of line): every
+/// send returns an Error, so success costs no call.
 class [[nodiscard]] PARLEY_EXPORT Error {
  public:
   /// No error.
   Error() = default;
-  /// An error with the category's default message for `code`.
-  explicit Error(std::error_code code) : code_(code) {}
+  /// An error with the category's default message for `code` (value 0: no error).
+  explicit Error(std::error_code code) : value_(code.value()), category_(&code.category()) {}
   /// An error with a specific message (e.g. "frame payload of 200 bytes exceeds max_frame_size 100").
-  Error(std::error_code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Error(std::error_code code, std::string message)
+      : value_(code.value()), category_(&code.category()), message_(std::move(message)) {}
   /// A protocol error (the peer broke RFC 6455 or a limit), with an optional specific message.
   Error(ProtocolError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
   /// An opening-handshake error, with an optional specific message.
@@ -176,26 +181,30 @@ class [[nodiscard]] PARLEY_EXPORT Error {
   /// A TLS error, with an optional specific message.
   Error(TlsError e, std::string message = {}) : Error(make_error_code(e), std::move(message)) {}
 
-  /// The code; `code().category()` tells which layer failed.
-  const std::error_code& code() const noexcept { return code_; }
+  /// The code; `code().category()` tells which layer failed. For no error,
+  /// `std::error_code()` (value 0, the system category).
+  std::error_code code() const noexcept { return category_ ? std::error_code(value_, *category_) : std::error_code(); }
   /// The specific message if there is one, else the code's message; "" for no error.
   std::string message() const;
   /// True when this is an error.
-  explicit operator bool() const noexcept { return static_cast<bool>(code_); }
+  explicit operator bool() const noexcept { return value_ != 0; }
 
   /// Same code (the messages are not compared).
-  friend bool operator==(const Error& a, const Error& b) noexcept { return a.code_ == b.code_; }
+  friend bool operator==(const Error& a, const Error& b) noexcept { return a.code() == b.code(); }
   /// The code is `b`, e.g. `if (e == ProtocolError::message_too_big)`.
-  friend bool operator==(const Error& a, ProtocolError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, ProtocolError b) noexcept { return a.code() == make_error_code(b); }
   /// The code is `b`.
-  friend bool operator==(const Error& a, HandshakeError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, HandshakeError b) noexcept { return a.code() == make_error_code(b); }
   /// The code is `b`.
-  friend bool operator==(const Error& a, UsageError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, UsageError b) noexcept { return a.code() == make_error_code(b); }
   /// The code is `b`.
-  friend bool operator==(const Error& a, TlsError b) noexcept { return a.code_ == make_error_code(b); }
+  friend bool operator==(const Error& a, TlsError b) noexcept { return a.code() == make_error_code(b); }
 
  private:
-  std::error_code code_;
+  // The code as std::error_code holds it, with no category (null) standing
+  // for a default std::error_code: no error.
+  int value_ = 0;
+  const std::error_category* category_ = nullptr;
   std::string message_;
 };
 

@@ -134,10 +134,10 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   /// Queues the first `n` bytes written into the last prepare() span
   /// (0 is allowed: nothing is queued and the room is given back).
   void commit(std::size_t n) {
-    detail::ByteQueue& q = queue();
-    if (!q.buf) return;
-    if (n > q.cap - q.tail) n = q.cap - q.tail;
-    q.tail += static_cast<std::uint32_t>(n);
+    if (tls_) return tls_commit(n);
+    if (!out_.buf) return;
+    if (n > out_.cap - out_.tail) n = out_.cap - out_.tail;
+    out_.tail += static_cast<std::uint32_t>(n);
     // (Even for 0 bytes: the flush gives an unused block back.)
     if (!(flags_ & (kInFlushList | kBackpressure))) schedule_flush();
   }
@@ -231,7 +231,7 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   detail::ByteQueue& queue() noexcept { return tls_ ? tls_plaintext() : out_; }
   ssize_t receive(std::uint8_t* into, std::size_t size) noexcept;  // recv(2), EINTR retried, counted
   void peer_eof();                      // the peer sends no more: kEof, then on_eof
-  std::size_t send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+  std::size_t send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b, int flags = 0);
   void release_buffer() noexcept;
   // TLS (src/net/tls_socket.cpp)
   std::size_t tls_buffered() const noexcept;
@@ -239,6 +239,8 @@ class PARLEY_EXPORT TcpSocket final : private detail::IoHandler {
   void tls_readable();
   bool tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body);  // write() with TLS
   bool tls_seal(std::span<const std::uint8_t> plain);  // one SSL_write; false (reported at the flush) if it failed
+  bool tls_sealing() const noexcept;    // records may be sealed before the flush
+  void tls_commit(std::size_t n);       // commit() with TLS: full records sealed at once, as write() does
   bool tls_encrypt();                   // before a flush: plaintext -> records; false if the socket failed
   bool tls_has_work() const noexcept;   // plaintext that can be encrypted now
   void tls_fail(const Error& error);    // sends what is queued (an alert) if it can, closes, on_error

@@ -233,20 +233,21 @@ void TcpSocket::schedule_flush() {
   loop_->schedule_flush(token_);
 }
 
-// Sends a then b with one send/writev; returns how many bytes the kernel
-// took (0 on EAGAIN or error: a real error shows again at the next flush,
-// which reports it from the loop, not from inside write()).
-std::size_t TcpSocket::send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+// Sends a then b with one send/writev (`flags`: more for send(2), e.g.
+// MSG_MORE); returns how many bytes the kernel took (0 on EAGAIN or error:
+// a real error shows again at the next flush, which reports it from the
+// loop, not from inside write()).
+std::size_t TcpSocket::send_direct(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b, int flags) {
   ssize_t n;
   do {
     if (b.empty()) {
-      n = ::send(fd_, a.data(), a.size(), MSG_NOSIGNAL);
+      n = ::send(fd_, a.data(), a.size(), MSG_NOSIGNAL | flags);
     } else {
       iovec iov[2] = {{const_cast<std::uint8_t*>(a.data()), a.size()}, {const_cast<std::uint8_t*>(b.data()), b.size()}};
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = 2;
-      n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | flags);
     }
   } while (n < 0 && errno == EINTR);
   ++loop_->stats_.send_calls;

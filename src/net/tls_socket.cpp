@@ -9,14 +9,18 @@
 // full, and sent straight from OpenSSL's buffer when nothing is queued
 // ahead of it; the last, partial one waits (corked) until the socket is
 // flushed at the end of the iteration, when the BIO appends it to the
-// socket's ordinary output queue, sent as for plain TCP. So the plaintext
-// queue of write() stays within one pool block. (prepare()/commit() queue
-// plaintext whole, sealed at the flush.) OpenSSL never touches the file
-// descriptor itself.
+// socket's ordinary output queue, sent as for plain TCP. Frames formatted
+// in place (prepare()/commit(): the client's masked frames) are sealed the
+// same way at commit(), from the front of the plaintext queue. So the
+// plaintext queue stays within one pool block (a large frame formatted in
+// place takes the loop's spare buffer for a moment). OpenSSL never touches
+// the file descriptor itself.
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -41,6 +45,8 @@ struct TcpSocket::Tls {
   std::string peer_name;             // (client) the name sent with SNI and verified
   bool established = false;          // the handshake completed (stays true)
   bool write_through = false;        // records may go to the kernel at once (see TlsBio::write)
+  bool more = false;                 // write-through records go with MSG_MORE (commit(): see TlsBio::write)
+  bool held = false;                 // a record went to the kernel with MSG_MORE since the last flush
   Error write_error;                 // an SSL_write failure inside write(), reported at the flush
 };
 
@@ -55,12 +61,17 @@ struct TlsBio {
     TcpSocket& s = socket(b);
     std::span<const std::uint8_t> record(reinterpret_cast<const std::uint8_t*>(data), static_cast<std::size_t>(len));
     if (s.tls_->write_through && s.out_.empty() && !(s.flags_ & TcpSocket::kBackpressure)) {
-      // A full record sealed by write() with nothing queued ahead of it: it
-      // goes to the kernel from OpenSSL's buffer (no copy into the output
-      // queue, which stays without a buffer); only what the kernel does not
-      // take is queued. (Handshake records, alerts and what the flush seals
-      // are queued and sent once per iteration.)
-      record = record.subspan(s.send_direct(record, {}));
+      // A full record sealed by write() or commit() with nothing queued
+      // ahead of it: it goes to the kernel from OpenSSL's buffer (no copy
+      // into the output queue, which stays without a buffer); only what the
+      // kernel does not take is queued. Sealed by commit(): with MSG_MORE,
+      // so that the kernel holds what does not fill a segment until the
+      // flush at the end of the iteration pushes it, and the records of an
+      // iteration go out in as few segments (and wake the peer as few
+      // times) as one send of them all would. (Handshake records, alerts
+      // and what the flush seals are queued and sent once per iteration.)
+      s.tls_->held = s.tls_->held || s.tls_->more;
+      record = record.subspan(s.send_direct(record, {}, s.tls_->more ? MSG_MORE : 0));
       if (record.empty()) return len;
     }
     if (!s.out_.reserve(*s.loop_, record.size())) return -1;
@@ -334,23 +345,25 @@ bool TcpSocket::tls_seal(std::span<const std::uint8_t> plain) {
   return false;
 }
 
+// Records are made as soon as they are full (16 KiB of plaintext: several
+// small frames, or a piece of a large one); what does not fill one waits in
+// `plain` for more writes or the flush, which seals it (corking). Only
+// while the handshake is done, nothing failed, and the kernel keeps up:
+// otherwise everything waits as plaintext for the flush.
+bool TcpSocket::tls_sealing() const noexcept {
+  const Tls& t = *tls_;
+  return t.established && !t.write_error && !(flags_ & kBackpressure) && out_.size() < kEncryptAhead;
+}
+
 bool TcpSocket::tls_write(std::span<const std::uint8_t> head, std::span<const std::uint8_t> body) {
   Tls& t = *tls_;
   detail::ByteQueue& q = t.plain;
   if (head.size() + body.size() > std::numeric_limits<std::uint32_t>::max() - q.size()) return false;
-  // Records are made as soon as they are full (16 KiB of plaintext: several
-  // small frames, or a piece of a large one, taken from the caller's buffer
-  // without a copy); what does not fill one waits in `plain` (at most one
-  // pool block) for more writes or the flush, which seals it (corking).
-  // Only while the handshake is done, nothing failed, and the kernel keeps
-  // up: otherwise everything waits as plaintext for the flush.
-  const auto sealing = [&] {
-    return t.established && !t.write_error && !(flags_ & kBackpressure) && out_.size() < kEncryptAhead &&
-           q.size() < kRecordSize;
-  };
+  // (A large frame's full records are taken from the caller's buffer
+  // without a copy; the plaintext queue stays within one pool block.)
   for (std::span<const std::uint8_t> part : {head, body}) {
     while (!part.empty()) {
-      const bool seal = sealing();
+      const bool seal = q.size() < kRecordSize && tls_sealing();
       if (seal && q.empty() && part.size() >= kRecordSize) {
         if (!tls_seal(part.first(kRecordSize))) break;
         part = part.subspan(kRecordSize);
@@ -365,6 +378,34 @@ bool TcpSocket::tls_write(std::span<const std::uint8_t> head, std::span<const st
   }
   schedule_flush();
   return true;
+}
+
+void TcpSocket::tls_commit(std::size_t n) {
+  detail::ByteQueue& q = tls_->plain;
+  if (!q.buf) return;
+  q.tail += static_cast<std::uint32_t>(std::min<std::size_t>(n, q.cap - q.tail));
+  schedule_flush();  // (even for 0 bytes: the flush gives an unused block back)
+  // The full records at the front of what prepare()/commit() queued.
+  while (q.size() >= kRecordSize && tls_sealing()) {
+    tls_->more = true;
+    const bool sealed = tls_seal({q.data(), kRecordSize});
+    tls_->more = false;
+    if (!sealed) return;
+    q.head += static_cast<std::uint32_t>(kRecordSize);
+  }
+  // A large frame was formatted in a buffer past the pool's blocks: the
+  // rest (the start of the next record) moves to a block, so that buffer
+  // goes back to the loop (its spare) for the next connection's frame
+  // instead of each connection holding one until the flush.
+  if (q.cap > Loop::kBlockSize && q.size() <= Loop::kBlockSize) {
+    detail::ByteQueue rest;
+    if (!q.empty()) {
+      (void)rest.reserve(*loop_, q.size());  // (a pool block)
+      rest.append({q.data(), q.size()});
+    }
+    q.release(*loop_);
+    q = rest;
+  }
 }
 
 bool TcpSocket::tls_encrypt() {
@@ -394,6 +435,16 @@ bool TcpSocket::tls_encrypt() {
     }
     if (!t.established && SSL_is_init_finished(t.ssl)) t.established = true;
     if (t.plain.empty()) t.plain.release(*loop_);
+  }
+  if (t.held) {
+    // Records went out with MSG_MORE: the flush's send pushes them, or
+    // with nothing left to send, TCP_CORK off does (a push that leaves
+    // TCP_NODELAY as it was).
+    t.held = false;
+    if (out_.empty()) {
+      const int off = 0;
+      (void)::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+    }
   }
   if ((flags_ & kShutdownWanted) && t.established && t.plain.empty() &&
       (SSL_get_shutdown(t.ssl) & SSL_SENT_SHUTDOWN) == 0) {
