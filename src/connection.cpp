@@ -224,12 +224,14 @@ const Response* Connection::handshake_response() const noexcept {
 
 const std::string& Connection::subprotocol() const noexcept {
   static const std::string none;
-  return extra_ ? extra_->subprotocol : none;
+  // (An empty one is the static: a reference kept from on_open outlives the
+  // Extra part, which is freed after on_open when it holds nothing.)
+  return extra_ && !extra_->subprotocol.empty() ? extra_->subprotocol : none;
 }
 
 const std::vector<Extension>& Connection::extensions() const noexcept {
   static const std::vector<Extension> none;
-  return extra_ ? extra_->extensions : none;
+  return extra_ && !extra_->extensions.empty() ? extra_->extensions : none;
 }
 
 Connection::Extra& Connection::extra() {

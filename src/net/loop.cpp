@@ -312,7 +312,8 @@ std::uint8_t* Loop::take_buffer(std::uint32_t& cap) {
 void Loop::trim_blocks() noexcept {
   // The bottom `min_free_blocks_` blocks of the stack were not taken once
   // since the last trim.
-  [[maybe_unused]] const bool freed = min_free_blocks_ != 0 || (!spare_taken_ && spare_ != nullptr);
+  // (What a burst left: at least kMaxIdleFreeBlocks blocks, or the spare.)
+  [[maybe_unused]] const bool burst_over = min_free_blocks_ >= kMaxIdleFreeBlocks || (!spare_taken_ && spare_ != nullptr);
   for (std::size_t i = 0; i < min_free_blocks_; ++i) delete[] free_blocks_[i];
   if (!spare_taken_) {
     delete[] spare_;
@@ -323,9 +324,11 @@ void Loop::trim_blocks() noexcept {
   // A burst (of handshakes, or of output to many sockets) is over: what it
   // freed stays resident in malloc's heap, below memory still in use, where
   // free() cannot give it back; malloc_trim does (madvise on its free
-  // pages). Once per burst, at most once per kBlockTrimPeriod: never on the
+  // pages). It walks every arena of the process, so only when a burst's
+  // worth was freed (1 MiB or more, or the large spare), at most once per
+  // kBlockTrimPeriod: never for traffic that merely varies, never on the
   // path of a message.
-  if (freed) ::malloc_trim(0);
+  if (burst_over) ::malloc_trim(0);
 #endif
   spare_taken_ = false;
   free_blocks_.erase(free_blocks_.begin(), free_blocks_.begin() + static_cast<std::ptrdiff_t>(min_free_blocks_));
@@ -335,7 +338,7 @@ void Loop::trim_blocks() noexcept {
 
 void Loop::give_buffer(std::uint8_t* block, std::uint32_t cap) noexcept {
   output_held_ -= cap;
-  if (cap == kBlockSize) {
+  if (cap == kBlockSize && free_blocks_.size() < kMaxFreeBlocks) {
     try {
       free_blocks_.push_back(block);
     } catch (const std::bad_alloc&) {

@@ -338,6 +338,11 @@ class PARLEY_EXPORT Loop {
   /// (1 MiB) the loop wakes at least once per kBlockTrimPeriod to trim
   /// them, so a loop that sleeps keeps at most this many.
   static constexpr std::size_t kMaxIdleFreeBlocks = 64;
+  /// At most this many free blocks are kept at any time (16 MiB per loop);
+  /// more are freed at once. Blocks in use count against the connections'
+  /// output limits; this bounds what the pool keeps after a burst, e.g. a
+  /// broadcast to 50,000 subscribers of one loop.
+  static constexpr std::size_t kMaxFreeBlocks = 1024;
   /// The largest output buffer given back that is over kBlockSize and at
   /// most this size is kept as the loop's spare, for the next socket that
   /// needs a buffer that large, and at least half of it (a stream of large messages then does not

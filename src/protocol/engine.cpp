@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "parley/protocol/close_payload.hpp"
@@ -551,8 +552,10 @@ Error Engine::close(CloseCode code, std::string_view reason, Clock::time_point n
 void Engine::answer_owed_pong() {
   pongs_held_ = false;
   pong_owed_ = false;
-  if (state_ == EngineState::open) append(Opcode::pong, active_->pong, true);
-  active_->pong.clear();
+  // Taken out first: append() reports the frame to the handler, which may
+  // flush and so free an Active part that holds nothing more (release_idle).
+  const std::string pong = std::exchange(active_->pong, {});
+  if (state_ == EngineState::open) append(Opcode::pong, pong, true);
 }
 
 bool Engine::close_timed_out(Clock::time_point now) const noexcept {

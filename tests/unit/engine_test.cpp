@@ -704,6 +704,42 @@ TEST(Engine, PayloadsInItsBuffersStayValidWhileTheHandlerFlushes) {
   EXPECT_EQ(out[0].payload, "pi");
 }
 
+TEST(Engine, AnOwedPongSurvivesAHandlerThatFlushesWhenItIsReported) {
+  // The pong owed while pongs were held is queued when the hold is lifted;
+  // a handler that flushes (takes the output, clear_output) as that frame
+  // is reported leaves the engine holding nothing (an empty ping: no buffer
+  // memory anywhere), so it frees its active part while the pong is still
+  // being answered.
+  struct Flusher final : EngineHandler {
+    Engine* engine = nullptr;
+    std::string flushed;
+    void on_message(Opcode, std::string_view) override {}
+    void on_frame(FrameDirection direction, const FrameHeader&) override {
+      if (direction != FrameDirection::sent) return;
+      flushed += engine->output();
+      engine->clear_output();
+    }
+  } h;
+  EngineOptions o;
+  o.report_frames = true;
+  Engine e(o, h);
+  h.engine = &e;
+  e.hold_pongs(true);
+  std::string wire = cframe(Opcode::ping, "");
+  e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
+  EXPECT_TRUE(e.output().empty());  // held
+  e.hold_pongs(false);
+  std::size_t used = 0;
+  auto pong = Frame::parse(h.flushed, {Role::client, 0, 0}, used);
+  ASSERT_TRUE(pong && pong->has_value());
+  EXPECT_EQ((*pong)->opcode, Opcode::pong);
+  EXPECT_EQ((*pong)->payload, "");
+  EXPECT_EQ(used, h.flushed.size());
+  // A later ping is answered as usual.
+  e.receive(reinterpret_cast<std::uint8_t*>(wire.data()), wire.size());
+  EXPECT_EQ(h.flushed.size(), 2 * used);
+}
+
 TEST(Engine, PlainHeaderDefersToSendWhenTheMessageIsCompressed) {
   Recorder rec;
   const EngineOptions o;
