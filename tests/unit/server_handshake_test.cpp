@@ -246,6 +246,30 @@ TEST(ServerHandshake, OnSelectSubprotocolDecides) {
   EXPECT_EQ(offered, (std::vector<std::string>{"superchat", "chat"}));
 }
 
+TEST(ServerHandshake, NothingNegotiatedReferencesFromOnOpenStayValid) {
+  // subprotocol() and extensions() are documented as valid until a
+  // reconnect (never, for a server): what on_open keeps of them must still
+  // read after on_open, when a connection that negotiated nothing has let
+  // go of its handshake state (under ASan, a use after free otherwise).
+  const std::string* subprotocol = nullptr;
+  const std::vector<Extension>* extensions = nullptr;
+  TestServer srv;
+  srv.server.on_open([&](Connection& c) {
+    subprotocol = &c.subprotocol();
+    extensions = &c.extensions();
+  });
+  srv.server.on_text([&](Connection& c, std::string_view) {
+    c.send_text("[" + *subprotocol + "] " + std::to_string(extensions->size()));
+  });
+  ASSERT_TRUE(srv.start());
+  RawWsClient c;
+  ASSERT_TRUE(open_ws(c, srv.port()));
+  ASSERT_TRUE(c.send_text("tell"));
+  ReadResult r = c.read_frame();
+  ASSERT_TRUE(r.is_frame());
+  EXPECT_EQ(r.frame.payload, "[] 0");
+}
+
 TEST(ServerHandshake, OnAcceptCanRefuseTheConnection) {
   std::atomic<int> asked{0};
   TestServer srv;
