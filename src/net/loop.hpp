@@ -351,9 +351,10 @@ class PARLEY_EXPORT Loop {
   static constexpr std::uint32_t kMaxSpareSize = 16 * 1024 * 1024;
   /// Free blocks that no socket took during a whole period of this length
   /// are freed (so after one to two periods, checked at the end of an
-  /// iteration: a loop that sleeps without timers keeps them), so that a
-  /// burst of writers (e.g. thousands of handshakes at once) does not leave
-  /// its blocks behind; a trim that freed some then has glibc's malloc give
+  /// iteration; a loop that sleeps keeps at most kMaxIdleFreeBlocks), so
+  /// that a burst of writers (e.g. thousands of handshakes at once) does
+  /// not leave its blocks behind; a trim that freed a burst's worth (at
+  /// least kMaxIdleFreeBlocks, or the spare) then has glibc's malloc give
   /// its free pages back to the kernel (`malloc_trim`), since what a burst
   /// freed below memory still in use stays resident otherwise. 1000 ms.
   static constexpr Millis kBlockTrimPeriod{1000};
